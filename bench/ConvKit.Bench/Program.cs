@@ -1,0 +1,2 @@
+// Benchmark harness entry point (filled in by the engine work).
+Console.WriteLine("bench: not implemented yet");
