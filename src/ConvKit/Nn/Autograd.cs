@@ -13,6 +13,21 @@ namespace ConvKit.Nn;
 /// </summary>
 public static partial class Autograd
 {
+    [ThreadStatic] private static int _noGradDepth;
+
+    /// <summary>True inside a <see cref="NoGrad"/> scope on this thread.</summary>
+    public static bool GradDisabled => _noGradDepth > 0;
+
+    /// <summary>Disables recording on this thread until the returned scope is disposed (PyTorch's torch.no_grad()).</summary>
+    public static IDisposable NoGrad() => new NoGradScope();
+
+    private sealed class NoGradScope : IDisposable
+    {
+        private bool _disposed;
+        public NoGradScope() => _noGradDepth++;
+        public void Dispose() { if (!_disposed) { _disposed = true; _noGradDepth--; } }
+    }
+
     /// <summary>Convolution of any rank from a validated descriptor (padding modes and flip included).</summary>
     public static Variable<T> Conv<T>(ConvDescriptor d, Variable<T> input, Variable<T> weight, Variable<T>? bias)
         where T : unmanaged, IFloatingPointIeee754<T>

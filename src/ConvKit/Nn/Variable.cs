@@ -38,7 +38,7 @@ public sealed class Variable<T> where T : unmanaged, IFloatingPointIeee754<T>
     {
         Data = data;
         _parents = parents;
-        RequiresGrad = parents.Any(p => p.RequiresGrad);
+        RequiresGrad = !Autograd.GradDisabled && parents.Any(p => p.RequiresGrad);
         _backward = RequiresGrad ? backward : null;
         if (!RequiresGrad) _parents = [];
     }
