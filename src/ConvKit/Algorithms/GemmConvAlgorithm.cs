@@ -22,6 +22,10 @@ public sealed class GemmConvAlgorithm : IConvAlgorithm
 
     private GemmConvAlgorithm(bool pointwise) => _pointwise = pointwise;
 
+    /// <summary>Test hook: force (true/false) in-place weight reads, or leave them to the heuristic (null). Both paths
+    /// give the same results, so a concurrent reader is only affected in speed.</summary>
+    internal static bool? ForceDirectA { get; set; }
+
     /// <inheritdoc/>
     public string Name => _pointwise ? "gemm_1x1" : "im2col_gemm";
 
@@ -52,6 +56,12 @@ public sealed class GemmConvAlgorithm : IConvAlgorithm
             _chunks = (G.OV + _cw - 1) / _cw;
         }
 
+        /// <summary>
+        /// Weights multiply only N·OV columns; when that is small, packing them (a full extra pass over the weights)
+        /// costs as much as the product, so the micro-kernel reads them in place instead.
+        /// </summary>
+        private bool DirectA => ForceDirectA ?? (long)G.N * G.OV < 2048;
+
         /// <summary>Whether enough independent items exist to give each thread whole items.</summary>
         private static bool ItemParallel(int items, int threads) => threads > 1 && items >= threads && (items >= 4 * threads || items % threads == 0);
 
@@ -60,14 +70,16 @@ public sealed class GemmConvAlgorithm : IConvAlgorithm
             fixed (float* x = xs) fixed (float* w = ws) fixed (float* bias = bs) fixed (float* y = ys)
             {
                 var g = G;
+                bool directA = DirectA;
                 long paSize = GemmCore.PackedASize(g.Kg, g.CKV);
-                float* packed = Workspace.Get(Workspace.PackedWeights, paSize * g.Groups);
-                for (int grp = 0; grp < g.Groups; grp++)
-                    GemmCore.PackAFull(false, g.Kg, g.CKV, 1f, w + (long)grp * g.Kg * g.CKV, g.CKV, packed + grp * paSize);
+                float* packed = directA ? null : Workspace.Get(Workspace.PackedWeights, paSize * g.Groups);
+                if (!directA)
+                    for (int grp = 0; grp < g.Groups; grp++)
+                        GemmCore.PackAFull(false, g.Kg, g.CKV, 1f, w + (long)grp * g.Kg * g.CKV, g.CKV, packed + grp * paSize);
                 int items = g.N * g.Groups * _chunks, threads = Threads;
                 bool itemPar = ItemParallel(items, threads);
                 int gemmThreads = itemPar ? 1 : threads;
-                nint px = (nint)x, py = (nint)y, pb = (nint)bias, pp = (nint)packed;
+                nint px = (nint)x, py = (nint)y, pb = (nint)bias, pp = (nint)packed, pw = (nint)w;
                 bool direct = _direct;
                 int cw = _cw, chunks = _chunks;
                 VecOps.ParallelItems(items, itemPar ? threads : 1, (_, item) =>
@@ -85,8 +97,8 @@ public sealed class GemmConvAlgorithm : IConvAlgorithm
                         ldb = cwi;
                     }
                     float* bb = pb == 0 ? null : (float*)pb + grp * g.Kg;
-                    GemmCore.Run(false, false, g.Kg, cwi, g.CKV, 1f, null, 0, bptr, ldb, 0f, yg + j0, g.OV, bb, relu, gemmThreads,
-                        (float*)pp + grp * paSize);
+                    GemmCore.Run(false, false, g.Kg, cwi, g.CKV, 1f, (float*)pw + (long)grp * g.Kg * g.CKV, g.CKV, bptr, ldb, 0f, yg + j0, g.OV,
+                        bb, relu, gemmThreads, directA ? null : (float*)pp + grp * paSize, directA);
                 });
             }
         }
@@ -101,22 +113,24 @@ public sealed class GemmConvAlgorithm : IConvAlgorithm
                 if (_direct)
                 {
                     // gx[Cg, V] = Wᵀ[Cg, Kg] · gy[Kg, V]
+                    bool directA = DirectA;
                     long paSize = GemmCore.PackedASize(g.Cg, g.Kg);
-                    float* packed = Workspace.Get(Workspace.PackedWeights, paSize * g.Groups);
-                    for (int grp = 0; grp < g.Groups; grp++)
-                        GemmCore.PackAFull(true, g.Cg, g.Kg, 1f, w + (long)grp * g.Kg * g.Cg, g.Cg, packed + grp * paSize);
+                    float* packed = directA ? null : Workspace.Get(Workspace.PackedWeights, paSize * g.Groups);
+                    if (!directA)
+                        for (int grp = 0; grp < g.Groups; grp++)
+                            GemmCore.PackAFull(true, g.Cg, g.Kg, 1f, w + (long)grp * g.Kg * g.Cg, g.Cg, packed + grp * paSize);
                     int items = g.N * g.Groups * _chunks;
                     bool itemPar = ItemParallel(items, threads);
                     int gemmThreads = itemPar ? 1 : threads, cw = _cw, chunks = _chunks;
-                    nint pp = (nint)packed;
+                    nint pp = (nint)packed, pw = (nint)w;
                     VecOps.ParallelItems(items, itemPar ? threads : 1, (_, item) =>
                     {
                         int ch = item % chunks, rest = item / chunks, grp = rest % g.Groups, n = rest / g.Groups;
                         int j0 = ch * cw, cwi = Math.Min(cw, g.OV - j0);
                         float* gyg = (float*)pgy + ((long)n * g.K + grp * g.Kg) * g.OV;
                         float* gxg = (float*)pgx + ((long)n * g.C + grp * g.Cg) * g.IV;
-                        GemmCore.Run(true, false, g.Cg, cwi, g.Kg, 1f, null, 0, gyg + j0, g.OV, 0f, gxg + j0, g.IV, null, false, gemmThreads,
-                            (float*)pp + grp * paSize);
+                        GemmCore.Run(true, false, g.Cg, cwi, g.Kg, 1f, (float*)pw + (long)grp * g.Kg * g.Cg, g.Cg, gyg + j0, g.OV, 0f, gxg + j0, g.IV,
+                            null, false, gemmThreads, directA ? null : (float*)pp + grp * paSize, directA);
                     });
                     return;
                 }
@@ -128,9 +142,10 @@ public sealed class GemmConvAlgorithm : IConvAlgorithm
                 int parts = ItemParallel(ng, threads) || threads <= 1 ? 1 : Math.Min(threads, g.Cg);
                 bool itemPar2 = parts > 1 || ItemParallel(ng, threads);
                 int cPer = (g.Cg + parts - 1) / parts;
+                bool directA2 = DirectA;
                 long partSize = GemmCore.PackedASize(cPer * g.KV, g.Kg);
-                float* packed2 = Workspace.Get(Workspace.PackedWeights, partSize * parts * g.Groups);
-                for (int grp = 0; grp < g.Groups; grp++)
+                float* packed2 = directA2 ? null : Workspace.Get(Workspace.PackedWeights, partSize * parts * g.Groups);
+                for (int grp = 0; grp < g.Groups && !directA2; grp++)
                     for (int pt = 0; pt < parts; pt++)
                     {
                         int c0 = pt * cPer, c1 = Math.Min(g.Cg, c0 + cPer);
@@ -139,7 +154,7 @@ public sealed class GemmConvAlgorithm : IConvAlgorithm
                             packed2 + (grp * parts + pt) * partSize);
                     }
                 int gemmThreads2 = itemPar2 ? 1 : threads, cw2 = _cw, chunks2 = _chunks;
-                nint pp2 = (nint)packed2;
+                nint pp2 = (nint)packed2, pw2 = (nint)w;
                 VecOps.ParallelItems(ng * parts, itemPar2 ? threads : 1, (_, item) =>
                 {
                     int pt = item % parts, rest = item / parts, grp = rest % g.Groups, n = rest / g.Groups;
@@ -152,8 +167,9 @@ public sealed class GemmConvAlgorithm : IConvAlgorithm
                     for (int ch = 0; ch < chunks2; ch++)
                     {
                         int j0 = ch * cw2, cwi = Math.Min(cw2, g.OV - j0);
-                        GemmCore.Run(true, false, rows, cwi, g.Kg, 1f, null, 0, gyg + j0, g.OV, 0f, col, cwi, null, false, gemmThreads2,
-                            (float*)pp2 + (grp * parts + pt) * partSize);
+                        GemmCore.Run(true, false, rows, cwi, g.Kg, 1f, (float*)pw2 + (long)grp * g.Kg * g.CKV + (long)c0 * g.KV, g.CKV,
+                            gyg + j0, g.OV, 0f, col, cwi, null, false, gemmThreads2,
+                            directA2 ? null : (float*)pp2 + (grp * parts + pt) * partSize, directA2);
                         Kernels.Im2col.ScatterAdd(g, col, c0, c1, j0, cwi, gxg);
                     }
                 });
