@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Numerics;
 using System.Runtime.InteropServices;
 using ConvKit.Descriptors;
@@ -193,21 +194,26 @@ public static class DeformConv
         Need(weight, (long)g.OutChannels * kdim, "weight", g);
         Need<T>(y, (long)g.N * ys, "output", g);
         if (!bias.IsEmpty) Need(bias, g.OutChannels, "bias", g);
-        var cols = new T[g.InChannels * taps * op];
-        for (int n = 0; n < g.N; n++)
+        // Column buffers come from the shared pool: Im2Col overwrites every element it owns.
+        var cols = ArrayPool<T>.Shared.Rent(g.InChannels * taps * op);
+        try
         {
-            Im2Col(g, x.Slice(n * xs, xs), offset.Slice(n * offs, offs), g.HasMask ? mask.Slice(n * ms, ms) : default, cols);
-            var yn = y.Slice(n * ys, ys);
-            for (int grp = 0; grp < g.Groups; grp++)
-                MatMul(false, false, og, op, kdim, weight.Slice(grp * og * kdim), kdim, cols.AsSpan(grp * kdim * op), op,
-                    false, yn.Slice(grp * og * op), op);
-            if (!bias.IsEmpty)
-                for (int o = 0; o < g.OutChannels; o++)
-                {
-                    var row = yn.Slice(o * op, op);
-                    for (int q = 0; q < op; q++) row[q] += bias[o];
-                }
+            for (int n = 0; n < g.N; n++)
+            {
+                Im2Col(g, x.Slice(n * xs, xs), offset.Slice(n * offs, offs), g.HasMask ? mask.Slice(n * ms, ms) : default, cols);
+                var yn = y.Slice(n * ys, ys);
+                for (int grp = 0; grp < g.Groups; grp++)
+                    MatMul(false, false, og, op, kdim, weight.Slice(grp * og * kdim), kdim, cols.AsSpan(grp * kdim * op), op,
+                        false, yn.Slice(grp * og * op), op);
+                if (!bias.IsEmpty)
+                    for (int o = 0; o < g.OutChannels; o++)
+                    {
+                        var row = yn.Slice(o * op, op);
+                        for (int q = 0; q < op; q++) row[q] += bias[o];
+                    }
+            }
         }
+        finally { ArrayPool<T>.Shared.Return(cols); }
     }
 
     /// <summary>Plain-loop reference forward (direct sum, double accumulation): the twin of <see cref="Forward{T}"/>.</summary>
@@ -284,65 +290,75 @@ public static class DeformConv
         if (!gradBias.IsEmpty) Need<T>(gradBias, g.OutChannels, "gradBias", g);
         if (g.HasMask) Need<T>(gradMask, (long)g.N * ms, "gradMask", g);
         int parts = !reference && (long)g.InChannels * taps * op >= ParallelThreshold && g.InChannels > 1 ? Math.Clamp(Gemm.MaxThreads, 1, 2) : 1;
-        var cols = new T[g.InChannels * taps * op];
-        var gcols = new T[g.InChannels * taps * op];
+        int colLen = g.InChannels * taps * op;
+        var cols = ArrayPool<T>.Shared.Rent(colLen);
+        var gcols = ArrayPool<T>.Shared.Rent(colLen);
+        Array.Clear(gcols, 0, colLen); // every row is written by a GEMM with beta = 0; cleared so stale data can never matter
+        try
+        {
         var goffAcc = new double[parts][];
         var gmaskAcc = new double[parts][];
         for (int t = 0; t < parts; t++) { goffAcc[t] = new double[offs]; gmaskAcc[t] = new double[ms]; }
-        gradInput.Clear(); gradWeight.Clear(); gradBias.Clear();
-        for (int n = 0; n < g.N; n++)
+            gradInput.Clear(); gradWeight.Clear(); gradBias.Clear();
+            for (int n = 0; n < g.N; n++)
+            {
+                var xn = x.Slice(n * xs, xs);
+                var offn = offset.Slice(n * offs, offs);
+                var mn = g.HasMask ? mask.Slice(n * ms, ms) : default;
+                var gyn = gradOutput.Slice(n * ys, ys);
+                if (reference) Im2ColReference(g, xn, offn, mn, cols);
+                else Im2Col(g, xn, offn, mn, cols);
+                for (int grp = 0; grp < g.Groups; grp++)
+                {
+                    // dW_g += dY_g · cols_gᵀ ; dcols_g = W_gᵀ · dY_g
+                    MatMul(false, true, ocg, kdim, op, gyn.Slice(grp * ocg * op), op, cols.AsSpan(grp * kdim * op), op, true,
+                        gradWeight.Slice(grp * ocg * kdim), kdim, plain: reference);
+                    MatMul(true, false, kdim, op, ocg, weight.Slice(grp * ocg * kdim), kdim, gyn.Slice(grp * ocg * op), op, false,
+                        gcols.AsSpan(grp * kdim * op), op, plain: reference);
+                }
+                if (!gradBias.IsEmpty)
+                    for (int o = 0; o < g.OutChannels; o++)
+                    {
+                        double acc = 0;
+                        foreach (var v in gyn.Slice(o * op, op)) acc += double.CreateTruncating(v);
+                        gradBias[o] += T.CreateTruncating(acc);
+                    }
+                for (int t = 0; t < parts; t++) { Array.Clear(goffAcc[t]); Array.Clear(gmaskAcc[t]); }
+                var gxn = gradInput.Slice(n * xs, xs);
+                if (reference) ScatterReference(g, xn, offn, mn, gcols, gxn, goffAcc[0], gmaskAcc[0]);
+                else if (parts == 1) ScatterTable(g, xn, offn, mn, gcols, gxn, goffAcc[0], gmaskAcc[0], 0, g.InChannels);
+                else
+                    fixed (T* px = xn, po = offn, pm = mn, pg = gxn)
+                    {
+                        nint ax = (nint)px, ao = (nint)po, am = (nint)pm, ag = (nint)pg;
+                        int lx = xn.Length, lo = offn.Length, lm = mn.Length, lg = gxn.Length, cin = g.InChannels;
+                        Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, part =>
+                            ScatterTable(g, new ReadOnlySpan<T>((void*)ax, lx), new ReadOnlySpan<T>((void*)ao, lo), new ReadOnlySpan<T>((void*)am, lm),
+                                gcols, new Span<T>((void*)ag, lg), goffAcc[part], gmaskAcc[part], cin * part / parts, cin * (part + 1) / parts));
+                    }
+                var goffn = gradOffset.Slice(n * offs, offs);
+                for (int k = 0; k < offs; k++)
+                {
+                    double acc = 0;
+                    for (int t = 0; t < parts; t++) acc += goffAcc[t][k];
+                    goffn[k] = T.CreateTruncating(acc);
+                }
+                if (g.HasMask)
+                {
+                    var gmn = gradMask.Slice(n * ms, ms);
+                    for (int k = 0; k < ms; k++)
+                    {
+                        double acc = 0;
+                        for (int t = 0; t < parts; t++) acc += gmaskAcc[t][k];
+                        gmn[k] = T.CreateTruncating(acc);
+                    }
+                }
+            }
+        }
+        finally
         {
-            var xn = x.Slice(n * xs, xs);
-            var offn = offset.Slice(n * offs, offs);
-            var mn = g.HasMask ? mask.Slice(n * ms, ms) : default;
-            var gyn = gradOutput.Slice(n * ys, ys);
-            if (reference) Im2ColReference(g, xn, offn, mn, cols);
-            else Im2Col(g, xn, offn, mn, cols);
-            for (int grp = 0; grp < g.Groups; grp++)
-            {
-                // dW_g += dY_g · cols_gᵀ ; dcols_g = W_gᵀ · dY_g
-                MatMul(false, true, ocg, kdim, op, gyn.Slice(grp * ocg * op), op, cols.AsSpan(grp * kdim * op), op, true,
-                    gradWeight.Slice(grp * ocg * kdim), kdim, plain: reference);
-                MatMul(true, false, kdim, op, ocg, weight.Slice(grp * ocg * kdim), kdim, gyn.Slice(grp * ocg * op), op, false,
-                    gcols.AsSpan(grp * kdim * op), op, plain: reference);
-            }
-            if (!gradBias.IsEmpty)
-                for (int o = 0; o < g.OutChannels; o++)
-                {
-                    double acc = 0;
-                    foreach (var v in gyn.Slice(o * op, op)) acc += double.CreateTruncating(v);
-                    gradBias[o] += T.CreateTruncating(acc);
-                }
-            for (int t = 0; t < parts; t++) { Array.Clear(goffAcc[t]); Array.Clear(gmaskAcc[t]); }
-            var gxn = gradInput.Slice(n * xs, xs);
-            if (reference) ScatterReference(g, xn, offn, mn, gcols, gxn, goffAcc[0], gmaskAcc[0]);
-            else if (parts == 1) ScatterTable(g, xn, offn, mn, gcols, gxn, goffAcc[0], gmaskAcc[0], 0, g.InChannels);
-            else
-                fixed (T* px = xn, po = offn, pm = mn, pg = gxn)
-                {
-                    nint ax = (nint)px, ao = (nint)po, am = (nint)pm, ag = (nint)pg;
-                    int lx = xn.Length, lo = offn.Length, lm = mn.Length, lg = gxn.Length, cin = g.InChannels;
-                    Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, part =>
-                        ScatterTable(g, new ReadOnlySpan<T>((void*)ax, lx), new ReadOnlySpan<T>((void*)ao, lo), new ReadOnlySpan<T>((void*)am, lm),
-                            gcols, new Span<T>((void*)ag, lg), goffAcc[part], gmaskAcc[part], cin * part / parts, cin * (part + 1) / parts));
-                }
-            var goffn = gradOffset.Slice(n * offs, offs);
-            for (int k = 0; k < offs; k++)
-            {
-                double acc = 0;
-                for (int t = 0; t < parts; t++) acc += goffAcc[t][k];
-                goffn[k] = T.CreateTruncating(acc);
-            }
-            if (g.HasMask)
-            {
-                var gmn = gradMask.Slice(n * ms, ms);
-                for (int k = 0; k < ms; k++)
-                {
-                    double acc = 0;
-                    for (int t = 0; t < parts; t++) acc += gmaskAcc[t][k];
-                    gmn[k] = T.CreateTruncating(acc);
-                }
-            }
+            ArrayPool<T>.Shared.Return(cols);
+            ArrayPool<T>.Shared.Return(gcols);
         }
     }
 
