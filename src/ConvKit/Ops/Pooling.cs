@@ -151,10 +151,19 @@ internal static class Pooling
                     ref float a0 = ref Unsafe.Add(ref xr, xb + r0);
                     ref float a1 = ref Unsafe.Add(ref a0, IW);
                     int ow = 0;
-                    if (Avx2.IsSupported)
+                    if (Avx2.IsSupported && OW >= 8)
+                    {
                         for (; ow <= OW - 8; ow += 8)
                             MaxPool2x2Avx2(ref Unsafe.Add(ref a0, 2 * ow), ref Unsafe.Add(ref a1, 2 * ow), ref Unsafe.Add(ref yr, o + ow),
                                 indices, o + ow, r0 + 2 * ow, IW);
+                        if (ow < OW) // the remainder as one block overlapping the previous one (same values rewritten)
+                        {
+                            ow = OW - 8;
+                            MaxPool2x2Avx2(ref Unsafe.Add(ref a0, 2 * ow), ref Unsafe.Add(ref a1, 2 * ow), ref Unsafe.Add(ref yr, o + ow),
+                                indices, o + ow, r0 + 2 * ow, IW);
+                            ow = OW;
+                        }
+                    }
                     for (; ow < OW; ow++)
                     {
                         int c = 2 * ow;
