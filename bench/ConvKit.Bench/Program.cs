@@ -1,2 +1,24 @@
-// Benchmark harness entry point (filled in by the engine work).
-Console.WriteLine("bench: not implemented yet");
+// ConvKit.Bench [--threads N] [--layers a,b] [--quick] [--json]
+using ConvKit.Bench;
+
+int threads = 2; string? layers = null; bool quick = false, json = false; (int M, int N, int K)? gemm = null;
+for (int i = 0; i < args.Length; i++)
+{
+    switch (args[i])
+    {
+        case "--threads": threads = int.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
+        case "--layers": layers = args[++i]; break;
+        case "--quick": quick = true; break;
+        case "--json": json = true; break;
+        case "--gemm":
+            {
+                // GEMM alone: --gemm M,N,K [--threads N]
+                var v = args[++i].Split(',').Select(t => int.Parse(t, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+                gemm = (v[0], v[1], v[2]);
+                break;
+            }
+        default: Console.Error.WriteLine($"unknown argument '{args[i]}'; usage: ConvKit.Bench [--threads N] [--layers a,b] [--quick] [--json]"); return 2;
+    }
+}
+if (gemm is { } g) { Console.WriteLine(BenchHarness.GemmReport(g.M, g.N, g.K, threads)); return 0; }
+return BenchHarness.RunCli(threads, layers, quick, json, Console.Out);

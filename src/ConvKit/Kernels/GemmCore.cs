@@ -1,0 +1,446 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace ConvKit.Kernels;
+
+/// <summary>
+/// The packed SGEMM behind <see cref="Gemm.Sgemm"/> (Goto/BLIS structure). A is packed into panels of
+/// <see cref="MR"/> rows and B into panels of <see cref="NR"/> columns, both zero-padded so the micro-kernel never
+/// branches on tails; blocking keeps one B micro-panel (KC×16) in L1 and one A block (MC×KC) in L2. The 6×16
+/// micro-kernel holds 12 Vector256 accumulators (6 rows × 2 vectors), which with the two B vectors and one broadcast
+/// fills 15 of the 16 ymm registers and keeps both FMA pipes busy. The epilogue (beta, per-row bias, ReLU) is applied
+/// when the tile is written after the last k-block, so fused conv outputs cost no extra pass.
+/// </summary>
+internal static unsafe class GemmCore
+{
+    /// <summary>Rows of a micro-tile.</summary>
+    public const int MR = 6;
+    /// <summary>Columns of a micro-tile (two Vector256).</summary>
+    public const int NR = 16;
+    /// <summary>Depth of a k-block.</summary>
+    public const int KC = 256;
+    /// <summary>Rows of an A block (multiple of MR).</summary>
+    public const int MC = 120;
+    /// <summary>Columns of a B block (multiple of NR).</summary>
+    public const int NC = 2048;
+
+    /// <summary>Below this many multiply-adds one thread is faster than waking a second.</summary>
+    public const long ParallelThreshold = 1L << 19;
+
+    [ThreadStatic] private static float[]? t_bufA;
+    [ThreadStatic] private static float[]? t_bufB;
+
+    /// <summary>Pointer into a pinned, thread-local, 64-byte-aligned buffer of at least <paramref name="floats"/> floats.</summary>
+    internal static float* ThreadBuffer(ref float[]? arr, int floats)
+    {
+        if (arr is null || arr.Length < floats + 16)
+            arr = GC.AllocateUninitializedArray<float>(floats + 16, pinned: true);
+        nint p = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(arr));
+        return (float*)((p + 63) & ~(nint)63);
+    }
+
+    internal static int RoundUp(int v, int m) => (v + m - 1) / m * m;
+
+    /// <summary>Size in floats of a fully packed A (see <see cref="PackAFull"/>).</summary>
+    public static long PackedASize(int m, int k) => (long)RoundUp(m, MR) * k;
+
+    /// <summary>
+    /// Packs all of op(A) (m×k, scaled by alpha) once, for reuse across many products with the same A (conv weights):
+    /// k-block pc starts at pc·RoundUp(m, MR); inside it, row panel q starts at q·MR·kc.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void PackAFull(bool transA, int m, int k, float alpha, float* a, int lda, float* dst)
+    {
+        int mPad = RoundUp(m, MR);
+        for (int pc = 0; pc < k; pc += KC)
+        {
+            int kc = Math.Min(KC, k - pc);
+            PackA(transA, m, kc, alpha, transA ? a + (long)pc * lda : a + pc, lda, dst + (long)pc * mPad);
+        }
+    }
+
+    /// <summary>Packs rows [0, mc) × depth [0, kc) of op(A), starting at <paramref name="a"/> = &amp;op(A)(0, 0), into MR-row panels.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PackA(bool transA, int mc, int kc, float alpha, float* a, int lda, float* dst)
+    {
+        for (int i0 = 0; i0 < mc; i0 += MR)
+        {
+            int mr = Math.Min(MR, mc - i0);
+            float* d = dst + (long)i0 * kc;
+            if (!transA)
+            {
+                for (int r = 0; r < mr; r++)
+                {
+                    float* src = a + (long)(i0 + r) * lda;
+                    for (int p = 0; p < kc; p++) d[p * MR + r] = alpha * src[p];
+                }
+            }
+            else
+            {
+                for (int p = 0; p < kc; p++)
+                {
+                    float* src = a + (long)p * lda + i0;
+                    for (int r = 0; r < mr; r++) d[p * MR + r] = alpha * src[r];
+                }
+            }
+            for (int r = mr; r < MR; r++)
+                for (int p = 0; p < kc; p++) d[p * MR + r] = 0f;
+        }
+    }
+
+    /// <summary>Packs depth [0, kc) × columns [0, nc) of op(B), starting at <paramref name="b"/> = &amp;op(B)(0, 0), into NR-column panels.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PackB(bool transB, int kc, int nc, float* b, int ldb, float* dst)
+    {
+        for (int j0 = 0; j0 < nc; j0 += NR)
+        {
+            int nr = Math.Min(NR, nc - j0);
+            float* d = dst + (long)j0 * kc;
+            if (!transB)
+            {
+                if (nr == NR && Avx.IsSupported)
+                {
+                    float* src = b + j0;
+                    for (int p = 0; p < kc; p++, src += ldb, d += NR)
+                    {
+                        Avx.Store(d, Avx.LoadVector256(src));
+                        Avx.Store(d + 8, Avx.LoadVector256(src + 8));
+                    }
+                }
+                else
+                {
+                    for (int p = 0; p < kc; p++)
+                    {
+                        float* src = b + (long)p * ldb + j0;
+                        int j = 0;
+                        for (; j < nr; j++) d[p * NR + j] = src[j];
+                        for (; j < NR; j++) d[p * NR + j] = 0f;
+                    }
+                }
+            }
+            else
+            {
+                for (int j = 0; j < nr; j++)
+                {
+                    float* src = b + (long)(j0 + j) * ldb;
+                    for (int p = 0; p < kc; p++) d[p * NR + j] = src[p];
+                }
+                for (int j = nr; j < NR; j++)
+                    for (int p = 0; p < kc; p++) d[p * NR + j] = 0f;
+            }
+        }
+    }
+
+    /// <summary>
+    /// C = alpha·op(A)·op(B) + beta·C (+ bias[row]) (then max(·, 0) when <paramref name="relu"/>), split over up to
+    /// <paramref name="threads"/> threads. <paramref name="packedA"/>, when not null, is op(A) already packed by
+    /// <see cref="PackAFull"/> (alpha included; <paramref name="a"/> and <paramref name="transA"/> are then ignored).
+    /// </summary>
+    public static void Run(bool transA, bool transB, int m, int n, int k, float alpha, float* a, int lda, float* b, int ldb,
+        float beta, float* c, int ldc, float* bias, bool relu, int threads, float* packedA = null, bool directA = false)
+    {
+        // Reading A in place (no packing) only pays when A is used for few columns; it needs alpha 1 and FMA.
+        directA = directA && packedA == null && alpha == 1f && Fma.IsSupported;
+        if (m <= 0 || n <= 0) return;
+        if (k == 0 || (alpha == 0 && packedA == null))
+        {
+            ScaleOnly(m, n, beta, c, ldc, bias, relu);
+            return;
+        }
+        int mPad = RoundUp(m, MR);
+        long work = (long)m * n * k;
+        int t = threads;
+        if (work < ParallelThreshold) t = 1;
+        bool splitN = n >= m || m < 2 * MR;
+        if (splitN) t = Math.Min(t, (n + NR - 1) / NR);
+        else t = Math.Min(t, (m + MR - 1) / MR);
+        if (t <= 1)
+        {
+            RunST(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, relu, packedA, mPad, 0, directA);
+            return;
+        }
+        nint pa = (nint)a, pb = (nint)b, pc = (nint)c, pbias = (nint)bias, ppacked = (nint)packedA;
+        int unit = splitN ? NR : MR;
+        int total = splitN ? n : m;
+        int per = RoundUp((total + t - 1) / t, unit);
+        Parallel.For(0, t, new ParallelOptions { MaxDegreeOfParallelism = t }, ti =>
+        {
+            int lo = ti * per, hi = Math.Min(total, lo + per);
+            if (lo >= hi) return;
+            float* a0 = (float*)pa, b0 = (float*)pb, c0 = (float*)pc, bias0 = (float*)pbias, packed0 = (float*)ppacked;
+            if (splitN)
+                RunST(transA, transB, m, hi - lo, k, alpha, a0, lda, transB ? b0 + (long)lo * ldb : b0 + lo, ldb, beta,
+                    c0 + lo, ldc, bias0, relu, packed0, mPad, 0, directA);
+            else
+                RunST(transA, transB, hi - lo, n, k, alpha, packed0 != null ? a0 : transA ? a0 + lo : a0 + (long)lo * lda, lda, b0, ldb, beta,
+                    c0 + (long)lo * ldc, ldc, bias0 == null ? null : bias0 + lo, relu, packed0, mPad, lo, directA);
+        });
+    }
+
+    private static void ScaleOnly(int m, int n, float beta, float* c, int ldc, float* bias, bool relu)
+    {
+        for (int i = 0; i < m; i++)
+        {
+            float* r = c + (long)i * ldc;
+            float bv = bias == null ? 0f : bias[i];
+            for (int j = 0; j < n; j++)
+            {
+                float v = (beta == 0 ? 0f : beta * r[j]) + bv;
+                r[j] = relu && !(v > 0) ? 0f : v;
+            }
+        }
+    }
+
+    /// <summary>One thread's share. With a packed A, <paramref name="aRow0"/> is this share's first row in it (a multiple of MR).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void RunST(bool transA, bool transB, int m, int n, int k, float alpha, float* a, int lda, float* b, int ldb,
+        float beta, float* c, int ldc, float* bias, bool relu, float* packedA, int mPadFull, int aRow0, bool directA)
+    {
+        float* bufB = ThreadBuffer(ref t_bufB, KC * Math.Min(NC, RoundUp(n, NR)));
+        nint rs = transA ? 1 : lda, ps = transA ? lda : 1;
+        float* bufA = packedA == null && !directA ? ThreadBuffer(ref t_bufA, KC * Math.Min(MC, RoundUp(m, MR))) : null;
+        for (int jc = 0; jc < n; jc += NC)
+        {
+            int nc = Math.Min(NC, n - jc);
+            for (int pc = 0; pc < k; pc += KC)
+            {
+                int kc = Math.Min(KC, k - pc);
+                float betaEff = pc == 0 ? beta : 1f;
+                bool last = pc + kc >= k;
+                PackB(transB, kc, nc, transB ? b + (long)jc * ldb + pc : b + (long)pc * ldb + jc, ldb, bufB);
+                for (int ic = 0; ic < m; ic += MC)
+                {
+                    int mc = Math.Min(MC, m - ic);
+                    float* ablk;
+                    if (packedA != null) ablk = packedA + (long)pc * mPadFull + (long)(aRow0 + ic) * kc;
+                    else if (directA) ablk = a + ic * rs + pc * ps;
+                    else
+                    {
+                        PackA(transA, mc, kc, alpha, transA ? a + (long)pc * lda + ic : a + (long)ic * lda + pc, lda, bufA);
+                        ablk = bufA;
+                    }
+                    float* biasBlk = last && bias != null ? bias + ic : null;
+                    bool reluBlk = last && relu;
+                    for (int jr = 0; jr < nc; jr += NR)
+                    {
+                        int nr = Math.Min(NR, nc - jr);
+                        float* bp = bufB + (long)jr * kc;
+                        float* cc = c + (long)ic * ldc + jc + jr;
+                        for (int ir = 0; ir < mc; ir += MR)
+                        {
+                            int mr = Math.Min(MR, mc - ir);
+                            if (directA)
+                                MicroDirect(kc, ablk + ir * rs, rs, ps, bp, cc + (long)ir * ldc, ldc, mr, nr, betaEff,
+                                    biasBlk == null ? null : biasBlk + ir, reluBlk);
+                            else
+                                Micro(kc, ablk + (long)ir * kc, bp, cc + (long)ir * ldc, ldc, mr, nr, betaEff,
+                                    biasBlk == null ? null : biasBlk + ir, reluBlk);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Micro(int kc, float* a, float* b, float* c, int ldc, int mr, int nr, float beta, float* bias, bool relu)
+    {
+        if (Fma.IsSupported)
+        {
+            if (mr == MR && nr == NR)
+            {
+                Kernel6x16Fma(kc, a, b, c, ldc, beta, bias, relu);
+                return;
+            }
+            float* tile = stackalloc float[MR * NR];
+            Kernel6x16Fma(kc, a, b, tile, NR, 0f, null, false);
+            MergeTile(tile, c, ldc, mr, nr, beta, bias, relu);
+        }
+        else
+        {
+            float* tile = stackalloc float[MR * NR];
+            KernelScalar(kc, a, b, tile);
+            MergeTile(tile, c, ldc, mr, nr, beta, bias, relu);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MicroDirect(int kc, float* a, nint rs, nint ps, float* b, float* c, int ldc, int mr, int nr, float beta, float* bias, bool relu)
+    {
+        if (mr == MR && nr == NR)
+        {
+            KernelDirectA(kc, a, rs, ps, mr, b, c, ldc, beta, bias, relu);
+            return;
+        }
+        float* tile = stackalloc float[MR * NR];
+        KernelDirectA(kc, a, rs, ps, mr, b, tile, NR, 0f, null, false);
+        MergeTile(tile, c, ldc, mr, nr, beta, bias, relu);
+    }
+
+    /// <summary>
+    /// The 6×16 kernel reading A in place: element (r, p) at a[r·rs + p·ps] (rows past <paramref name="mr"/> repeat the
+    /// last valid row; their results are discarded by the caller). Used when A would be packed for only a few columns.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void KernelDirectA(int kc, float* a, nint rs, nint ps, int mr, float* b, float* c, int ldc, float beta, float* bias, bool relu)
+    {
+        float* a0 = a, a1 = a + Math.Min(1, mr - 1) * rs, a2 = a + Math.Min(2, mr - 1) * rs;
+        float* a3 = a + Math.Min(3, mr - 1) * rs, a4 = a + Math.Min(4, mr - 1) * rs, a5 = a + Math.Min(5, mr - 1) * rs;
+        Vector256<float> c00 = Vector256<float>.Zero, c01 = Vector256<float>.Zero;
+        Vector256<float> c10 = Vector256<float>.Zero, c11 = Vector256<float>.Zero;
+        Vector256<float> c20 = Vector256<float>.Zero, c21 = Vector256<float>.Zero;
+        Vector256<float> c30 = Vector256<float>.Zero, c31 = Vector256<float>.Zero;
+        Vector256<float> c40 = Vector256<float>.Zero, c41 = Vector256<float>.Zero;
+        Vector256<float> c50 = Vector256<float>.Zero, c51 = Vector256<float>.Zero;
+        nint q = 0;
+        for (int p = 0; p < kc; p++, q += ps, b += NR)
+        {
+            var b0 = Avx.LoadVector256(b);
+            var b1 = Avx.LoadVector256(b + 8);
+            var av = Avx.BroadcastScalarToVector256(a0 + q);
+            c00 = Fma.MultiplyAdd(av, b0, c00); c01 = Fma.MultiplyAdd(av, b1, c01);
+            av = Avx.BroadcastScalarToVector256(a1 + q);
+            c10 = Fma.MultiplyAdd(av, b0, c10); c11 = Fma.MultiplyAdd(av, b1, c11);
+            av = Avx.BroadcastScalarToVector256(a2 + q);
+            c20 = Fma.MultiplyAdd(av, b0, c20); c21 = Fma.MultiplyAdd(av, b1, c21);
+            av = Avx.BroadcastScalarToVector256(a3 + q);
+            c30 = Fma.MultiplyAdd(av, b0, c30); c31 = Fma.MultiplyAdd(av, b1, c31);
+            av = Avx.BroadcastScalarToVector256(a4 + q);
+            c40 = Fma.MultiplyAdd(av, b0, c40); c41 = Fma.MultiplyAdd(av, b1, c41);
+            av = Avx.BroadcastScalarToVector256(a5 + q);
+            c50 = Fma.MultiplyAdd(av, b0, c50); c51 = Fma.MultiplyAdd(av, b1, c51);
+        }
+        StoreRow(c, c00, c01, beta, bias, 0, relu);
+        StoreRow(c + ldc, c10, c11, beta, bias, 1, relu);
+        StoreRow(c + 2L * ldc, c20, c21, beta, bias, 2, relu);
+        StoreRow(c + 3L * ldc, c30, c31, beta, bias, 3, relu);
+        StoreRow(c + 4L * ldc, c40, c41, beta, bias, 4, relu);
+        StoreRow(c + 5L * ldc, c50, c51, beta, bias, 5, relu);
+    }
+
+    private static void MergeTile(float* tile, float* c, int ldc, int mr, int nr, float beta, float* bias, bool relu)
+    {
+        for (int i = 0; i < mr; i++)
+        {
+            float* r = c + (long)i * ldc;
+            float bv = bias == null ? 0f : bias[i];
+            for (int j = 0; j < nr; j++)
+            {
+                float v = tile[i * NR + j];
+                if (beta != 0) v += beta * r[j];
+                v += bv;
+                r[j] = relu && !(v > 0) ? 0f : v;
+            }
+        }
+    }
+
+    /// <summary>The portable fallback (no AVX2/FMA): same packed layout, plain loops.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void KernelScalar(int kc, float* a, float* b, float* tile)
+    {
+        for (int i = 0; i < MR * NR; i++) tile[i] = 0f;
+        for (int p = 0; p < kc; p++, a += MR, b += NR)
+            for (int i = 0; i < MR; i++)
+            {
+                float ai = a[i];
+                float* t = tile + i * NR;
+                for (int j = 0; j < NR; j++) t[j] += ai * b[j];
+            }
+    }
+
+    /// <summary>The 6×16 register-blocked micro-kernel: kc rank-1 updates of 12 accumulators, then one store per row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel6x16Fma(int kc, float* a, float* b, float* c, int ldc, float beta, float* bias, bool relu)
+    {
+        Vector256<float> c00 = Vector256<float>.Zero, c01 = Vector256<float>.Zero;
+        Vector256<float> c10 = Vector256<float>.Zero, c11 = Vector256<float>.Zero;
+        Vector256<float> c20 = Vector256<float>.Zero, c21 = Vector256<float>.Zero;
+        Vector256<float> c30 = Vector256<float>.Zero, c31 = Vector256<float>.Zero;
+        Vector256<float> c40 = Vector256<float>.Zero, c41 = Vector256<float>.Zero;
+        Vector256<float> c50 = Vector256<float>.Zero, c51 = Vector256<float>.Zero;
+        int p = 0;
+        for (; p + 1 < kc; p += 2)
+        {
+            var b0 = Avx.LoadVector256(b);
+            var b1 = Avx.LoadVector256(b + 8);
+            var av = Avx.BroadcastScalarToVector256(a);
+            c00 = Fma.MultiplyAdd(av, b0, c00); c01 = Fma.MultiplyAdd(av, b1, c01);
+            av = Avx.BroadcastScalarToVector256(a + 1);
+            c10 = Fma.MultiplyAdd(av, b0, c10); c11 = Fma.MultiplyAdd(av, b1, c11);
+            av = Avx.BroadcastScalarToVector256(a + 2);
+            c20 = Fma.MultiplyAdd(av, b0, c20); c21 = Fma.MultiplyAdd(av, b1, c21);
+            av = Avx.BroadcastScalarToVector256(a + 3);
+            c30 = Fma.MultiplyAdd(av, b0, c30); c31 = Fma.MultiplyAdd(av, b1, c31);
+            av = Avx.BroadcastScalarToVector256(a + 4);
+            c40 = Fma.MultiplyAdd(av, b0, c40); c41 = Fma.MultiplyAdd(av, b1, c41);
+            av = Avx.BroadcastScalarToVector256(a + 5);
+            c50 = Fma.MultiplyAdd(av, b0, c50); c51 = Fma.MultiplyAdd(av, b1, c51);
+
+            b0 = Avx.LoadVector256(b + 16);
+            b1 = Avx.LoadVector256(b + 24);
+            av = Avx.BroadcastScalarToVector256(a + 6);
+            c00 = Fma.MultiplyAdd(av, b0, c00); c01 = Fma.MultiplyAdd(av, b1, c01);
+            av = Avx.BroadcastScalarToVector256(a + 7);
+            c10 = Fma.MultiplyAdd(av, b0, c10); c11 = Fma.MultiplyAdd(av, b1, c11);
+            av = Avx.BroadcastScalarToVector256(a + 8);
+            c20 = Fma.MultiplyAdd(av, b0, c20); c21 = Fma.MultiplyAdd(av, b1, c21);
+            av = Avx.BroadcastScalarToVector256(a + 9);
+            c30 = Fma.MultiplyAdd(av, b0, c30); c31 = Fma.MultiplyAdd(av, b1, c31);
+            av = Avx.BroadcastScalarToVector256(a + 10);
+            c40 = Fma.MultiplyAdd(av, b0, c40); c41 = Fma.MultiplyAdd(av, b1, c41);
+            av = Avx.BroadcastScalarToVector256(a + 11);
+            c50 = Fma.MultiplyAdd(av, b0, c50); c51 = Fma.MultiplyAdd(av, b1, c51);
+            a += 2 * MR; b += 2 * NR;
+        }
+        if (p < kc)
+        {
+            var b0 = Avx.LoadVector256(b);
+            var b1 = Avx.LoadVector256(b + 8);
+            var av = Avx.BroadcastScalarToVector256(a);
+            c00 = Fma.MultiplyAdd(av, b0, c00); c01 = Fma.MultiplyAdd(av, b1, c01);
+            av = Avx.BroadcastScalarToVector256(a + 1);
+            c10 = Fma.MultiplyAdd(av, b0, c10); c11 = Fma.MultiplyAdd(av, b1, c11);
+            av = Avx.BroadcastScalarToVector256(a + 2);
+            c20 = Fma.MultiplyAdd(av, b0, c20); c21 = Fma.MultiplyAdd(av, b1, c21);
+            av = Avx.BroadcastScalarToVector256(a + 3);
+            c30 = Fma.MultiplyAdd(av, b0, c30); c31 = Fma.MultiplyAdd(av, b1, c31);
+            av = Avx.BroadcastScalarToVector256(a + 4);
+            c40 = Fma.MultiplyAdd(av, b0, c40); c41 = Fma.MultiplyAdd(av, b1, c41);
+            av = Avx.BroadcastScalarToVector256(a + 5);
+            c50 = Fma.MultiplyAdd(av, b0, c50); c51 = Fma.MultiplyAdd(av, b1, c51);
+        }
+        StoreRow(c, c00, c01, beta, bias, 0, relu);
+        StoreRow(c + ldc, c10, c11, beta, bias, 1, relu);
+        StoreRow(c + 2L * ldc, c20, c21, beta, bias, 2, relu);
+        StoreRow(c + 3L * ldc, c30, c31, beta, bias, 3, relu);
+        StoreRow(c + 4L * ldc, c40, c41, beta, bias, 4, relu);
+        StoreRow(c + 5L * ldc, c50, c51, beta, bias, 5, relu);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreRow(float* r, Vector256<float> x0, Vector256<float> x1, float beta, float* bias, int i, bool relu)
+    {
+        if (beta != 0)
+        {
+            var vb = Vector256.Create(beta);
+            x0 = Fma.MultiplyAdd(vb, Avx.LoadVector256(r), x0);
+            x1 = Fma.MultiplyAdd(vb, Avx.LoadVector256(r + 8), x1);
+        }
+        if (bias != null)
+        {
+            var bb = Vector256.Create(bias[i]);
+            x0 = Avx.Add(x0, bb);
+            x1 = Avx.Add(x1, bb);
+        }
+        if (relu)
+        {
+            // vmaxps returns its second operand (0) for NaN, matching the scalar path
+            x0 = Avx.Max(x0, Vector256<float>.Zero);
+            x1 = Avx.Max(x1, Vector256<float>.Zero);
+        }
+        Avx.Store(r, x0);
+        Avx.Store(r + 8, x1);
+    }
+}
