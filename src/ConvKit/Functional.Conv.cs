@@ -258,19 +258,22 @@ public static partial class Functional
         return d.Flip ? FlipKernel(gw, d.Rank) : gw;
     }
 
-    /// <summary>∂L/∂input of conv_transpose2d from PyTorch-style arguments.</summary>
+    /// <summary>∂L/∂input of conv_transpose2d from PyTorch-style arguments. The output size is taken from
+    /// <paramref name="gradOutput"/> unless <paramref name="outputPadding"/> is given (it may reach the dilation, which
+    /// an output size cannot express).</summary>
     public static Tensor<T> ConvTranspose2dBackwardInput<T>(int[] inputSize, Tensor<T> weight, Tensor<T> gradOutput, Dims stride = default, Padding? padding = null,
         Dims outputPadding = default, int groups = 1, Dims dilation = default, bool flip = false)
         where T : unmanaged, IFloatingPointIeee754<T>
         => ConvTransposeBackwardInput(ConvTransposeDescriptor.Create(2, inputSize, weight.Shape, false, stride, padding, outputPadding, groups, dilation,
-            gradOutput.ShapeArray(), flip), weight, gradOutput);
+            outputPadding.IsDefault ? gradOutput.ShapeArray() : null, flip), weight, gradOutput);
 
-    /// <summary>∂L/∂weight of conv_transpose2d from PyTorch-style arguments.</summary>
+    /// <summary>∂L/∂weight of conv_transpose2d from PyTorch-style arguments (output size as in
+    /// <see cref="ConvTranspose2dBackwardInput{T}"/>).</summary>
     public static Tensor<T> ConvTranspose2dBackwardWeight<T>(Tensor<T> input, int[] weightSize, Tensor<T> gradOutput, Dims stride = default, Padding? padding = null,
         Dims outputPadding = default, int groups = 1, Dims dilation = default, bool flip = false)
         where T : unmanaged, IFloatingPointIeee754<T>
         => ConvTransposeBackwardWeight(ConvTransposeDescriptor.Create(2, input.Shape, weightSize, false, stride, padding, outputPadding, groups, dilation,
-            gradOutput.ShapeArray(), flip), input, gradOutput);
+            outputPadding.IsDefault ? gradOutput.ShapeArray() : null, flip), input, gradOutput);
 
     // ---------------------------------------------------------------- helpers
 

@@ -91,6 +91,9 @@ public static class OpCases
             for (int i = 0; i < Math.Min(outs.Length, c.Outputs.Length); i++)
             {
                 var path = Path.Combine(c.BaseDir, c.Outputs[i]);
+                // Output paths such as "out/y.npy" may name a folder that does not exist yet.
+                var dir = Path.GetDirectoryName(path);
+                if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
                 if (ints.Contains(i)) Npy.WriteInt64(path, outs[i].Shape, outs[i].AsSpan().ToArray().Select(v => long.CreateTruncating(v)).ToArray());
                 else Npy.Write(path, outs[i]);
             }

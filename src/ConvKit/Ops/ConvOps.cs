@@ -9,6 +9,9 @@ internal static class ConvOps
 {
     private static int RankOf(string op) => op[^2] - '0';
 
+    // "grad.conv2d_input" / "grad.conv_transpose3d_weight": the digit right after the prefix.
+    private static int GradRankOf(string op, string prefix) => op[prefix.Length] - '0';
+
     [Op("conv1d"), Op("conv2d"), Op("conv3d")]
     public static Tensor<T>[] Conv<T>(OpCall<T> c) where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -28,7 +31,7 @@ internal static class ConvOps
     [Op("grad.conv1d_input"), Op("grad.conv2d_input"), Op("grad.conv3d_input")]
     public static Tensor<T>[] ConvInput<T>(OpCall<T> c) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int r = c.Op[^7] - '0';
+        int r = GradRankOf(c.Op, "grad.conv");
         var size = c.Ints("input_size") ?? throw new ArgumentException("input_size: required for " + c.Op, "input_size");
         var d = ConvDescriptor.Create(r, size, c.Input("weight").Shape, false, c.Dims("stride"), c.Padding("padding", r), c.Dims("dilation"),
             c.Int("groups", 1), c.PaddingMode(), c.Bool("flip", false));
@@ -38,7 +41,7 @@ internal static class ConvOps
     [Op("grad.conv1d_weight"), Op("grad.conv2d_weight"), Op("grad.conv3d_weight")]
     public static Tensor<T>[] ConvWeight<T>(OpCall<T> c) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int r = c.Op[^8] - '0';
+        int r = GradRankOf(c.Op, "grad.conv");
         var size = c.Ints("weight_size") ?? throw new ArgumentException("weight_size: required for " + c.Op, "weight_size");
         var d = ConvDescriptor.Create(r, c.Input("input").Shape, size, false, c.Dims("stride"), c.Padding("padding", r), c.Dims("dilation"),
             c.Int("groups", 1), c.PaddingMode(), c.Bool("flip", false));
@@ -56,12 +59,15 @@ internal static class ConvOps
     public static Tensor<T>[] ConvTransposeGrad<T>(OpCall<T> c) where T : unmanaged, IFloatingPointIeee754<T>
     {
         bool input = c.Op.EndsWith("_input", StringComparison.Ordinal);
-        int r = c.Op["grad.conv_transpose".Length] - '0';
+        int r = GradRankOf(c.Op, "grad.conv_transpose");
         var gy = c.Input("grad_output");
         var inShape = input ? (c.Ints("input_size") ?? throw new ArgumentException("input_size: required for " + c.Op, "input_size")) : c.Input("input").ShapeArray();
         var wShape = input ? c.Input("weight").ShapeArray() : (c.Ints("weight_size") ?? throw new ArgumentException("weight_size: required for " + c.Op, "weight_size"));
+        // The output size comes from grad_output unless output_padding is given explicitly: output_padding may reach
+        // the dilation (not only the stride), which a requested output_size cannot express.
+        bool explicitOp = c.Has("output_padding") && !c.Has("output_size");
         var d = ConvTransposeDescriptor.Create(r, inShape, wShape, false, c.Dims("stride"), c.Padding("padding", r), c.Dims("output_padding"),
-            c.Int("groups", 1), c.Dims("dilation"), gy.ShapeArray(), c.Bool("flip", false));
+            c.Int("groups", 1), c.Dims("dilation"), explicitOp ? null : gy.ShapeArray(), c.Bool("flip", false));
         return [input ? Functional.ConvTransposeBackwardInput(d, c.Input("weight"), gy) : Functional.ConvTransposeBackwardWeight(d, c.Input("input"), gy)];
     }
 }

@@ -1,0 +1,547 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using ConvKit.Descriptors;
+using ConvKit.Tensors;
+
+namespace ConvKit.Imaging;
+
+/// <summary>How pixels outside the image are made up (OpenCV's border types; <c>|</c> marks the image edge,
+/// the image is <c>abcdefgh</c>).</summary>
+public enum BorderMode
+{
+    /// <summary><c>gfedcb|abcdefgh|gfedcba</c> (OpenCV's default, BORDER_REFLECT_101).</summary>
+    Reflect101,
+    /// <summary><c>aaaaaa|abcdefgh|hhhhhhh</c>.</summary>
+    Replicate,
+    /// <summary><c>fedcba|abcdefgh|hgfedcb</c>.</summary>
+    Reflect,
+    /// <summary><c>vvvvvv|abcdefgh|vvvvvvv</c> for a given value v (0 by default).</summary>
+    Constant,
+    /// <summary><c>cdefgh|abcdefgh|abcdefg</c>.</summary>
+    Wrap,
+}
+
+/// <summary>
+/// Direct 2-d image filtering (correlation, like OpenCV's <c>filter2D</c>) of float planes: the output has the
+/// input's size, the kernel's anchor sits on each output pixel and the border is extended by a
+/// <see cref="BorderMode"/>. Rows run in AVX2/FMA vectors over a cache of border-extended source rows; rank-1
+/// kernels run as two 1-d passes; large non-separable kernels go to the convolution engine
+/// (<see cref="Functional.Conv2d{T}"/>). <see cref="Reference"/> is the plain-loop twin.
+/// </summary>
+public static class Filter2D
+{
+    /// <summary>Non-separable kernels with at least this many weights run on the convolution engine.</summary>
+    public const int EngineThreshold = 121;
+
+    /// <summary>Filters every plane of <paramref name="image"/> ([H, W], [C, H, W] or [N, C, H, W]).</summary>
+    /// <param name="image">Input planes.</param>
+    /// <param name="kernel">Kernel (correlated; see <paramref name="convolution"/>).</param>
+    /// <param name="border">Border extension (default reflect-101, as OpenCV).</param>
+    /// <param name="borderValue">Value outside the image for <see cref="BorderMode.Constant"/>.</param>
+    /// <param name="convolution">True convolution: the kernel is rotated by 180° (and its anchor mirrored).</param>
+    /// <param name="stride">Output subsampling: output pixel (y, x) is centered on input (y·stride, x·stride).</param>
+    /// <param name="dilation">Spacing between kernel taps.</param>
+    /// <param name="threads">Worker threads (0: up to the processor count).</param>
+    /// <param name="output">Optional destination of the input's shape (stride 1 only); allocated when null.</param>
+    public static Tensor<float> Apply(Tensor<float> image, Kernel2D kernel, BorderMode border = BorderMode.Reflect101, float borderValue = 0f,
+        bool convolution = false, int stride = 1, int dilation = 1, int threads = 0, Tensor<float>? output = null)
+    {
+        var (planes, h, w) = Planes(image, nameof(image));
+        ArgumentNullException.ThrowIfNull(kernel);
+        CheckArgs(border, stride, dilation);
+        if (convolution) kernel = kernel.Flip();
+        if (output is not null && (!output.SameShape(image) || stride != 1 || dilation != 1))
+            throw new ArgumentException($"output: expected shape {ShapeMath.Format(image.Shape)} with stride and dilation 1, got {ShapeMath.Format(output.Shape)}.", nameof(output));
+        if (stride != 1 || dilation != 1)
+            return Strided(image, planes, h, w, kernel, border, borderValue, stride, dilation);
+
+        // Every element is written below, so the destination need not be zeroed first.
+        output ??= new Tensor<float>(GC.AllocateUninitializedArray<float>(image.Length), image.ShapeArray());
+        if (kernel.Rows * kernel.Cols == 1)
+        {
+            float k = kernel.Values[0];
+            var s = image.AsSpan(); var d = output.AsSpan();
+            for (int i = 0; i < s.Length; i++) d[i] = s[i] * k;
+            return output;
+        }
+        if (kernel.TrySeparate(out var col, out var row) && kernel.Rows + kernel.Cols < kernel.Rows * kernel.Cols)
+        {
+            var plan = new Plan(h, w, kernel.Rows, kernel.Cols, kernel.AnchorY, kernel.AnchorX, border, borderValue, null, col, row);
+            Run(image, output, planes, plan, threads);
+        }
+        else if (kernel.Rows * kernel.Cols >= EngineThreshold)
+        {
+            var e = Engine(image, planes, h, w, kernel, border, borderValue);
+            e.AsSpan().CopyTo(output.AsSpan());
+        }
+        else
+        {
+            var plan = new Plan(h, w, kernel.Rows, kernel.Cols, kernel.AnchorY, kernel.AnchorX, border, borderValue, kernel.Values, null, null);
+            Run(image, output, planes, plan, threads);
+        }
+        return output;
+    }
+
+    /// <summary>Filters with a separable kernel <c>column ⊗ row</c> as two 1-d passes (like OpenCV's sepFilter2D).</summary>
+    /// <param name="image">Input planes ([H, W], [C, H, W] or [N, C, H, W]).</param>
+    /// <param name="column">Vertical kernel (applied down the rows).</param>
+    /// <param name="row">Horizontal kernel (applied along each row).</param>
+    /// <param name="border">Border extension.</param>
+    /// <param name="borderValue">Value outside the image for <see cref="BorderMode.Constant"/>.</param>
+    /// <param name="threads">Worker threads (0: up to the processor count).</param>
+    public static Tensor<float> Separable(Tensor<float> image, float[] column, float[] row, BorderMode border = BorderMode.Reflect101,
+        float borderValue = 0f, int threads = 0)
+    {
+        var (planes, h, w) = Planes(image, nameof(image));
+        ArgumentNullException.ThrowIfNull(column);
+        ArgumentNullException.ThrowIfNull(row);
+        if (column.Length is < 1 or > Kernel2D.MaxSize || row.Length is < 1 or > Kernel2D.MaxSize)
+            throw new ArgumentException($"column/row: kernel lengths {column.Length} and {row.Length} must be in [1, {Kernel2D.MaxSize}].", nameof(column));
+        CheckArgs(border, 1, 1);
+        var output = new Tensor<float>(GC.AllocateUninitializedArray<float>(image.Length), image.ShapeArray());
+        var plan = new Plan(h, w, column.Length, row.Length, column.Length / 2, row.Length / 2, border, borderValue, null, column, row);
+        Run(image, output, planes, plan, threads);
+        return output;
+    }
+
+    /// <summary>The plain-loop reference: per output pixel, border lookup per tap, double accumulation.</summary>
+    /// <inheritdoc cref="Apply"/>
+    public static Tensor<float> Reference(Tensor<float> image, Kernel2D kernel, BorderMode border = BorderMode.Reflect101, float borderValue = 0f,
+        bool convolution = false, int stride = 1, int dilation = 1)
+    {
+        var (planes, h, w) = Planes(image, nameof(image));
+        ArgumentNullException.ThrowIfNull(kernel);
+        CheckArgs(border, stride, dilation);
+        if (convolution) kernel = kernel.Flip();
+        int ho = (h - 1) / stride + 1, wo = (w - 1) / stride + 1;
+        var output = new Tensor<float>(OutShape(image, ho, wo));
+        var src = image.AsSpan(); var dst = output.AsSpan();
+        for (int p = 0; p < planes; p++)
+            for (int y = 0; y < ho; y++)
+                for (int x = 0; x < wo; x++)
+                {
+                    double acc = 0;
+                    for (int i = 0; i < kernel.Rows; i++)
+                    {
+                        int sy = BorderIndex(y * stride + (i - kernel.AnchorY) * dilation, h, border);
+                        for (int j = 0; j < kernel.Cols; j++)
+                        {
+                            int sx = BorderIndex(x * stride + (j - kernel.AnchorX) * dilation, w, border);
+                            double v = sy < 0 || sx < 0 ? borderValue : src[(p * h + sy) * w + sx];
+                            acc += kernel[i, j] * v;
+                        }
+                    }
+                    dst[(p * ho + y) * wo + x] = (float)acc;
+                }
+        return output;
+    }
+
+    /// <summary>Maps a coordinate outside [0, <paramref name="length"/>) into it as the border mode does
+    /// (OpenCV's borderInterpolate); −1 for <see cref="BorderMode.Constant"/> outside the image.</summary>
+    public static int BorderIndex(int p, int length, BorderMode border)
+    {
+        if ((uint)p < (uint)length) return p;
+        switch (border)
+        {
+            case BorderMode.Constant: return -1;
+            case BorderMode.Replicate: return p < 0 ? 0 : length - 1;
+            case BorderMode.Wrap:
+                p %= length;
+                return p < 0 ? p + length : p;
+            default:
+                if (length == 1) return 0;
+                int delta = border == BorderMode.Reflect101 ? 1 : 0;
+                // Reflection is periodic with period 2·length − 2·delta; fold once, then mirror.
+                int period = 2 * length - 2 * delta;
+                p %= period;
+                if (p < 0) p += period;
+                return p < length ? p : period - p - (1 - delta);
+        }
+    }
+
+    /// <summary>Parses a border mode name: reflect101 (or default), replicate, reflect, constant, wrap
+    /// (case, '-' and '_' ignored).</summary>
+    public static BorderMode ParseBorder(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        return name.ToLowerInvariant().Replace("_", "").Replace("-", "") switch
+        {
+            "reflect101" or "default" => BorderMode.Reflect101,
+            "replicate" => BorderMode.Replicate,
+            "reflect" => BorderMode.Reflect,
+            "constant" => BorderMode.Constant,
+            "wrap" => BorderMode.Wrap,
+            _ => throw new ArgumentException($"border: unknown mode '{name}' (use reflect101, replicate, reflect, constant or wrap).", nameof(name)),
+        };
+    }
+
+    private static void CheckArgs(BorderMode border, int stride, int dilation)
+    {
+        if (!Enum.IsDefined(border)) throw new ArgumentOutOfRangeException(nameof(border), $"border: unknown mode {border}.");
+        if (stride is < 1 or > 64) throw new ArgumentOutOfRangeException(nameof(stride), $"stride must be in [1, 64], got {stride}.");
+        if (dilation is < 1 or > 64) throw new ArgumentOutOfRangeException(nameof(dilation), $"dilation must be in [1, 64], got {dilation}.");
+    }
+
+    private static (int Planes, int H, int W) Planes(Tensor<float> image, string name)
+    {
+        ArgumentNullException.ThrowIfNull(image, name);
+        if (image.Rank is < 2 or > 4)
+            throw new ArgumentException($"{name}: expected [H, W], [C, H, W] or [N, C, H, W], got {ShapeMath.Format(image.Shape)}.", name);
+        int h = image.Size(-2), w = image.Size(-1);
+        if (h == 0 || w == 0) throw new ArgumentException($"{name}: empty image {ShapeMath.Format(image.Shape)}.", name);
+        return (image.Length / (h * w), h, w);
+    }
+
+    private static int[] OutShape(Tensor<float> image, int ho, int wo)
+    {
+        var s = image.ShapeArray();
+        s[^2] = ho; s[^1] = wo;
+        return s;
+    }
+
+    // ------------------------------------------------------------------ strided / dilated (demonstration path)
+
+    private static Tensor<float> Strided(Tensor<float> image, int planes, int h, int w, Kernel2D k, BorderMode border, float borderValue, int stride, int dilation)
+    {
+        int ho = (h - 1) / stride + 1, wo = (w - 1) / stride + 1;
+        var output = new Tensor<float>(OutShape(image, ho, wo));
+        var src = image.Data; int so = image.Offset;
+        var dst = output.Data;
+        var rowIdx = new int[k.Rows];
+        var colIdx = new int[wo * k.Cols];
+        for (int x = 0; x < wo; x++)
+            for (int j = 0; j < k.Cols; j++) colIdx[x * k.Cols + j] = BorderIndex(x * stride + (j - k.AnchorX) * dilation, w, border);
+        for (int p = 0; p < planes; p++)
+            for (int y = 0; y < ho; y++)
+            {
+                for (int i = 0; i < k.Rows; i++) rowIdx[i] = BorderIndex(y * stride + (i - k.AnchorY) * dilation, h, border);
+                for (int x = 0; x < wo; x++)
+                {
+                    float acc = 0;
+                    for (int i = 0; i < k.Rows; i++)
+                    {
+                        int sy = rowIdx[i];
+                        for (int j = 0; j < k.Cols; j++)
+                        {
+                            int sx = colIdx[x * k.Cols + j];
+                            float v = sy < 0 || sx < 0 ? borderValue : src[so + (p * h + sy) * w + sx];
+                            acc += k.Values[i * k.Cols + j] * v;
+                        }
+                    }
+                    dst[(p * ho + y) * wo + x] = acc;
+                }
+            }
+        return output;
+    }
+
+    // ------------------------------------------------------------------ large kernels: the convolution engine
+
+    private static Tensor<float> Engine(Tensor<float> image, int planes, int h, int w, Kernel2D k, BorderMode border, float borderValue)
+    {
+        // Border-extend each plane explicitly, then run a valid (unpadded) single-channel convolution with N = planes.
+        int hp = h + k.Rows - 1, wp = w + k.Cols - 1;
+        var padded = new Tensor<float>(planes, 1, hp, wp);
+        var src = image.AsSpan(); var pd = padded.Data;
+        var cols = new int[wp];
+        for (int x = 0; x < wp; x++) cols[x] = BorderIndex(x - k.AnchorX, w, border);
+        for (int p = 0; p < planes; p++)
+            for (int y = 0; y < hp; y++)
+            {
+                int sy = BorderIndex(y - k.AnchorY, h, border);
+                int o = (p * hp + y) * wp;
+                for (int x = 0; x < wp; x++)
+                    pd[o + x] = sy < 0 || cols[x] < 0 ? borderValue : src[(p * h + sy) * w + cols[x]];
+            }
+        var weight = Tensor.FromArray(k.Values, 1, 1, k.Rows, k.Cols);
+        var y2 = Functional.Conv2d(padded, weight, null, 1, Padding.Valid);
+        return new Tensor<float>(y2.Data, y2.Offset, image.ShapeArray());
+    }
+
+    // ------------------------------------------------------------------ fast direct and separable paths
+
+    private sealed class Plan(int h, int w, int kh, int kw, int ay, int ax, BorderMode border, float borderValue,
+        float[]? kernel, float[]? column, float[]? row)
+    {
+        public readonly int H = h, W = w, KH = kh, KW = kw, AY = ay, AX = ax;
+        public readonly BorderMode Border = border;
+        public readonly float BorderValue = borderValue;
+        public readonly float[]? Kernel = kernel, Column = column, Row = row;
+        /// <summary>Length of a border-extended row, rounded up so vector loads past the end stay inside.</summary>
+        public readonly int PaddedWidth = (w + kw - 1 + 15) & ~7;
+        /// <summary>Source column for each extended-row position (−1: constant).</summary>
+        public readonly int[] ColumnMap = MakeColumnMap(w, kw, ax, border);
+
+        private static int[] MakeColumnMap(int w, int kw, int ax, BorderMode border)
+        {
+            var m = new int[w + kw - 1];
+            for (int x = 0; x < m.Length; x++) m[x] = BorderIndex(x - ax, w, border);
+            return m;
+        }
+    }
+
+    private static void Run(Tensor<float> image, Tensor<float> output, int planes, Plan plan, int threads)
+    {
+        long rows = (long)planes * plan.H;
+        int t = threads > 0 ? threads : Environment.ProcessorCount;
+        // Small images are not worth a thread hand-off.
+        if ((long)plan.W * rows * plan.KH * plan.KW < 1 << 18) t = 1;
+        t = (int)Math.Max(1, Math.Min(t, rows));
+        if (t == 1) { RunRange(image, output, plan, 0, rows); return; }
+        Parallel.For(0, t, new ParallelOptions { MaxDegreeOfParallelism = t },
+            i => RunRange(image, output, plan, rows * i / t, rows * (i + 1) / t));
+    }
+
+    private static unsafe void RunRange(Tensor<float> image, Tensor<float> output, Plan plan, long start, long end)
+    {
+        int h = plan.H, w = plan.W, kh = plan.KH;
+        var cache = new RowCache(plan);
+        var tmp = plan.Row is null ? null : new float[plan.PaddedWidth];
+        var rowPtrs = new nint[kh];
+        fixed (float* srcBase = &image.Data[image.Offset])
+        fixed (float* dstBase = &output.Data[output.Offset])
+        {
+            long r = start;
+            while (r < end)
+            {
+                int p = (int)(r / h), y = (int)(r % h);
+                int yEnd = (int)Math.Min(h, y + (end - r));
+                float* src = srcBase + (long)p * h * w;
+                cache.Reset();
+                for (; y < yEnd; y++, r++)
+                {
+                    for (int i = 0; i < kh; i++)
+                        rowPtrs[i] = cache.Get(src, BorderIndex(y + i - plan.AY, h, plan.Border), y);
+                    float* dst = dstBase + ((long)p * h + y) * w;
+                    if (plan.Kernel is not null) DirectRow(rowPtrs, plan.Kernel, plan.KH, plan.KW, dst, w);
+                    else
+                    {
+                        fixed (float* tp = tmp)
+                        {
+                            ColumnPass(rowPtrs, plan.Column!, tp, w + plan.KW - 1);
+                            RowPass(tp, plan.Row!, dst, w);
+                        }
+                    }
+                }
+            }
+        }
+        cache.Dispose();
+    }
+
+    /// <summary>Border-extended copies of recently used source rows (each row is extended once per plane and worker).</summary>
+    private sealed unsafe class RowCache : IDisposable
+    {
+        private readonly Plan _plan;
+        private readonly float*[] _slots;
+        private readonly int[] _row;   // source row in the slot (int.MinValue: empty)
+        private readonly int[] _stamp; // output row that last used the slot
+
+        public RowCache(Plan plan)
+        {
+            _plan = plan;
+            int n = plan.KH + 1;
+            _slots = new float*[n];
+            _row = new int[n];
+            _stamp = new int[n];
+            for (int i = 0; i < n; i++)
+                _slots[i] = (float*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)plan.PaddedWidth * sizeof(float), 64);
+            Reset();
+        }
+
+        public void Reset()
+        {
+            Array.Fill(_row, int.MinValue);
+            Array.Fill(_stamp, int.MinValue);
+        }
+
+        public nint Get(float* src, int sourceRow, int outputRow)
+        {
+            int victim = -1, oldest = int.MaxValue;
+            for (int i = 0; i < _row.Length; i++)
+            {
+                if (_row[i] == sourceRow) { _stamp[i] = outputRow; return (nint)_slots[i]; }
+                if (_stamp[i] != outputRow && _stamp[i] < oldest) { oldest = _stamp[i]; victim = i; }
+            }
+            float* d = _slots[victim];
+            int wp = _plan.W + _plan.KW - 1;
+            if (sourceRow < 0) new Span<float>(d, _plan.PaddedWidth).Fill(_plan.BorderValue);
+            else
+            {
+                float* s = src + (long)sourceRow * _plan.W;
+                var map = _plan.ColumnMap;
+                int ax = _plan.AX;
+                for (int x = 0; x < ax; x++) d[x] = map[x] < 0 ? _plan.BorderValue : s[map[x]];
+                Buffer.MemoryCopy(s, d + ax, (long)_plan.W * sizeof(float), (long)_plan.W * sizeof(float));
+                for (int x = ax + _plan.W; x < wp; x++) d[x] = map[x] < 0 ? _plan.BorderValue : s[map[x]];
+                for (int x = wp; x < _plan.PaddedWidth; x++) d[x] = 0;
+            }
+            _row[victim] = sourceRow;
+            _stamp[victim] = outputRow;
+            return (nint)d;
+        }
+
+        public void Dispose()
+        {
+            foreach (var p in _slots) System.Runtime.InteropServices.NativeMemory.AlignedFree(p);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Fmadd(Vector256<float> a, Vector256<float> b, Vector256<float> c)
+        => Fma.IsSupported ? Fma.MultiplyAdd(a, b, c) : a * b + c;
+
+    /// <summary>dst[x] = Σ_i Σ_j k[i, j] · rows[i][x + j] for x in [0, w).</summary>
+    private static unsafe void DirectRow(nint[] rows, float[] k, int kh, int kw, float* dst, int w)
+    {
+        int x = 0;
+        fixed (float* kp = k)
+        {
+            if (Vector256.IsHardwareAccelerated && w >= 8)
+            {
+                for (; x + 64 <= w; x += 64)
+                {
+                    Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+                    for (int i = 0; i < kh; i++)
+                    {
+                        float* r = (float*)rows[i] + x;
+                        float* ki = kp + i * kw;
+                        for (int j = 0; j < kw; j++)
+                        {
+                            var kv = Vector256.Create(ki[j]);
+                            float* q = r + j;
+                            a0 = Fmadd(Vector256.Load(q), kv, a0);
+                            a1 = Fmadd(Vector256.Load(q + 8), kv, a1);
+                            a2 = Fmadd(Vector256.Load(q + 16), kv, a2);
+                            a3 = Fmadd(Vector256.Load(q + 24), kv, a3);
+                            a4 = Fmadd(Vector256.Load(q + 32), kv, a4);
+                            a5 = Fmadd(Vector256.Load(q + 40), kv, a5);
+                            a6 = Fmadd(Vector256.Load(q + 48), kv, a6);
+                            a7 = Fmadd(Vector256.Load(q + 56), kv, a7);
+                        }
+                    }
+                    a0.Store(dst + x); a1.Store(dst + x + 8); a2.Store(dst + x + 16); a3.Store(dst + x + 24);
+                    a4.Store(dst + x + 32); a5.Store(dst + x + 40); a6.Store(dst + x + 48); a7.Store(dst + x + 56);
+                }
+                for (; x + 16 <= w; x += 16) DirectVec(rows, kp, kh, kw, dst, x, true);
+                while (x < w)
+                {
+                    int xs = Math.Min(x, w - 8); // overlapping last vector: cheaper than a scalar tail
+                    DirectVec(rows, kp, kh, kw, dst, xs, false);
+                    x = xs + 8;
+                }
+                return;
+            }
+            for (; x < w; x++)
+            {
+                float acc = 0;
+                for (int i = 0; i < kh; i++)
+                {
+                    float* r = (float*)rows[i] + x;
+                    for (int j = 0; j < kw; j++) acc += kp[i * kw + j] * r[j];
+                }
+                dst[x] = acc;
+            }
+        }
+    }
+
+    private static unsafe void DirectVec(nint[] rows, float* kp, int kh, int kw, float* dst, int x, bool two)
+    {
+        Vector256<float> a0 = default, a1 = default;
+        for (int i = 0; i < kh; i++)
+        {
+            float* r = (float*)rows[i] + x;
+            float* ki = kp + i * kw;
+            for (int j = 0; j < kw; j++)
+            {
+                var kv = Vector256.Create(ki[j]);
+                a0 = Fmadd(Vector256.Load(r + j), kv, a0);
+                if (two) a1 = Fmadd(Vector256.Load(r + j + 8), kv, a1);
+            }
+        }
+        a0.Store(dst + x);
+        if (two) a1.Store(dst + x + 8);
+    }
+
+    /// <summary>tmp[x] = Σ_i col[i] · rows[i][x] for x in [0, n) (n rounded up to whole vectors inside the padded rows).</summary>
+    private static unsafe void ColumnPass(nint[] rows, float[] col, float* tmp, int n)
+    {
+        int kh = col.Length;
+        int x = 0;
+        fixed (float* cp = col)
+        {
+            if (Vector256.IsHardwareAccelerated)
+            {
+                for (; x + 32 <= n; x += 32)
+                {
+                    Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                    for (int i = 0; i < kh; i++)
+                    {
+                        float* r = (float*)rows[i] + x;
+                        var kv = Vector256.Create(cp[i]);
+                        a0 = Fmadd(Vector256.Load(r), kv, a0);
+                        a1 = Fmadd(Vector256.Load(r + 8), kv, a1);
+                        a2 = Fmadd(Vector256.Load(r + 16), kv, a2);
+                        a3 = Fmadd(Vector256.Load(r + 24), kv, a3);
+                    }
+                    a0.Store(tmp + x); a1.Store(tmp + x + 8); a2.Store(tmp + x + 16); a3.Store(tmp + x + 24);
+                }
+                // The padded rows are whole vectors long, so the tail may run past n.
+                for (; x < n; x += 8)
+                {
+                    Vector256<float> a0 = default;
+                    for (int i = 0; i < kh; i++) a0 = Fmadd(Vector256.Load((float*)rows[i] + x), Vector256.Create(cp[i]), a0);
+                    a0.Store(tmp + x);
+                }
+                return;
+            }
+            for (; x < n; x++)
+            {
+                float acc = 0;
+                for (int i = 0; i < kh; i++) acc += cp[i] * ((float*)rows[i])[x];
+                tmp[x] = acc;
+            }
+        }
+    }
+
+    /// <summary>dst[x] = Σ_j row[j] · tmp[x + j] for x in [0, w).</summary>
+    private static unsafe void RowPass(float* tmp, float[] row, float* dst, int w)
+    {
+        int kw = row.Length;
+        int x = 0;
+        fixed (float* rp = row)
+        {
+            if (Vector256.IsHardwareAccelerated && w >= 8)
+            {
+                for (; x + 32 <= w; x += 32)
+                {
+                    Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                    for (int j = 0; j < kw; j++)
+                    {
+                        float* q = tmp + x + j;
+                        var kv = Vector256.Create(rp[j]);
+                        a0 = Fmadd(Vector256.Load(q), kv, a0);
+                        a1 = Fmadd(Vector256.Load(q + 8), kv, a1);
+                        a2 = Fmadd(Vector256.Load(q + 16), kv, a2);
+                        a3 = Fmadd(Vector256.Load(q + 24), kv, a3);
+                    }
+                    a0.Store(dst + x); a1.Store(dst + x + 8); a2.Store(dst + x + 16); a3.Store(dst + x + 24);
+                }
+                while (x < w)
+                {
+                    int xs = Math.Min(x, w - 8); // overlapping last vector
+                    Vector256<float> a0 = default;
+                    for (int j = 0; j < kw; j++) a0 = Fmadd(Vector256.Load(tmp + xs + j), Vector256.Create(rp[j]), a0);
+                    a0.Store(dst + xs);
+                    x = xs + 8;
+                }
+                return;
+            }
+            for (; x < w; x++)
+            {
+                float acc = 0;
+                for (int j = 0; j < kw; j++) acc += rp[j] * tmp[x + j];
+                dst[x] = acc;
+            }
+        }
+    }
+}
