@@ -1,9 +1,24 @@
-using System.Diagnostics;
-using ConvKit.Kernels;
-int M = int.Parse(args[0]), N = int.Parse(args[1]), K = int.Parse(args[2]); Gemm.MaxThreads = int.Parse(args[3]);
-var a = new float[M * K]; var b = new float[K * N]; var c = new float[M * N];
-var r = new Random(1); for (int i = 0; i < a.Length; i++) a[i] = r.NextSingle(); for (int i = 0; i < b.Length; i++) b[i] = r.NextSingle();
-var ts = new List<double>();
-for (int it = 0; it < 30; it++) { var cpu0 = Process.GetCurrentProcess().TotalProcessorTime; Gemm.Sgemm(false, false, M, N, K, 1, a, K, b, N, 0, c, N); ts.Add((Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMilliseconds); }
-ts.Sort(); double ms = ts[ts.Count / 2];
-Console.WriteLine($"{M}x{N}x{K} t={Gemm.MaxThreads}: {ms:F3} ms {2.0 * M * N * K / ms / 1e6:F1} GFLOP/s");
+// ConvKit.Bench [--threads N] [--layers a,b] [--quick] [--json]
+using ConvKit.Bench;
+
+int threads = 2; string? layers = null; bool quick = false, json = false; (int M, int N, int K)? gemm = null;
+for (int i = 0; i < args.Length; i++)
+{
+    switch (args[i])
+    {
+        case "--threads": threads = int.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
+        case "--layers": layers = args[++i]; break;
+        case "--quick": quick = true; break;
+        case "--json": json = true; break;
+        case "--gemm":
+            {
+                // GEMM alone: --gemm M,N,K [--threads N]
+                var v = args[++i].Split(',').Select(t => int.Parse(t, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+                gemm = (v[0], v[1], v[2]);
+                break;
+            }
+        default: Console.Error.WriteLine($"unknown argument '{args[i]}'; usage: ConvKit.Bench [--threads N] [--layers a,b] [--quick] [--json]"); return 2;
+    }
+}
+if (gemm is { } g) { Console.WriteLine(BenchHarness.GemmReport(g.M, g.N, g.K, threads)); return 0; }
+return BenchHarness.RunCli(threads, layers, quick, json, Console.Out);

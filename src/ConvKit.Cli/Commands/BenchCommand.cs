@@ -1,11 +1,31 @@
+using ConvKit.Bench;
+
 namespace ConvKit.Cli.Commands;
 
-/// <summary>convkit bench (not yet implemented).</summary>
+/// <summary>convkit bench: times the conv layer suite forward / backward-data / backward-weights (see docs/benchmarks.md).</summary>
 internal static class BenchCommand
 {
     public static int Run(CliArgs args)
     {
-        Console.Error.WriteLine("convkit bench: not implemented yet.");
-        return 2;
+        if (args.Help)
+        {
+            Console.WriteLine("""
+                usage: convkit bench [--threads N] [--layers a,b,...] [--quick] [--json]
+                  Times every layer of the suite (bench/ConvKit.Bench/layers.json) plus dcgan.convT4x4s2 and video.conv3d.3x3x3:
+                  median ms, GFLOP/s and % of peak (102 GFLOP/s per thread) for forward, backward-data and backward-weights.
+                  --threads N   threads to use (default 2)
+                  --layers a,b  only these layers
+                  --quick       fewer repetitions
+                  --json        one JSON object per line with the field names of the PyTorch peer script (peers.py)
+                """);
+            return 0;
+        }
+        int threads = args.Int("threads", 2);
+        string? layers = args.Get("layers");
+        bool quick = args.Flag("quick");
+        bool json = args.Flag("json");
+        args.EnsureAllUsed();
+        if (threads < 1) throw new ArgumentException($"--threads: must be at least 1, got {threads}.");
+        return BenchHarness.RunCli(threads, layers, quick, json, Console.Out);
     }
 }

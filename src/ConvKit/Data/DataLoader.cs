@@ -79,7 +79,7 @@ public sealed class DataLoader<T> where T : unmanaged, IFloatingPointIeee754<T>
                             dst[(ch * h + y) * w + x] = (T.CreateTruncating(v) - mean) * inv;
                         }
             }
-            yield return (new Tensor<T>(buf, b, c, h, w), labels);
+            yield return (new Tensor<T>(buf, 0, [b, c, h, w]), labels);
         }
     }
 }

@@ -69,7 +69,7 @@ public sealed class ImageDataset
     }
 
     /// <summary>Sample <paramref name="index"/> as a tensor [C, H, W] (raw [0, 1] pixels).</summary>
-    public Tensor<float> Sample(int index) => new(Images.AsSpan(index * SampleSize, SampleSize).ToArray(), Channels, Height, Width);
+    public Tensor<float> Sample(int index) => new(Images.AsSpan(index * SampleSize, SampleSize).ToArray(), 0, [Channels, Height, Width]);
 }
 
 /// <summary>The data sets ConvKit knows: the embedded UCI digits and IDX (MNIST-format) directories.</summary>

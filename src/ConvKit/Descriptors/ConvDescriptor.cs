@@ -137,8 +137,8 @@ public sealed class ConvDescriptor
             throw new ArgumentException($"groups: input channels {cin} (input shape {ShapeMath.Format(inputShape)}) are not divisible by groups={groups}.", nameof(groups));
         if (cout % groups != 0)
             throw new ArgumentException($"groups: output channels {cout} (weight shape {ShapeMath.Format(weightShape)}) are not divisible by groups={groups}.", nameof(groups));
-        if (weightShape[1] * groups != cin)
-            throw new ArgumentException($"weight: shape {ShapeMath.Format(weightShape)} with groups={groups} expects input with {weightShape[1] * groups} channels, but got input of shape {ShapeMath.Format(inputShape)} ({cin} channels).", "weight");
+        if ((long)weightShape[1] * groups != cin)
+            throw new ArgumentException($"weight: shape {ShapeMath.Format(weightShape)} with groups={groups} expects input with {(long)weightShape[1] * groups} channels, but got input of shape {ShapeMath.Format(inputShape)} ({cin} channels).", "weight");
         CheckBias(hasBias, biasShape, cout);
         var input = inputShape[2..].ToArray();
         var kernel = weightShape[2..].ToArray();

@@ -76,11 +76,19 @@ public static class Npy
         };
         if (itemSize > 1 && order != '<' && !(order == '=' && BitConverter.IsLittleEndian))
             throw new InvalidDataException($"unsupported byte order in dtype '{descr}' (little-endian only).");
-        int count = ShapeMath.Numel(shape, "shape");
+        // The header is untrusted: a shape whose product overflows is a malformed file, not a bad argument.
+        long countL = 1;
+        foreach (var v0 in shape)
+        {
+            countL *= v0;
+            if (countL > int.MaxValue) throw new InvalidDataException($"shape {ShapeMath.Format(shape)} has more than {int.MaxValue} elements.");
+        }
+        int count = (int)countL;
         long bytes = (long)count * itemSize;
+        if (bytes > Array.MaxLength) throw new InvalidDataException($"shape {ShapeMath.Format(shape)} of {dtype} needs {bytes} bytes, more than one array can hold.");
         if (s.CanSeek && bytes > s.Length - s.Position)
             throw new InvalidDataException($"data is truncated: shape {ShapeMath.Format(shape)} of {dtype} needs {bytes} bytes, {s.Length - s.Position} remain.");
-        var raw = ReadExactly(s, checked((int)bytes), "data");
+        var raw = ReadExactly(s, (int)bytes, "data");
         var v = new double[count];
         for (int i = 0; i < count; i++)
         {
@@ -141,11 +149,13 @@ public static class Npy
 
     private static byte[] ReadExactly(Stream s, int n, string what)
     {
-        var buf = new byte[n];
+        // On a stream of unknown length, grow the buffer as bytes arrive instead of trusting n up front.
+        var buf = new byte[s.CanSeek ? n : Math.Min(n, 1 << 20)];
         int got = 0;
         while (got < n)
         {
-            int r = s.Read(buf, got, n - got);
+            if (got == buf.Length) Array.Resize(ref buf, (int)Math.Min(n, 2L * buf.Length));
+            int r = s.Read(buf, got, buf.Length - got);
             if (r == 0) throw new InvalidDataException($"file is truncated while reading the {what} ({got} of {n} bytes).");
             got += r;
         }

@@ -139,8 +139,10 @@ internal static unsafe class GemmCore
     /// <see cref="PackAFull"/> (alpha included; <paramref name="a"/> and <paramref name="transA"/> are then ignored).
     /// </summary>
     public static void Run(bool transA, bool transB, int m, int n, int k, float alpha, float* a, int lda, float* b, int ldb,
-        float beta, float* c, int ldc, float* bias, bool relu, int threads, float* packedA = null)
+        float beta, float* c, int ldc, float* bias, bool relu, int threads, float* packedA = null, bool directA = false)
     {
+        // Reading A in place (no packing) only pays when A is used for few columns; it needs alpha 1 and FMA.
+        directA = directA && packedA == null && alpha == 1f && Fma.IsSupported;
         if (m <= 0 || n <= 0) return;
         if (k == 0 || (alpha == 0 && packedA == null))
         {
@@ -156,7 +158,7 @@ internal static unsafe class GemmCore
         else t = Math.Min(t, (m + MR - 1) / MR);
         if (t <= 1)
         {
-            RunST(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, relu, packedA, mPad, 0);
+            RunST(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, relu, packedA, mPad, 0, directA);
             return;
         }
         nint pa = (nint)a, pb = (nint)b, pc = (nint)c, pbias = (nint)bias, ppacked = (nint)packedA;
@@ -170,10 +172,10 @@ internal static unsafe class GemmCore
             float* a0 = (float*)pa, b0 = (float*)pb, c0 = (float*)pc, bias0 = (float*)pbias, packed0 = (float*)ppacked;
             if (splitN)
                 RunST(transA, transB, m, hi - lo, k, alpha, a0, lda, transB ? b0 + (long)lo * ldb : b0 + lo, ldb, beta,
-                    c0 + lo, ldc, bias0, relu, packed0, mPad, 0);
+                    c0 + lo, ldc, bias0, relu, packed0, mPad, 0, directA);
             else
                 RunST(transA, transB, hi - lo, n, k, alpha, packed0 != null ? a0 : transA ? a0 + lo : a0 + (long)lo * lda, lda, b0, ldb, beta,
-                    c0 + (long)lo * ldc, ldc, bias0 == null ? null : bias0 + lo, relu, packed0, mPad, lo);
+                    c0 + (long)lo * ldc, ldc, bias0 == null ? null : bias0 + lo, relu, packed0, mPad, lo, directA);
         });
     }
 
@@ -194,10 +196,11 @@ internal static unsafe class GemmCore
     /// <summary>One thread's share. With a packed A, <paramref name="aRow0"/> is this share's first row in it (a multiple of MR).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void RunST(bool transA, bool transB, int m, int n, int k, float alpha, float* a, int lda, float* b, int ldb,
-        float beta, float* c, int ldc, float* bias, bool relu, float* packedA, int mPadFull, int aRow0)
+        float beta, float* c, int ldc, float* bias, bool relu, float* packedA, int mPadFull, int aRow0, bool directA)
     {
         float* bufB = ThreadBuffer(ref t_bufB, KC * Math.Min(NC, RoundUp(n, NR)));
-        float* bufA = packedA == null ? ThreadBuffer(ref t_bufA, KC * Math.Min(MC, RoundUp(m, MR))) : null;
+        nint rs = transA ? 1 : lda, ps = transA ? lda : 1;
+        float* bufA = packedA == null && !directA ? ThreadBuffer(ref t_bufA, KC * Math.Min(MC, RoundUp(m, MR))) : null;
         for (int jc = 0; jc < n; jc += NC)
         {
             int nc = Math.Min(NC, n - jc);
@@ -212,6 +215,7 @@ internal static unsafe class GemmCore
                     int mc = Math.Min(MC, m - ic);
                     float* ablk;
                     if (packedA != null) ablk = packedA + (long)pc * mPadFull + (long)(aRow0 + ic) * kc;
+                    else if (directA) ablk = a + ic * rs + pc * ps;
                     else
                     {
                         PackA(transA, mc, kc, alpha, transA ? a + (long)pc * lda + ic : a + (long)ic * lda + pc, lda, bufA);
@@ -227,8 +231,12 @@ internal static unsafe class GemmCore
                         for (int ir = 0; ir < mc; ir += MR)
                         {
                             int mr = Math.Min(MR, mc - ir);
-                            Micro(kc, ablk + (long)ir * kc, bp, cc + (long)ir * ldc, ldc, mr, nr, betaEff,
-                                biasBlk == null ? null : biasBlk + ir, reluBlk);
+                            if (directA)
+                                MicroDirect(kc, ablk + ir * rs, rs, ps, bp, cc + (long)ir * ldc, ldc, mr, nr, betaEff,
+                                    biasBlk == null ? null : biasBlk + ir, reluBlk);
+                            else
+                                Micro(kc, ablk + (long)ir * kc, bp, cc + (long)ir * ldc, ldc, mr, nr, betaEff,
+                                    biasBlk == null ? null : biasBlk + ir, reluBlk);
                         }
                     }
                 }
@@ -259,6 +267,59 @@ internal static unsafe class GemmCore
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MicroDirect(int kc, float* a, nint rs, nint ps, float* b, float* c, int ldc, int mr, int nr, float beta, float* bias, bool relu)
+    {
+        if (mr == MR && nr == NR)
+        {
+            KernelDirectA(kc, a, rs, ps, mr, b, c, ldc, beta, bias, relu);
+            return;
+        }
+        float* tile = stackalloc float[MR * NR];
+        KernelDirectA(kc, a, rs, ps, mr, b, tile, NR, 0f, null, false);
+        MergeTile(tile, c, ldc, mr, nr, beta, bias, relu);
+    }
+
+    /// <summary>
+    /// The 6×16 kernel reading A in place: element (r, p) at a[r·rs + p·ps] (rows past <paramref name="mr"/> repeat the
+    /// last valid row; their results are discarded by the caller). Used when A would be packed for only a few columns.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void KernelDirectA(int kc, float* a, nint rs, nint ps, int mr, float* b, float* c, int ldc, float beta, float* bias, bool relu)
+    {
+        float* a0 = a, a1 = a + Math.Min(1, mr - 1) * rs, a2 = a + Math.Min(2, mr - 1) * rs;
+        float* a3 = a + Math.Min(3, mr - 1) * rs, a4 = a + Math.Min(4, mr - 1) * rs, a5 = a + Math.Min(5, mr - 1) * rs;
+        Vector256<float> c00 = Vector256<float>.Zero, c01 = Vector256<float>.Zero;
+        Vector256<float> c10 = Vector256<float>.Zero, c11 = Vector256<float>.Zero;
+        Vector256<float> c20 = Vector256<float>.Zero, c21 = Vector256<float>.Zero;
+        Vector256<float> c30 = Vector256<float>.Zero, c31 = Vector256<float>.Zero;
+        Vector256<float> c40 = Vector256<float>.Zero, c41 = Vector256<float>.Zero;
+        Vector256<float> c50 = Vector256<float>.Zero, c51 = Vector256<float>.Zero;
+        nint q = 0;
+        for (int p = 0; p < kc; p++, q += ps, b += NR)
+        {
+            var b0 = Avx.LoadVector256(b);
+            var b1 = Avx.LoadVector256(b + 8);
+            var av = Avx.BroadcastScalarToVector256(a0 + q);
+            c00 = Fma.MultiplyAdd(av, b0, c00); c01 = Fma.MultiplyAdd(av, b1, c01);
+            av = Avx.BroadcastScalarToVector256(a1 + q);
+            c10 = Fma.MultiplyAdd(av, b0, c10); c11 = Fma.MultiplyAdd(av, b1, c11);
+            av = Avx.BroadcastScalarToVector256(a2 + q);
+            c20 = Fma.MultiplyAdd(av, b0, c20); c21 = Fma.MultiplyAdd(av, b1, c21);
+            av = Avx.BroadcastScalarToVector256(a3 + q);
+            c30 = Fma.MultiplyAdd(av, b0, c30); c31 = Fma.MultiplyAdd(av, b1, c31);
+            av = Avx.BroadcastScalarToVector256(a4 + q);
+            c40 = Fma.MultiplyAdd(av, b0, c40); c41 = Fma.MultiplyAdd(av, b1, c41);
+            av = Avx.BroadcastScalarToVector256(a5 + q);
+            c50 = Fma.MultiplyAdd(av, b0, c50); c51 = Fma.MultiplyAdd(av, b1, c51);
+        }
+        StoreRow(c, c00, c01, beta, bias, 0, relu);
+        StoreRow(c + ldc, c10, c11, beta, bias, 1, relu);
+        StoreRow(c + 2L * ldc, c20, c21, beta, bias, 2, relu);
+        StoreRow(c + 3L * ldc, c30, c31, beta, bias, 3, relu);
+        StoreRow(c + 4L * ldc, c40, c41, beta, bias, 4, relu);
+        StoreRow(c + 5L * ldc, c50, c51, beta, bias, 5, relu);
+    }
+
     private static void MergeTile(float* tile, float* c, int ldc, int mr, int nr, float beta, float* bias, bool relu)
     {
         for (int i = 0; i < mr; i++)

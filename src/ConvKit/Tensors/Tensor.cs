@@ -113,7 +113,7 @@ public sealed class Tensor<T> where T : unmanaged, IFloatingPointIeee754<T>
     public Tensor<T> Slice(int start, int length)
     {
         if (Rank == 0) throw new InvalidOperationException("Cannot slice a scalar tensor.");
-        if (start < 0 || length < 0 || start + length > _shape[0])
+        if (start < 0 || length < 0 || (long)start + length > _shape[0])
             throw new ArgumentOutOfRangeException(nameof(start), $"slice [{start}, {start + length}) of first axis of size {_shape[0]}.");
         var s = (int[])_shape.Clone();
         s[0] = length;
@@ -123,6 +123,9 @@ public sealed class Tensor<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <summary>The view of entry <paramref name="index"/> of the first axis, with that axis removed.</summary>
     public Tensor<T> Select(int index)
     {
+        if (Rank == 0) throw new InvalidOperationException("Cannot select from a scalar tensor.");
+        if ((uint)index >= (uint)_shape[0])
+            throw new ArgumentOutOfRangeException(nameof(index), $"index {index} is out of range for the first axis of size {_shape[0]}.");
         var v = Slice(index, 1);
         return v.Reshape(_shape[1..]);
     }

@@ -7,6 +7,7 @@ using Xunit;
 namespace ConvKit.Tests.Cli;
 
 /// <summary>`convkit op` end to end on a temporary copy of the conv fixtures, through the CLI's OpCommand.</summary>
+[Collection("Console")]
 public sealed class OpCommandTests : IDisposable
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "convkit-op-" + Guid.NewGuid().ToString("N"));

@@ -1,0 +1,222 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using ConvKit.Algorithms;
+using ConvKit.Descriptors;
+
+namespace ConvKit.Bench;
+
+/// <summary>One benchmark case: a conv2d layer of the suite, or an extra (transposed conv, conv3d) timed forward only.</summary>
+public sealed record BenchLayer(string Name, int N, int C, int H, int W, int K, int R, int S, int Stride, int Pad, int Dil, int Groups);
+
+/// <summary>Timings of one case; backward fields are NaN for the forward-only extras.</summary>
+public sealed record BenchResult(string Name, int Threads, double Gflop, double FwdMs, double BwdDataMs, double BwdWMs,
+    string FwdAlgo, string BwdDataAlgo, string BwdWAlgo, bool Extra)
+{
+    /// <summary>GFLOP/s of a pass that took <paramref name="ms"/> milliseconds.</summary>
+    public double Rate(double ms) => Gflop / (ms / 1e3);
+}
+
+/// <summary>Options of a benchmark run.</summary>
+public sealed class BenchOptions
+{
+    /// <summary>Threads (ConvEngine.MaxThreads); peak is 102 GFLOP/s per thread.</summary>
+    public int Threads { get; set; } = 2;
+    /// <summary>Only these case names (null: all).</summary>
+    public HashSet<string>? Layers { get; set; }
+    /// <summary>Fewer repetitions.</summary>
+    public bool Quick { get; set; }
+    /// <summary>Path of layers.json (default: next to the assembly).</summary>
+    public string? LayersPath { get; set; }
+}
+
+/// <summary>
+/// The lean benchmark harness behind <c>convkit bench</c> and ConvKit.Bench: times the layer suite of
+/// layers.json forward, backward-data and backward-weights through <see cref="ConvEngine"/>, plus the DCGAN
+/// transposed conv and a video conv3d, with the same repetition rule as the PyTorch peer script (median of
+/// max(3, min(50, 1 s / one run)) runs after a warm-up).
+/// </summary>
+public static class BenchHarness
+{
+    /// <summary>Single-core FP32 FMA peak the "% of peak" column is quoted against.</summary>
+    public const double PeakPerCoreGflops = 102.0;
+
+    /// <summary>The extras appended to the suite (names as in the peer script).</summary>
+    public static readonly string[] ExtraNames = ["dcgan.convT4x4s2", "video.conv3d.3x3x3"];
+
+    /// <summary>Reads the layer suite.</summary>
+    public static List<BenchLayer> LoadLayers(string? path = null)
+    {
+        path ??= Path.Combine(AppContext.BaseDirectory, "layers.json");
+        if (!File.Exists(path)) throw new FileNotFoundException($"layers file not found: {path}", path);
+        using var doc = JsonDocument.Parse(File.ReadAllText(path));
+        var list = new List<BenchLayer>();
+        foreach (var e in doc.RootElement.EnumerateArray())
+        {
+            int I(string n) => e.GetProperty(n).GetInt32();
+            list.Add(new BenchLayer(e.GetProperty("name").GetString() ?? "?", I("n"), I("c"), I("h"), I("w"), I("k"), I("r"), I("s"),
+                I("stride"), I("pad"), I("dil"), I("groups")));
+        }
+        return list;
+    }
+
+    /// <summary>Runs the suite, reporting each result as soon as it is measured.</summary>
+    public static List<BenchResult> Run(BenchOptions o, Action<BenchResult>? onResult = null)
+    {
+        int saved = ConvEngine.MaxThreads;
+        ConvEngine.MaxThreads = o.Threads;
+        var results = new List<BenchResult>();
+        try
+        {
+            var layers = LoadLayers(o.LayersPath);
+            if (o.Layers is not null)
+            {
+                var known = layers.Select(l => l.Name).Concat(ExtraNames).ToHashSet();
+                var unknown = o.Layers.Where(n => !known.Contains(n)).ToList();
+                if (unknown.Count > 0) throw new ArgumentException($"layers: unknown layer(s) {string.Join(", ", unknown)}; known: {string.Join(", ", known)}.", "layers");
+            }
+            foreach (var l in layers)
+            {
+                if (o.Layers is not null && !o.Layers.Contains(l.Name)) continue;
+                var r = RunLayer(l, o);
+                results.Add(r);
+                onResult?.Invoke(r);
+            }
+            foreach (var name in ExtraNames)
+            {
+                if (o.Layers is not null && !o.Layers.Contains(name)) continue;
+                var r = RunExtra(name, o);
+                results.Add(r);
+                onResult?.Invoke(r);
+            }
+        }
+        finally { ConvEngine.MaxThreads = saved; }
+        return results;
+    }
+
+    private static float[] Randn(int seed, int[] shape)
+    {
+        long len = 1; foreach (var s in shape) len *= s;
+        var a = new float[len];
+        var r = new Random(seed);
+        for (int i = 0; i < a.Length; i++) a[i] = (float)(r.NextDouble() * 2 - 1);
+        return a;
+    }
+
+    private static BenchResult RunLayer(BenchLayer l, BenchOptions o)
+    {
+        var d = ConvDescriptor.Create(2, [l.N, l.C, l.H, l.W], [l.K, l.C / l.Groups, l.R, l.S], true, l.Stride, l.Pad, l.Dil, l.Groups);
+        var x = Randn(1, d.InputShape); var w = Randn(2, d.WeightShape); var b = Randn(3, [l.K]);
+        var y = new float[ShapeLen(d.OutputShape)]; var gy = Randn(4, d.OutputShape);
+        var gx = new float[x.Length]; var gw = new float[w.Length];
+        double gflop = d.Flops / 1e9;
+        double fwd = Time(() => ConvEngine.Forward(d, x, w, b, y), o.Quick);
+        double bd = Time(() => ConvEngine.BackwardData(d, gy, w, gx), o.Quick);
+        double bw = Time(() => ConvEngine.BackwardWeight(d, x, gy, gw), o.Quick);
+        return new BenchResult(l.Name, o.Threads, gflop, fwd, bd, bw,
+            ConvPlanner.Choose(d, ConvDirection.Forward), ConvPlanner.Choose(d, ConvDirection.BackwardData), ConvPlanner.Choose(d, ConvDirection.BackwardWeight), false);
+    }
+
+    private static BenchResult RunExtra(string name, BenchOptions o)
+    {
+        if (name == "dcgan.convT4x4s2")
+        {
+            var t = ConvTransposeDescriptor.Create(2, [1, 256, 16, 16], [256, 128, 4, 4], false, 2, 1);
+            var x = Randn(1, t.InputShape); var w = Randn(2, t.WeightShape); var y = new float[ShapeLen(t.OutputShape)];
+            double ms = Time(() => ConvEngine.BackwardData(t.Conv, x, w, y), o.Quick);
+            return new BenchResult(name, o.Threads, t.Flops / 1e9, ms, double.NaN, double.NaN,
+                ConvPlanner.Choose(t.Conv, ConvDirection.BackwardData), "", "", true);
+        }
+        var d = ConvDescriptor.Create(3, [1, 64, 8, 28, 28], [64, 64, 3, 3, 3], false, 1, 1);
+        var x3 = Randn(1, d.InputShape); var w3 = Randn(2, d.WeightShape); var y3 = new float[ShapeLen(d.OutputShape)];
+        double ms3 = Time(() => ConvEngine.Forward(d, x3, w3, default, y3), o.Quick);
+        return new BenchResult(name, o.Threads, d.Flops / 1e9, ms3, double.NaN, double.NaN, ConvPlanner.Choose(d, ConvDirection.Forward), "", "", true);
+    }
+
+    private static long ShapeLen(int[] s) { long p = 1; foreach (var v in s) p *= v; return p; }
+
+    /// <summary>Median wall time in ms, after a warm-up call; the repetition rule of the peer script.</summary>
+    public static double Time(Action f, bool quick = false)
+    {
+        f();
+        var sw = Stopwatch.StartNew();
+        f();
+        double one = sw.Elapsed.TotalSeconds;
+        int reps = Math.Max(3, Math.Min(quick ? 10 : 50, (int)((quick ? 0.3 : 1.0) / Math.Max(one, 1e-6))));
+        var ts = new double[reps];
+        for (int i = 0; i < reps; i++)
+        {
+            sw.Restart();
+            f();
+            ts[i] = sw.Elapsed.TotalMilliseconds;
+        }
+        Array.Sort(ts);
+        return ts[reps / 2];
+    }
+
+    /// <summary>Times C[M×N] = A[M×K]·B[K×N] alone (both GEMM layouts of the conv lowering).</summary>
+    public static string GemmReport(int m, int n, int k, int threads)
+    {
+        int saved = ConvEngine.MaxThreads;
+        ConvEngine.MaxThreads = threads;
+        try
+        {
+            var a = Randn(1, [m, k]); var b = Randn(2, [k, n]); var c = new float[(long)m * n];
+            double ms = Time(() => Kernels.Gemm.Sgemm(false, false, m, n, k, 1f, a, k, b, n, 0f, c, n));
+            double msT = Time(() => Kernels.Gemm.Sgemm(false, true, m, n, k, 1f, a, k, b, k, 0f, c, n));
+            double gf = 2.0 * m * n * k / 1e9;
+            return string.Create(CultureInfo.InvariantCulture, $"sgemm {m}x{n}x{k} threads={threads}: NN {ms:F3} ms {gf / ms * 1e3:F1} GFLOP/s, NT {msT:F3} ms {gf / msT * 1e3:F1} GFLOP/s");
+        }
+        finally { ConvEngine.MaxThreads = saved; }
+    }
+
+    /// <summary>One JSON object with the peer script's field names.</summary>
+    public static string ToJson(BenchResult r)
+    {
+        var sb = new StringBuilder();
+        string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
+        sb.Append("{\"name\": ").Append(JsonSerializer.Serialize(r.Name)).Append(", \"threads\": ").Append(r.Threads);
+        if (!r.Extra) sb.Append(", \"gflop\": ").Append(F(r.Gflop));
+        sb.Append(", \"fwd_ms\": ").Append(F(r.FwdMs)).Append(", \"fwd_gflops\": ").Append(F(r.Rate(r.FwdMs)));
+        if (!r.Extra)
+        {
+            sb.Append(", \"bwd_data_ms\": ").Append(F(r.BwdDataMs)).Append(", \"bwd_data_gflops\": ").Append(F(r.Rate(r.BwdDataMs)));
+            sb.Append(", \"bwd_w_ms\": ").Append(F(r.BwdWMs)).Append(", \"bwd_w_gflops\": ").Append(F(r.Rate(r.BwdWMs)));
+        }
+        return sb.Append('}').ToString();
+    }
+
+    /// <summary>Header of the readable table.</summary>
+    public static string TableHeader() =>
+        $"{"layer",-22} {"GFLOP",7} | {"fwd ms",8} {"GF/s",6} {"%pk",4} | {"bwdD ms",8} {"GF/s",6} {"%pk",4} | {"bwdW ms",8} {"GF/s",6} {"%pk",4} | algorithms (fwd / bwd-data / bwd-w)";
+
+    /// <summary>One readable table row.</summary>
+    public static string TableRow(BenchResult r)
+    {
+        double peak = PeakPerCoreGflops * r.Threads;
+        string Cell(double ms) => double.IsNaN(ms) ? $"{"-",8} {"-",6} {"-",4}"
+            : string.Create(CultureInfo.InvariantCulture, $"{ms,8:F3} {r.Rate(ms),6:F1} {100 * r.Rate(ms) / peak,3:F0}%");
+        string algos = r.Extra ? r.FwdAlgo : $"{r.FwdAlgo} / {r.BwdDataAlgo} / {r.BwdWAlgo}";
+        return string.Create(CultureInfo.InvariantCulture, $"{r.Name,-22} {r.Gflop,7:F3} | {Cell(r.FwdMs)} | {Cell(r.BwdDataMs)} | {Cell(r.BwdWMs)} | {algos}");
+    }
+
+    /// <summary>Command-line entry shared by ConvKit.Bench and <c>convkit bench</c>.</summary>
+    public static int RunCli(int threads, string? layers, bool quick, bool json, TextWriter output)
+    {
+        var o = new BenchOptions
+        {
+            Threads = threads,
+            Quick = quick,
+            Layers = layers is null ? null : layers.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(),
+        };
+        if (threads < 1) throw new ArgumentException($"threads: must be at least 1, got {threads}.", nameof(threads));
+        if (!json)
+        {
+            output.WriteLine($"ConvKit bench: {o.Threads} thread(s), peak {PeakPerCoreGflops * o.Threads:F0} GFLOP/s (AVX2 FMA), median of repetitions");
+            output.WriteLine(TableHeader());
+        }
+        Run(o, r => { output.WriteLine(json ? ToJson(r) : TableRow(r)); output.Flush(); });
+        return 0;
+    }
+}

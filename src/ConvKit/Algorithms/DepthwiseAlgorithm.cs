@@ -1,0 +1,217 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using ConvKit.Descriptors;
+using ConvKit.Kernels;
+
+namespace ConvKit.Algorithms;
+
+/// <summary>
+/// Direct depthwise convolution (groups == C_in, any channel multiplier, any rank, stride, dilation, padding).
+/// Each output channel reads a single input plane, so the work is memory-bound: a GEMM lowering would only add
+/// traffic. The kernel walks output rows, accumulating every tap into an L1-resident row with Vector256 FMAs over the
+/// in-bounds span (stride 1 contiguous, stride 2 de-interleaved), so each input row is read from cache, not memory.
+/// </summary>
+public sealed class DepthwiseAlgorithm : IConvAlgorithm
+{
+    /// <summary>The shared instance.</summary>
+    public static DepthwiseAlgorithm Instance { get; } = new();
+
+    private DepthwiseAlgorithm() { }
+
+    /// <inheritdoc/>
+    public string Name => "depthwise_direct";
+
+    /// <inheritdoc/>
+    public ConvPlan? TryPlan(ConvDescriptor core, ConvDirection direction)
+        => core.IsDepthwise && core.InChannelsPerGroup == 1 ? new Plan(core, direction) : null;
+
+    private sealed unsafe class Plan(ConvDescriptor d, ConvDirection dir) : ConvPlan("depthwise_direct", d, dir)
+    {
+        /// <summary>Output x range [lo, hi) whose input column ox·SW + off lies inside [0, IW).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Range(int off, int sw, int iw, int ow, out int lo, out int hi)
+        {
+            lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
+            int last = iw - 1 - off;
+            hi = last < 0 ? 0 : Math.Min(ow, last / sw + 1);
+            if (hi < lo) hi = lo;
+        }
+
+        private int Workers(long work) => work < (1 << 16) ? 1 : Threads;
+
+        private protected override void RunForward(ReadOnlySpan<float> xs, ReadOnlySpan<float> ws, ReadOnlySpan<float> bs, Span<float> ys, bool relu)
+        {
+            fixed (float* x = xs) fixed (float* w = ws) fixed (float* b = bs) fixed (float* y = ys)
+            {
+                var g = G;
+                nint px = (nint)x, pw = (nint)w, pb = (nint)b, py = (nint)y;
+                VecOps.ParallelItems(g.N * g.K, Workers((long)g.N * g.K * g.OV * g.KV), (_, item) =>
+                {
+                    int k = item % g.K, n = item / g.K, c = k / g.Kg;
+                    ForwardPlane(g, (float*)px + ((long)n * g.C + c) * g.IV, (float*)pw + (long)k * g.KV,
+                        pb == 0 ? 0f : ((float*)pb)[k], (float*)py + ((long)n * g.K + k) * g.OV, relu);
+                });
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void ForwardPlane(in ConvGeometry g, float* x, float* w, float bias, float* y, bool relu)
+        {
+            for (int oz = 0; oz < g.OD; oz++)
+            for (int oy = 0; oy < g.OH; oy++)
+            {
+                float* yr = y + ((long)oz * g.OH + oy) * g.OW;
+                new Span<float>(yr, g.OW).Fill(bias);
+                for (int kz = 0; kz < g.KD; kz++)
+                {
+                    int iz = oz * g.SD - g.PD + kz * g.DD;
+                    if ((uint)iz >= (uint)g.ID) continue;
+                    for (int ky = 0; ky < g.KH; ky++)
+                    {
+                        int iy = oy * g.SH - g.PH + ky * g.DH;
+                        if ((uint)iy >= (uint)g.IH) continue;
+                        float* xr = x + ((long)iz * g.IH + iy) * g.IW;
+                        for (int kx = 0; kx < g.KW; kx++)
+                        {
+                            float wv = w[(kz * g.KH + ky) * g.KW + kx];
+                            int off = kx * g.DW - g.PW;
+                            Range(off, g.SW, g.IW, g.OW, out int lo, out int hi);
+                            AxpyStrided(yr, xr + off, g.SW, wv, lo, hi, g.IW - off);
+                        }
+                    }
+                }
+                if (relu)
+                    for (int i = 0; i < g.OW; i++)
+                        if (!(yr[i] > 0)) yr[i] = 0f;
+            }
+        }
+
+        /// <summary>y[o] += a·x[o·s] for o in [lo, hi); x[0..avail) is readable.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void AxpyStrided(float* y, float* x, int s, float a, int lo, int hi, int avail)
+        {
+            int o = lo;
+            if (Fma.IsSupported && Avx2.IsSupported)
+            {
+                var va = Vector256.Create(a);
+                if (s == 1)
+                    for (; o + 8 <= hi; o += 8)
+                        Avx.Store(y + o, Fma.MultiplyAdd(va, Avx.LoadVector256(x + o), Avx.LoadVector256(y + o)));
+                else if (s == 2)
+                    for (; o + 8 <= hi && 2 * o + 16 <= avail; o += 8)
+                    {
+                        var v0 = Avx.LoadVector256(x + 2 * o);
+                        var v1 = Avx.LoadVector256(x + 2 * o + 8);
+                        // even lanes of v0|v1 in order: shuffle within 128-bit halves, then fix the quadword order
+                        var ev = Avx.Shuffle(v0, v1, 0x88);
+                        ev = Avx2.Permute4x64(ev.AsDouble(), 0xD8).AsSingle();
+                        Avx.Store(y + o, Fma.MultiplyAdd(va, ev, Avx.LoadVector256(y + o)));
+                    }
+            }
+            for (; o < hi; o++) y[o] += a * x[(long)o * s];
+        }
+
+        private protected override void RunBackwardData(ReadOnlySpan<float> gys, ReadOnlySpan<float> ws, Span<float> gxs)
+        {
+            fixed (float* gy = gys) fixed (float* w = ws) fixed (float* gx = gxs)
+            {
+                var g = G;
+                nint pgy = (nint)gy, pw = (nint)w, pgx = (nint)gx;
+                VecOps.ParallelItems(g.N * g.C, Workers((long)g.N * g.K * g.OV * g.KV), (_, item) =>
+                {
+                    int c = item % g.C, n = item / g.C;
+                    float* gxp = (float*)pgx + ((long)n * g.C + c) * g.IV;
+                    new Span<float>(gxp, g.IV).Clear();
+                    for (int k = c * g.Kg; k < (c + 1) * g.Kg; k++)
+                        BackwardDataPlane(g, (float*)pgy + ((long)n * g.K + k) * g.OV, (float*)pw + (long)k * g.KV, gxp);
+                });
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void BackwardDataPlane(in ConvGeometry g, float* gy, float* w, float* gx)
+        {
+            for (int oz = 0; oz < g.OD; oz++)
+            for (int oy = 0; oy < g.OH; oy++)
+            {
+                float* gyr = gy + ((long)oz * g.OH + oy) * g.OW;
+                for (int kz = 0; kz < g.KD; kz++)
+                {
+                    int iz = oz * g.SD - g.PD + kz * g.DD;
+                    if ((uint)iz >= (uint)g.ID) continue;
+                    for (int ky = 0; ky < g.KH; ky++)
+                    {
+                        int iy = oy * g.SH - g.PH + ky * g.DH;
+                        if ((uint)iy >= (uint)g.IH) continue;
+                        float* xr = gx + ((long)iz * g.IH + iy) * g.IW;
+                        for (int kx = 0; kx < g.KW; kx++)
+                        {
+                            float wv = w[(kz * g.KH + ky) * g.KW + kx];
+                            int off = kx * g.DW - g.PW;
+                            Range(off, g.SW, g.IW, g.OW, out int lo, out int hi);
+                            float* xo = xr + off;
+                            int o = lo;
+                            if (g.SW == 1 && Fma.IsSupported)
+                            {
+                                var va = Vector256.Create(wv);
+                                for (; o + 8 <= hi; o += 8)
+                                    Avx.Store(xo + o, Fma.MultiplyAdd(va, Avx.LoadVector256(gyr + o), Avx.LoadVector256(xo + o)));
+                            }
+                            for (; o < hi; o++) xo[(long)o * g.SW] += wv * gyr[o];
+                        }
+                    }
+                }
+            }
+        }
+
+        private protected override void RunBackwardWeight(ReadOnlySpan<float> xs, ReadOnlySpan<float> gys, Span<float> gws)
+        {
+            fixed (float* x = xs) fixed (float* gy = gys) fixed (float* gw = gws)
+            {
+                var g = G;
+                nint px = (nint)x, pgy = (nint)gy, pgw = (nint)gw;
+                VecOps.ParallelItems(g.K, Workers((long)g.N * g.K * g.OV * g.KV), (_, k) =>
+                {
+                    int c = k / g.Kg;
+                    float* gwk = (float*)pgw + (long)k * g.KV;
+                    for (int t = 0; t < g.KV; t++) gwk[t] = 0f;
+                    for (int n = 0; n < g.N; n++)
+                        BackwardWeightPlane(g, (float*)px + ((long)n * g.C + c) * g.IV, (float*)pgy + ((long)n * g.K + k) * g.OV, gwk);
+                });
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void BackwardWeightPlane(in ConvGeometry g, float* x, float* gy, float* gw)
+        {
+            for (int kz = 0; kz < g.KD; kz++)
+            for (int ky = 0; ky < g.KH; ky++)
+            for (int kx = 0; kx < g.KW; kx++)
+            {
+                int off = kx * g.DW - g.PW;
+                Range(off, g.SW, g.IW, g.OW, out int lo, out int hi);
+                var vacc = Vector256<float>.Zero;
+                float acc = 0f;
+                for (int oz = 0; oz < g.OD; oz++)
+                {
+                    int iz = oz * g.SD - g.PD + kz * g.DD;
+                    if ((uint)iz >= (uint)g.ID) continue;
+                    for (int oy = 0; oy < g.OH; oy++)
+                    {
+                        int iy = oy * g.SH - g.PH + ky * g.DH;
+                        if ((uint)iy >= (uint)g.IH) continue;
+                        float* xo = x + ((long)iz * g.IH + iy) * g.IW + off;
+                        float* gyr = gy + ((long)oz * g.OH + oy) * g.OW;
+                        int o = lo;
+                        if (g.SW == 1 && Fma.IsSupported)
+                            for (; o + 8 <= hi; o += 8)
+                                vacc = Fma.MultiplyAdd(Avx.LoadVector256(gyr + o), Avx.LoadVector256(xo + o), vacc);
+                        for (; o < hi; o++) acc += gyr[o] * xo[(long)o * g.SW];
+                    }
+                }
+                gw[(kz * g.KH + ky) * g.KW + kx] += acc + Vector256.Sum(vacc);
+            }
+        }
+    }
+}

@@ -1,0 +1,225 @@
+using ConvKit.Descriptors;
+using ConvKit.Kernels;
+
+namespace ConvKit.Algorithms;
+
+/// <summary>
+/// Convolution as matrix multiplication, per image and group. Forward: Y[Kg, OV] = W[Kg, Cg·KV] · col[Cg·KV, OV];
+/// backward-data: col = Wᵀ · gY, folded back by col2im; backward-weights: gW = Σ gY · colᵀ. The column matrix is
+/// built in chunks of output positions sized to stay in cache (never the whole image), and weights are packed for
+/// the micro-kernel once per call. With <c>pointwise</c> (1×1 kernel, stride 1, no padding) the input itself is the
+/// column matrix: no lowering at all. Work is spread over threads by image/group/chunk, or, when there are too few
+/// such items, inside the GEMM.
+/// </summary>
+public sealed class GemmConvAlgorithm : IConvAlgorithm
+{
+    private readonly bool _pointwise;
+
+    /// <summary>The general im2col + GEMM algorithm (any stride, dilation, groups, padding, rank).</summary>
+    public static GemmConvAlgorithm Im2col { get; } = new(false);
+    /// <summary>The 1×1 stride-1 unpadded case as a direct GEMM on the input.</summary>
+    public static GemmConvAlgorithm Pointwise { get; } = new(true);
+
+    private GemmConvAlgorithm(bool pointwise) => _pointwise = pointwise;
+
+    /// <summary>Test hook: force (true/false) in-place weight reads, or leave them to the heuristic (null). Both paths
+    /// give the same results, so a concurrent reader is only affected in speed.</summary>
+    internal static bool? ForceDirectA { get; set; }
+
+    /// <inheritdoc/>
+    public string Name => _pointwise ? "gemm_1x1" : "im2col_gemm";
+
+    /// <inheritdoc/>
+    public ConvPlan? TryPlan(ConvDescriptor core, ConvDirection direction)
+    {
+        var g = new ConvGeometry(core);
+        if (_pointwise && !g.IsPointwise) return null;
+        return new Plan(Name, core, direction, _pointwise);
+    }
+
+    private sealed unsafe class Plan : ConvPlan
+    {
+        private readonly bool _direct;
+        private readonly int _cw, _chunks;
+
+        public Plan(string name, ConvDescriptor d, ConvDirection dir, bool direct) : base(name, d, dir)
+        {
+            _direct = direct;
+            // Column chunk: about 768 KB of lowered input for forward/backward-data (stays in L2 while the GEMM walks
+            // it); larger for backward-weights, where the chunk is the reduction depth and small chunks would
+            // re-read the accumulating gW too often.
+            long target = dir == ConvDirection.BackwardWeight ? 1 << 20 : 3 << 16;
+            int cw = (int)Math.Clamp(target / Math.Max(1, G.CKV), 64, int.MaxValue);
+            cw = GemmCore.RoundUp(cw, GemmCore.NR);
+            if (direct && dir != ConvDirection.BackwardWeight) cw = Math.Max(cw, 512);
+            _cw = Math.Min(cw, G.OV);
+            _chunks = (G.OV + _cw - 1) / _cw;
+        }
+
+        /// <summary>
+        /// Weights multiply only N·OV columns; when that is small, packing them (a full extra pass over the weights)
+        /// costs as much as the product, so the micro-kernel reads them in place instead.
+        /// </summary>
+        private bool DirectA => ForceDirectA ?? (long)G.N * G.OV < 2048;
+
+        /// <summary>Whether enough independent items exist to give each thread whole items.</summary>
+        private static bool ItemParallel(int items, int threads) => threads > 1 && items >= threads && (items >= 4 * threads || items % threads == 0);
+
+        private protected override void RunForward(ReadOnlySpan<float> xs, ReadOnlySpan<float> ws, ReadOnlySpan<float> bs, Span<float> ys, bool relu)
+        {
+            fixed (float* x = xs) fixed (float* w = ws) fixed (float* bias = bs) fixed (float* y = ys)
+            {
+                var g = G;
+                bool directA = DirectA;
+                long paSize = GemmCore.PackedASize(g.Kg, g.CKV);
+                float* packed = directA ? null : Workspace.Get(Workspace.PackedWeights, paSize * g.Groups);
+                if (!directA)
+                    for (int grp = 0; grp < g.Groups; grp++)
+                        GemmCore.PackAFull(false, g.Kg, g.CKV, 1f, w + (long)grp * g.Kg * g.CKV, g.CKV, packed + grp * paSize);
+                int items = g.N * g.Groups * _chunks, threads = Threads;
+                bool itemPar = ItemParallel(items, threads);
+                int gemmThreads = itemPar ? 1 : threads;
+                nint px = (nint)x, py = (nint)y, pb = (nint)bias, pp = (nint)packed, pw = (nint)w;
+                bool direct = _direct;
+                int cw = _cw, chunks = _chunks;
+                VecOps.ParallelItems(items, itemPar ? threads : 1, (_, item) =>
+                {
+                    int ch = item % chunks, rest = item / chunks, grp = rest % g.Groups, n = rest / g.Groups;
+                    int j0 = ch * cw, cwi = Math.Min(cw, g.OV - j0);
+                    float* xg = (float*)px + ((long)n * g.C + grp * g.Cg) * g.IV;
+                    float* yg = (float*)py + ((long)n * g.K + grp * g.Kg) * g.OV;
+                    float* bptr; int ldb;
+                    if (direct) { bptr = xg + j0; ldb = g.IV; }
+                    else
+                    {
+                        bptr = Workspace.Get(Workspace.Columns, (long)g.CKV * cwi);
+                        Kernels.Im2col.Gather(g, xg, 0, g.Cg, j0, cwi, bptr);
+                        ldb = cwi;
+                    }
+                    float* bb = pb == 0 ? null : (float*)pb + grp * g.Kg;
+                    GemmCore.Run(false, false, g.Kg, cwi, g.CKV, 1f, (float*)pw + (long)grp * g.Kg * g.CKV, g.CKV, bptr, ldb, 0f, yg + j0, g.OV,
+                        bb, relu, gemmThreads, directA ? null : (float*)pp + grp * paSize, directA);
+                });
+            }
+        }
+
+        private protected override void RunBackwardData(ReadOnlySpan<float> gys, ReadOnlySpan<float> ws, Span<float> gxs)
+        {
+            fixed (float* gy = gys) fixed (float* w = ws) fixed (float* gx = gxs)
+            {
+                var g = G;
+                int threads = Threads;
+                nint pgy = (nint)gy, pgx = (nint)gx;
+                if (_direct)
+                {
+                    // gx[Cg, V] = Wᵀ[Cg, Kg] · gy[Kg, V]
+                    bool directA = DirectA;
+                    long paSize = GemmCore.PackedASize(g.Cg, g.Kg);
+                    float* packed = directA ? null : Workspace.Get(Workspace.PackedWeights, paSize * g.Groups);
+                    if (!directA)
+                        for (int grp = 0; grp < g.Groups; grp++)
+                            GemmCore.PackAFull(true, g.Cg, g.Kg, 1f, w + (long)grp * g.Kg * g.Cg, g.Cg, packed + grp * paSize);
+                    int items = g.N * g.Groups * _chunks;
+                    bool itemPar = ItemParallel(items, threads);
+                    int gemmThreads = itemPar ? 1 : threads, cw = _cw, chunks = _chunks;
+                    nint pp = (nint)packed, pw = (nint)w;
+                    VecOps.ParallelItems(items, itemPar ? threads : 1, (_, item) =>
+                    {
+                        int ch = item % chunks, rest = item / chunks, grp = rest % g.Groups, n = rest / g.Groups;
+                        int j0 = ch * cw, cwi = Math.Min(cw, g.OV - j0);
+                        float* gyg = (float*)pgy + ((long)n * g.K + grp * g.Kg) * g.OV;
+                        float* gxg = (float*)pgx + ((long)n * g.C + grp * g.Cg) * g.IV;
+                        GemmCore.Run(true, false, g.Cg, cwi, g.Kg, 1f, (float*)pw + (long)grp * g.Kg * g.Cg, g.Cg, gyg + j0, g.OV, 0f, gxg + j0, g.IV,
+                            null, false, gemmThreads, directA ? null : (float*)pp + grp * paSize, directA);
+                    });
+                    return;
+                }
+
+                // General: gx = 0, then per (image, group, channel part) and chunk: col = Wᵀ·gy, col2im-add. Items write
+                // disjoint channel ranges of gx, so they run in parallel without locks.
+                gxs.Clear();
+                int ng = g.N * g.Groups;
+                int parts = ItemParallel(ng, threads) || threads <= 1 ? 1 : Math.Min(threads, g.Cg);
+                bool itemPar2 = parts > 1 || ItemParallel(ng, threads);
+                int cPer = (g.Cg + parts - 1) / parts;
+                bool directA2 = DirectA;
+                long partSize = GemmCore.PackedASize(cPer * g.KV, g.Kg);
+                float* packed2 = directA2 ? null : Workspace.Get(Workspace.PackedWeights, partSize * parts * g.Groups);
+                for (int grp = 0; grp < g.Groups && !directA2; grp++)
+                    for (int pt = 0; pt < parts; pt++)
+                    {
+                        int c0 = pt * cPer, c1 = Math.Min(g.Cg, c0 + cPer);
+                        if (c0 >= c1) continue;
+                        GemmCore.PackAFull(true, (c1 - c0) * g.KV, g.Kg, 1f, w + (long)grp * g.Kg * g.CKV + (long)c0 * g.KV, g.CKV,
+                            packed2 + (grp * parts + pt) * partSize);
+                    }
+                int gemmThreads2 = itemPar2 ? 1 : threads, cw2 = _cw, chunks2 = _chunks;
+                nint pp2 = (nint)packed2, pw2 = (nint)w;
+                VecOps.ParallelItems(ng * parts, itemPar2 ? threads : 1, (_, item) =>
+                {
+                    int pt = item % parts, rest = item / parts, grp = rest % g.Groups, n = rest / g.Groups;
+                    int c0 = pt * cPer, c1 = Math.Min(g.Cg, c0 + cPer);
+                    if (c0 >= c1) return;
+                    int rows = (c1 - c0) * g.KV;
+                    float* gyg = (float*)pgy + ((long)n * g.K + grp * g.Kg) * g.OV;
+                    float* gxg = (float*)pgx + ((long)n * g.C + grp * g.Cg) * g.IV;
+                    float* col = Workspace.Get(Workspace.Columns, (long)rows * cw2);
+                    for (int ch = 0; ch < chunks2; ch++)
+                    {
+                        int j0 = ch * cw2, cwi = Math.Min(cw2, g.OV - j0);
+                        GemmCore.Run(true, false, rows, cwi, g.Kg, 1f, (float*)pw2 + (long)grp * g.Kg * g.CKV + (long)c0 * g.KV, g.CKV,
+                            gyg + j0, g.OV, 0f, col, cwi, null, false, gemmThreads2,
+                            directA2 ? null : (float*)pp2 + (grp * parts + pt) * partSize, directA2);
+                        Kernels.Im2col.ScatterAdd(g, col, c0, c1, j0, cwi, gxg);
+                    }
+                });
+            }
+        }
+
+        private protected override void RunBackwardWeight(ReadOnlySpan<float> xs, ReadOnlySpan<float> gys, Span<float> gws)
+        {
+            fixed (float* x = xs) fixed (float* gy = gys) fixed (float* gw = gws)
+            {
+                var g = G;
+                int threads = Threads;
+                int items = g.N * g.Groups * _chunks;
+                bool itemPar = ItemParallel(items, threads);
+                int workers = itemPar ? Math.Min(threads, items) : 1;
+                long wlen = g.WLen;
+                // Worker 0 accumulates straight into gw; the others into private partials summed at the end.
+                float* partials = workers > 1 ? Workspace.Get(Workspace.Partials, wlen * (workers - 1)) : null;
+                gws.Clear();
+                if (workers > 1) new Span<float>(partials, checked((int)(wlen * (workers - 1)))).Clear();
+                nint px = (nint)x, pgy = (nint)gy, pgw = (nint)gw, ppart = (nint)partials;
+                bool direct = _direct;
+                int cw = _cw, chunks = _chunks, gemmThreads = itemPar ? 1 : threads;
+                VecOps.ParallelItems(items, workers, (wk, item) =>
+                {
+                    int ch = item % chunks, rest = item / chunks, grp = rest % g.Groups, n = rest / g.Groups;
+                    int j0 = ch * cw, cwi = Math.Min(cw, g.OV - j0);
+                    float* xg = (float*)px + ((long)n * g.C + grp * g.Cg) * g.IV;
+                    float* gyg = (float*)pgy + ((long)n * g.K + grp * g.Kg) * g.OV;
+                    float* dst = (wk == 0 ? (float*)pgw : (float*)ppart + (wk - 1) * wlen) + (long)grp * g.Kg * g.CKV;
+                    float* bptr; int ldb;
+                    if (direct) { bptr = xg + j0; ldb = g.IV; }
+                    else
+                    {
+                        bptr = Workspace.Get(Workspace.Columns, (long)g.CKV * cwi);
+                        Kernels.Im2col.Gather(g, xg, 0, g.Cg, j0, cwi, bptr);
+                        ldb = cwi;
+                    }
+                    // gW[Kg, CKV] += gy[Kg, cwi] · colᵀ[cwi, CKV]
+                    GemmCore.Run(false, true, g.Kg, g.CKV, cwi, 1f, gyg + j0, g.OV, bptr, ldb, 1f, dst, g.CKV, null, false, gemmThreads);
+                });
+                for (int wk = 1; wk < workers; wk++)
+                    AddLarge(gw, partials + (wk - 1) * wlen, wlen);
+            }
+        }
+
+        private static void AddLarge(float* dst, float* src, long n)
+        {
+            for (long i = 0; i < n; i += 1 << 20)
+                VecOps.AddInPlace(dst + i, src + i, (int)Math.Min(1 << 20, n - i));
+        }
+    }
+}

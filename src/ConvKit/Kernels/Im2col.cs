@@ -1,0 +1,105 @@
+using System.Runtime.CompilerServices;
+
+namespace ConvKit.Kernels;
+
+/// <summary>
+/// Lowering between an image and the GEMM column matrix, for one group of one image and a window of output
+/// positions: column matrix row (c, kz, ky, kx), column j = output position j0 + t. <see cref="Gather"/> builds it
+/// (forward, backward-weights); <see cref="ScatterAdd"/> folds it back (col2im, backward-data).
+/// Runs of output x are processed together so stride-1 rows become contiguous copies.
+/// </summary>
+internal static unsafe class Im2col
+{
+    /// <summary>col[(c - c0)·KV + kidx][t] = x[c, iz, iy, ix] (0 outside), for c in [c0, c1), t in [0, cw).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Gather(in ConvGeometry g, float* x, int c0, int c1, int j0, int cw, float* col)
+    {
+        int ohw = g.OH * g.OW;
+        for (int c = c0; c < c1; c++)
+        {
+            float* xc = x + (long)c * g.IV;
+            for (int kz = 0; kz < g.KD; kz++)
+            for (int ky = 0; ky < g.KH; ky++)
+            for (int kx = 0; kx < g.KW; kx++)
+            {
+                float* dst = col + ((long)(c - c0) * g.KV + (kz * g.KH + ky) * g.KW + kx) * cw;
+                int oz = j0 / ohw, rem = j0 - oz * ohw, oy = rem / g.OW, ox = rem - oy * g.OW;
+                int done = 0;
+                while (done < cw)
+                {
+                    int run = Math.Min(g.OW - ox, cw - done);
+                    int iz = oz * g.SD - g.PD + kz * g.DD, iy = oy * g.SH - g.PH + ky * g.DH;
+                    float* d = dst + done;
+                    if ((uint)iz >= (uint)g.ID || (uint)iy >= (uint)g.IH)
+                        new Span<float>(d, run).Clear();
+                    else
+                    {
+                        float* src = xc + ((long)iz * g.IH + iy) * g.IW;
+                        int ix0 = ox * g.SW - g.PW + kx * g.DW;
+                        if (g.SW == 1)
+                        {
+                            // valid t: 0 <= ix0 + t < IW
+                            int lo = Math.Clamp(-ix0, 0, run), hi = Math.Clamp(g.IW - ix0, lo, run);
+                            for (int t = 0; t < lo; t++) d[t] = 0f;
+                            if (hi > lo) new ReadOnlySpan<float>(src + ix0 + lo, hi - lo).CopyTo(new Span<float>(d + lo, hi - lo));
+                            for (int t = hi; t < run; t++) d[t] = 0f;
+                        }
+                        else
+                        {
+                            int sw = g.SW, iw = g.IW;
+                            for (int t = 0, ix = ix0; t < run; t++, ix += sw)
+                                d[t] = (uint)ix < (uint)iw ? src[ix] : 0f;
+                        }
+                    }
+                    done += run;
+                    ox = 0;
+                    if (++oy == g.OH) { oy = 0; oz++; }
+                }
+            }
+        }
+    }
+
+    /// <summary>x[c, iz, iy, ix] += col[(c - c0)·KV + kidx][t] for every in-bounds tap: the adjoint of <see cref="Gather"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void ScatterAdd(in ConvGeometry g, float* col, int c0, int c1, int j0, int cw, float* x)
+    {
+        int ohw = g.OH * g.OW;
+        for (int c = c0; c < c1; c++)
+        {
+            float* xc = x + (long)c * g.IV;
+            for (int kz = 0; kz < g.KD; kz++)
+            for (int ky = 0; ky < g.KH; ky++)
+            for (int kx = 0; kx < g.KW; kx++)
+            {
+                float* srcRow = col + ((long)(c - c0) * g.KV + (kz * g.KH + ky) * g.KW + kx) * cw;
+                int oz = j0 / ohw, rem = j0 - oz * ohw, oy = rem / g.OW, ox = rem - oy * g.OW;
+                int done = 0;
+                while (done < cw)
+                {
+                    int run = Math.Min(g.OW - ox, cw - done);
+                    int iz = oz * g.SD - g.PD + kz * g.DD, iy = oy * g.SH - g.PH + ky * g.DH;
+                    if ((uint)iz < (uint)g.ID && (uint)iy < (uint)g.IH)
+                    {
+                        float* s = srcRow + done;
+                        float* dst = xc + ((long)iz * g.IH + iy) * g.IW;
+                        int ix0 = ox * g.SW - g.PW + kx * g.DW;
+                        if (g.SW == 1)
+                        {
+                            int lo = Math.Clamp(-ix0, 0, run), hi = Math.Clamp(g.IW - ix0, lo, run);
+                            if (hi > lo) VecOps.AddInPlace(dst + ix0 + lo, s + lo, hi - lo);
+                        }
+                        else
+                        {
+                            int sw = g.SW, iw = g.IW;
+                            for (int t = 0, ix = ix0; t < run; t++, ix += sw)
+                                if ((uint)ix < (uint)iw) dst[ix] += s[t];
+                        }
+                    }
+                    done += run;
+                    ox = 0;
+                    if (++oy == g.OH) { oy = 0; oz++; }
+                }
+            }
+        }
+    }
+}

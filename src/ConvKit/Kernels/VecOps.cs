@@ -1,0 +1,72 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace ConvKit.Kernels;
+
+/// <summary>Small vectorised helpers shared by the conv kernels, and the per-thread workspace they run in.</summary>
+internal static unsafe class VecOps
+{
+    /// <summary>dst[i] += src[i].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void AddInPlace(float* dst, float* src, int n)
+    {
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+            for (; i + 8 <= n; i += 8)
+                Vector256.Store(Vector256.Load(dst + i) + Vector256.Load(src + i), dst + i);
+        for (; i < n; i++) dst[i] += src[i];
+    }
+
+    /// <summary>Runs <paramref name="items"/> work items on up to <paramref name="threads"/> workers, handing items out
+    /// dynamically (the caller works too); body(worker, item).</summary>
+    public static void ParallelItems(int items, int threads, Action<int, int> body)
+    {
+        int t = Math.Min(threads, items);
+        if (t <= 1)
+        {
+            for (int i = 0; i < items; i++) body(0, i);
+            return;
+        }
+        int next = -1;
+        Parallel.For(0, t, new ParallelOptions { MaxDegreeOfParallelism = t }, w =>
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < items) body(w, i);
+        });
+    }
+}
+
+/// <summary>
+/// Per-thread scratch buffers, pinned and 64-byte aligned, grown on demand and then reused, so the hot paths do not
+/// allocate. Slots separate the buffers one thread may hold at once (packed weights vs. column matrix vs. partials).
+/// </summary>
+internal static unsafe class Workspace
+{
+    /// <summary>Packed weights of the running call (caller thread).</summary>
+    public const int PackedWeights = 0;
+    /// <summary>Column-matrix chunk (any worker).</summary>
+    public const int Columns = 1;
+    /// <summary>Per-worker partial sums (caller thread).</summary>
+    public const int Partials = 2;
+    /// <summary>Second scratch (transforms, tiles).</summary>
+    public const int Scratch = 3;
+
+    [ThreadStatic] private static float[]?[]? t_slots;
+
+    /// <summary>A pointer to at least <paramref name="floats"/> floats of this thread's slot (contents undefined).</summary>
+    public static float* Get(int slot, long floats)
+    {
+        if (floats > Array.MaxLength - 32) throw new OutOfMemoryException($"workspace of {floats} floats is too large.");
+        var slots = t_slots ??= new float[]?[4];
+        var arr = slots[slot];
+        if (arr is null || arr.Length < floats + 16)
+        {
+            long grow = Math.Max(floats + 16, arr is null ? 0 : Math.Min(Array.MaxLength - 16L, arr.Length * 3L / 2));
+            arr = GC.AllocateUninitializedArray<float>((int)grow, pinned: true);
+            slots[slot] = arr;
+        }
+        nint p = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(arr));
+        return (float*)((p + 63) & ~(nint)63);
+    }
+}

@@ -1,0 +1,54 @@
+using ConvKit.Descriptors;
+
+namespace ConvKit.Tests.Algorithms;
+
+/// <summary>Seeded random convolution geometries for the differential tests.</summary>
+public static class ConvShapes
+{
+    public enum Kind { General, Pointwise, Depthwise, Winograd3x3 }
+
+    public static ConvDescriptor Random(Random r, Kind kind)
+    {
+        while (true)
+        {
+            int rank = kind == Kind.Winograd3x3 ? (r.Next(4) == 0 ? 1 : 2) : 1 + r.Next(3);
+            int groups = kind switch { Kind.Depthwise => 2 + r.Next(5), Kind.General => r.Next(3) == 0 ? 1 + r.Next(3) : 1, _ => r.Next(5) == 0 ? 2 : 1 };
+            int cg = kind == Kind.Depthwise ? 1 : Pick(r, 1, 2, 3, 5, 7, 8, 13, 17);
+            int kg = Pick(r, 1, 2, 3, 5, 6, 7, 12, 16, 17);
+            if (kind == Kind.Depthwise) kg = Pick(r, 1, 1, 1, 2, 3);
+            int n = Pick(r, 1, 1, 2, 3);
+            int maxSpatial = rank switch { 1 => 40, 2 => 19, _ => 7 };
+            var input = new int[rank]; var kernel = new int[rank]; var stride = new int[rank]; var dil = new int[rank];
+            var pb = new int[rank]; var pe = new int[rank];
+            for (int i = 0; i < rank; i++)
+            {
+                input[i] = 1 + r.Next(maxSpatial);
+                switch (kind)
+                {
+                    case Kind.Pointwise: kernel[i] = 1; stride[i] = 1; dil[i] = 1; break;
+                    case Kind.Winograd3x3: kernel[i] = 3; stride[i] = 1; dil[i] = 1; pb[i] = r.Next(3); pe[i] = r.Next(3); break;
+                    default:
+                        kernel[i] = 1 + r.Next(rank == 3 ? 3 : 5); stride[i] = 1 + r.Next(3); dil[i] = 1 + r.Next(3);
+                        pb[i] = r.Next(3); pe[i] = r.Next(3);
+                        break;
+                }
+            }
+            if (kind == Kind.Winograd3x3 && rank == 1) { kernel[0] = 3; }
+            bool ok = true;
+            for (int i = 0; i < rank; i++)
+                if (input[i] + pb[i] + pe[i] < dil[i] * (kernel[i] - 1) + 1) ok = false;
+            if (!ok) continue;
+            return ConvDescriptor.FromGeometry(rank, n, cg * groups, kg * groups, groups, input, kernel, stride, dil, pb, pe, false);
+        }
+    }
+
+    private static int Pick(Random r, params int[] v) => v[r.Next(v.Length)];
+
+    public static float[] Data(Random r, int[] shape)
+    {
+        long len = 1; foreach (var s in shape) len *= s;
+        var a = new float[len];
+        for (int i = 0; i < a.Length; i++) a[i] = r.NextSingle() * 2 - 1;
+        return a;
+    }
+}

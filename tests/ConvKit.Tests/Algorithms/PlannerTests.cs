@@ -1,0 +1,117 @@
+using ConvKit.Algorithms;
+using ConvKit.Descriptors;
+using ConvKit.Reference;
+using Xunit;
+
+namespace ConvKit.Tests.Algorithms;
+
+public class PlannerTests
+{
+    private static ConvDescriptor D2(int n, int c, int h, int w, int k, int r, int stride = 1, int pad = 0, int dil = 1, int groups = 1)
+        => ConvDescriptor.Create(2, [n, c, h, w], [k, c / groups, r, r], false, stride, pad, dil, groups);
+
+    [Fact]
+    public void ChoosesSpecialisedAlgorithms()
+    {
+        Assert.Equal("gemm_1x1", ConvPlanner.Choose(D2(1, 256, 56, 56, 64, 1), ConvDirection.Forward));
+        Assert.Equal("gemm_1x1", ConvPlanner.Choose(D2(1, 256, 56, 56, 64, 1), ConvDirection.BackwardData));
+        Assert.Equal("im2col_gemm", ConvPlanner.Choose(D2(1, 512, 28, 28, 1024, 1, stride: 2), ConvDirection.Forward));
+        Assert.Equal("depthwise_direct", ConvPlanner.Choose(D2(1, 144, 56, 56, 144, 3, pad: 1, groups: 144), ConvDirection.Forward));
+        Assert.Equal("im2col_gemm", ConvPlanner.Choose(D2(1, 128, 56, 56, 128, 3, pad: 1, groups: 32), ConvDirection.Forward));
+        Assert.Equal("im2col_gemm", ConvPlanner.Choose(D2(1, 256, 28, 28, 256, 3, pad: 2, dil: 2), ConvDirection.BackwardWeight));
+        Assert.Equal("reference", ConvPlanner.Algorithms[^1].Name);
+    }
+
+    [Fact]
+    public void PlansAreCachedByGeometry()
+    {
+        var a = ConvPlanner.Plan(D2(2, 8, 10, 10, 4, 3, pad: 1), ConvDirection.Forward);
+        var b = ConvPlanner.Plan(D2(2, 8, 10, 10, 4, 3, pad: 1), ConvDirection.Forward);
+        Assert.Same(a, b);
+        Assert.NotSame(a, ConvPlanner.Plan(D2(2, 8, 10, 10, 4, 3, pad: 1), ConvDirection.BackwardData));
+    }
+
+    [Fact]
+    public void ForcingUnknownOrDecliningAlgorithmThrows()
+    {
+        var d = D2(1, 4, 8, 8, 4, 3);
+        var ex = Assert.Throws<ArgumentException>(() => ConvPlanner.Plan(d, ConvDirection.Forward, "nope"));
+        Assert.Equal("algorithmName", ex.ParamName);
+        ex = Assert.Throws<ArgumentException>(() => ConvPlanner.Plan(d, ConvDirection.Forward, "gemm_1x1"));
+        Assert.Equal("algorithmName", ex.ParamName);
+        Assert.Equal("reference", ConvPlanner.Plan(d, ConvDirection.Forward, "reference").AlgorithmName);
+    }
+
+    [Fact]
+    public void PlanRejectsWrongDirectionAndLengths()
+    {
+        var d = D2(1, 4, 8, 8, 4, 3);
+        var plan = ConvPlanner.Plan(d, ConvDirection.Forward);
+        Assert.Throws<InvalidOperationException>(() => plan.BackwardData(new float[4 * 36], new float[4 * 36], new float[256]));
+        var ex = Assert.Throws<ArgumentException>(() => plan.Forward(new float[255], new float[144], [], new float[144]));
+        Assert.Equal("input", ex.ParamName);
+        ex = Assert.Throws<ArgumentException>(() => plan.Forward(new float[256], new float[144], new float[3], new float[144]));
+        Assert.Equal("bias", ex.ParamName);
+    }
+
+    [Fact]
+    public void FusedBiasReluMatchesReference()
+    {
+        var r = new Random(7);
+        foreach (var d in new[] { D2(2, 5, 11, 9, 7, 3, pad: 1), D2(1, 16, 12, 12, 24, 1), D2(1, 6, 13, 13, 6, 3, pad: 1, groups: 6) })
+        {
+            var x = ConvShapes.Data(r, d.InputShape); var w = ConvShapes.Data(r, d.WeightShape); var b = ConvShapes.Data(r, [d.OutChannels]);
+            var y = new float[d.OutputShape.Aggregate(1, (p, s) => p * s)];
+            var want = new float[y.Length];
+            ConvEngine.Forward(d, x, w, b, y, relu: true);
+            ConvReference.Forward(d, x, w, b, want);
+            for (int i = 0; i < y.Length; i++) Assert.Equal(Math.Max(want[i], 0f), y[i], 1e-4f);
+        }
+    }
+
+    [Theory]
+    [InlineData(ConvDirection.Forward)]
+    [InlineData(ConvDirection.BackwardData)]
+    [InlineData(ConvDirection.BackwardWeight)]
+    public void LargerShapesThreadedAndSingleThreadedMatchReference(ConvDirection dir)
+    {
+        var r = new Random(99 + (int)dir);
+        var shapes = new[]
+        {
+            D2(1, 32, 20, 20, 40, 3, pad: 1),          // one image: threads inside the GEMM / channel parts
+            D2(4, 16, 15, 15, 24, 3, stride: 2, pad: 1), // several images: item-parallel
+            D2(1, 64, 30, 30, 32, 1),                   // pointwise, many columns
+            D2(1, 48, 17, 17, 48, 3, pad: 1, groups: 48),
+        };
+        int saved = ConvEngine.MaxThreads;
+        try
+        {
+            foreach (var t in new[] { 1, 2 })
+            {
+                ConvEngine.MaxThreads = t;
+                foreach (var d in shapes)
+                    AlgorithmDifferentialTests.CheckAgainstReference(ConvPlanner.Plan(d, dir), d, dir, r, 1e-5);
+            }
+        }
+        finally { ConvEngine.MaxThreads = saved; }
+    }
+
+    [Fact]
+    public void SharedPlanIsThreadSafe()
+    {
+        var d = D2(2, 12, 14, 14, 16, 3, pad: 1);
+        var plan = ConvPlanner.Plan(d, ConvDirection.Forward);
+        var r = new Random(5);
+        var inputs = Enumerable.Range(0, 8).Select(_ => ConvShapes.Data(r, d.InputShape)).ToArray();
+        var w = ConvShapes.Data(r, d.WeightShape);
+        int ylen = d.OutputShape.Aggregate(1, (p, s) => p * s);
+        var expected = inputs.Select(x => { var y = new float[ylen]; ConvReference.Forward(d, x, w, [], y); return y; }).ToArray();
+        Parallel.For(0, 64, new ParallelOptions { MaxDegreeOfParallelism = 8 }, i =>
+        {
+            var y = new float[ylen];
+            plan.Forward(inputs[i % 8], w, [], y);
+            for (int j = 0; j < ylen; j++)
+                if (Math.Abs(y[j] - expected[i % 8][j]) > 1e-3f) throw new Xunit.Sdk.XunitException($"call {i} element {j}: {y[j]} vs {expected[i % 8][j]}");
+        });
+    }
+}
