@@ -14,10 +14,11 @@ internal static class FeaturesCommand
                convkit features W1.npy[,W2.npy,...] IMAGE.png -o grid.png [options]
 
         Renders the learned first-layer kernels and the output of each 2-d convolution layer for IMAGE as a
-        labelled grid PNG. The convolution weights (4-d tensors named *.weight, with their *.bias) run in
-        order as stride-1 convolutions with "same" zero padding, each followed by ReLU. The image is converted
-        to the first layer's channel count (gray or RGB), resized to the model's input size when the file
-        records one (convkit.input), and normalized with convkit.mean/std when present.
+        labelled grid PNG. A checkpoint written by 'convkit train' is rebuilt with its architecture; the image is
+        converted to the model's channels (gray or RGB), resized to its input size and normalized as in training.
+        Other weights (a .safetensors without architecture, or .npy files: 4-d tensors [C_out, C_in, kH, kW],
+        a NAME.bias.npy next to NAME.npy is used as its bias) run in order as stride-1 convolutions with
+        "same" zero padding, each followed by ReLU.
 
         Options:
           --size HxW      resize the input first (default: the model's recorded input size, else unchanged)
@@ -36,27 +37,43 @@ internal static class FeaturesCommand
         if (args.Positional.Count != 2) throw new ArgumentException("expected MODEL and IMAGE (see --help).");
         if (max < 1) throw new ArgumentException($"--max: must be positive, got {max}.");
 
+        Module<float> net;
+        int inC;
+        (int H, int W)? target = size is not null ? ParseSize(size) : null;
+        float mean = 0f, std = 1f;
         var (state, meta) = LoadWeights(args.Positional[0]);
-        var firstWeight = state.Where(kv => kv.Value.Rank == 4).OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => kv.Value).FirstOrDefault()
-            ?? throw new InvalidDataException($"{args.Positional[0]}: no 4-d convolution weights.");
-        var net = FeatureGrid.ConvStack(state, InputChannels(state));
-        int inC = ((ConvNd<float>)net.Layers[0]).InChannels;
+        if (meta.ContainsKey(Checkpoint.ArchitectureKey))
+        {
+            // A checkpoint of convkit train: rebuild the real architecture (strides, padding, activations, classifier).
+            var m = TrainCommand.LoadModel(args.Positional[0]);
+            net = m.Net; inC = m.Channels; mean = m.Mean; std = m.Std;
+            if (target is { } t0 && (t0.H != m.Height || t0.W != m.Width))
+                throw new ArgumentException($"--size: {args.Positional[0]} ({m.Architecture}) takes {m.Height}x{m.Width} inputs.");
+            target = (m.Height, m.Width);
+        }
+        else
+        {
+            var seq = FeatureGrid.ConvStack(state, InputChannels(state));
+            net = seq;
+            inC = ((ConvNd<float>)seq.Layers[0]).InChannels;
+            if (target is null && meta.TryGetValue("convkit.input", out var shp))
+            {
+                var p = shp.Split(',');
+                if (p.Length == 3 && int.TryParse(p[1], CultureInfo.InvariantCulture, out int mh) && int.TryParse(p[2], CultureInfo.InvariantCulture, out int mw)) target = (mh, mw);
+            }
+            mean = ReadFloat(meta, "convkit.mean", 0f);
+            std = ReadFloat(meta, "convkit.std", 1f);
+        }
 
         var img = Image.Load(args.Positional[1]);
         img = inC == 1 ? img.ToGray() : inC == 3 ? img.ToRgb() : throw new InvalidDataException($"the first layer takes {inC} channels; only 1 or 3 can come from an image.");
         var x = img.ToTensor();
-        (int H, int W)? target = size is not null ? ParseSize(size) : null;
-        if (target is null && meta.TryGetValue("convkit.input", out var shp))
-        {
-            var p = shp.Split(',');
-            if (p.Length == 3 && int.TryParse(p[1], CultureInfo.InvariantCulture, out int mh) && int.TryParse(p[2], CultureInfo.InvariantCulture, out int mw)) target = (mh, mw);
-        }
         if (target is { } t && (t.H != x.Size(1) || t.W != x.Size(2))) x = ResizeArea(x, t.H, t.W);
         var shown = x.Clone();
-        float mean = ReadFloat(meta, "convkit.mean", 0f), std = ReadFloat(meta, "convkit.std", 1f);
         if (mean != 0 || std != 1) { var s = x.AsSpan(); for (int i = 0; i < s.Length; i++) s[i] = (s[i] - mean) / std; }
 
         var outputs = FeatureGrid.ConvOutputs(net, x);
+        if (outputs.Count == 0) throw new InvalidDataException($"{args.Positional[0]}: the model has no 2-d convolution layer.");
         var sections = new List<GridSection>
         {
             new($"input {x.Size(2)}x{x.Size(1)}", [new GridTile(Path.GetFileName(args.Positional[1]), shown)]),
@@ -66,7 +83,7 @@ internal static class FeaturesCommand
             sections.Add(new GridSection($"layer {name}: conv {layer.InChannels}->{layer.OutChannels}, maps {y.Size(2)}x{y.Size(1)}", FeatureGrid.MapTiles(name, y, max)));
         var grid = FeatureGrid.Render(sections, tile, columns);
         Png.Write(output, grid);
-        Console.WriteLine($"{outputs.Count} conv layer(s), {firstWeight.Size(0)} first-layer kernels -> {output} ({grid.Width}x{grid.Height})");
+        Console.WriteLine($"{outputs.Count} conv layer(s), {outputs[0].Layer.OutChannels} first-layer kernels -> {output} ({grid.Width}x{grid.Height})");
         return 0;
     }
 
