@@ -287,17 +287,28 @@ public static class Filter2D
         // Small images are not worth a thread hand-off.
         if ((long)plan.W * rows * plan.KH * plan.KW < 1 << 18) t = 1;
         t = (int)Math.Max(1, Math.Min(t, rows));
-        if (t == 1) { RunRange(image, output, plan, 0, rows); return; }
-        Parallel.For(0, t, new ParallelOptions { MaxDegreeOfParallelism = t },
-            i => RunRange(image, output, plan, rows * i / t, rows * (i + 1) / t));
+        if (t == 1) { RunWorker(image, output, plan, rows, 1, null); return; }
+        // Each worker keeps its row cache and takes bands of rows from a shared counter: a few bands per worker
+        // even out the load when a core is busy with something else, at the cost of re-extending kH − 1 rows per band.
+        int bands = (int)Math.Min(rows, 8L * t);
+        var next = new int[1];
+        Parallel.For(0, t, new ParallelOptions { MaxDegreeOfParallelism = t }, _ => RunWorker(image, output, plan, rows, bands, next));
     }
 
-    private static unsafe void RunRange(Tensor<float> image, Tensor<float> output, Plan plan, long start, long end)
+    private static void RunWorker(Tensor<float> image, Tensor<float> output, Plan plan, long rows, int bands, int[]? next)
+    {
+        using var cache = new RowCache(plan);
+        var tmp = plan.Row is null ? null : new float[plan.PaddedWidth];
+        var rowPtrs = new nint[plan.KH];
+        if (next is null) { RunRange(image, output, plan, 0, rows, cache, tmp, rowPtrs); return; }
+        int b;
+        while ((b = Interlocked.Increment(ref next[0]) - 1) < bands)
+            RunRange(image, output, plan, rows * b / bands, rows * (b + 1) / bands, cache, tmp, rowPtrs);
+    }
+
+    private static unsafe void RunRange(Tensor<float> image, Tensor<float> output, Plan plan, long start, long end, RowCache cache, float[]? tmp, nint[] rowPtrs)
     {
         int h = plan.H, w = plan.W, kh = plan.KH;
-        var cache = new RowCache(plan);
-        var tmp = plan.Row is null ? null : new float[plan.PaddedWidth];
-        var rowPtrs = new nint[kh];
         fixed (float* srcBase = &image.Data[image.Offset])
         fixed (float* dstBase = &output.Data[output.Offset])
         {
@@ -325,7 +336,6 @@ public static class Filter2D
                 }
             }
         }
-        cache.Dispose();
     }
 
     /// <summary>Border-extended copies of recently used source rows (each row is extended once per plane and worker).</summary>

@@ -1,6 +1,8 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using ConvKit.Descriptors;
 using ConvKit.Tensors;
 
@@ -90,7 +92,7 @@ internal static class Pooling
     /// <summary>Max over every window; records flat in-plane indices when <paramref name="indices"/> is given.</summary>
     internal static Tensor<T> Max<T>(Geometry g, Tensor<T> x, int[] outShape, int[]? indices) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var y = new Tensor<T>(outShape);
+        var y = Activations.Uninit<T>(outShape);
         var xd = x.Data; int xo = x.Offset; var yd = y.Data;
         ForPlanes(g.Planes, g.OutPlane * g.Taps, (p0, p1) => MaxPlanes(g, xd, xo, yd, indices, p0, p1));
         return y;
@@ -135,7 +137,7 @@ internal static class Pooling
     /// <summary>2×2 stride-2 max pooling on float planes with indices (the CNN workhorse).</summary>
     internal static Tensor<float> MaxPool2x2(PoolDescriptor d, Tensor<float> x, int[]? indices)
     {
-        var y = new Tensor<float>(d.OutputShape);
+        var y = Activations.Uninit<float>(d.OutputShape);
         var xd = x.Data; int xo = x.Offset; var yd = y.Data;
         int IH = d.In3[1], IW = d.In3[2], OH = d.Out3[1], OW = d.Out3[2], planes = d.Planes * d.In3[0];
         ForPlanes(planes, 4L * OH * OW, (p0, p1) =>
@@ -148,7 +150,21 @@ internal static class Pooling
                     int r0 = 2 * oh * IW, xb = xo + p * IH * IW, o = (p * OH + oh) * OW;
                     ref float a0 = ref Unsafe.Add(ref xr, xb + r0);
                     ref float a1 = ref Unsafe.Add(ref a0, IW);
-                    for (int ow = 0; ow < OW; ow++)
+                    int ow = 0;
+                    if (Avx2.IsSupported && OW >= 8)
+                    {
+                        for (; ow <= OW - 8; ow += 8)
+                            MaxPool2x2Avx2(ref Unsafe.Add(ref a0, 2 * ow), ref Unsafe.Add(ref a1, 2 * ow), ref Unsafe.Add(ref yr, o + ow),
+                                indices, o + ow, r0 + 2 * ow, IW);
+                        if (ow < OW) // the remainder as one block overlapping the previous one (same values rewritten)
+                        {
+                            ow = OW - 8;
+                            MaxPool2x2Avx2(ref Unsafe.Add(ref a0, 2 * ow), ref Unsafe.Add(ref a1, 2 * ow), ref Unsafe.Add(ref yr, o + ow),
+                                indices, o + ow, r0 + 2 * ow, IW);
+                            ow = OW;
+                        }
+                    }
+                    for (; ow < OW; ow++)
                     {
                         int c = 2 * ow;
                         float best = Unsafe.Add(ref a0, c); int bi = r0 + c;
@@ -171,6 +187,31 @@ internal static class Pooling
                     for (int i = 0; i < OH * OW; i++) indices[o + i] += dd * IH * IW;
                 }
         return y;
+    }
+
+    /// <summary>Eight 2×2 windows at once. Pairs within each row are reduced first, then the two rows, which
+    /// keeps PyTorch's row-major scan order: the first of equal values wins, and the last NaN.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void MaxPool2x2Avx2(ref float row0, ref float row1, ref float dst, int[]? indices, int o, int baseIndex, int rowStride)
+    {
+        var (b0, c0) = PairMax(Vector256.LoadUnsafe(ref row0), Vector256.LoadUnsafe(ref row0, 8));
+        var (b1, c1) = PairMax(Vector256.LoadUnsafe(ref row1), Vector256.LoadUnsafe(ref row1, 8));
+        var m = Vector256.GreaterThan(b1, b0) | ~Vector256.Equals(b1, b1);
+        Vector256.ConditionalSelect(m, b1, b0).StoreUnsafe(ref dst);
+        if (indices is null) return;
+        var off = Vector256.ConditionalSelect(m.AsInt32(), c1 + Vector256.Create(rowStride), c0);
+        (off + Vector256.Create(baseIndex) + Vector256.Create(0, 2, 4, 6, 8, 10, 12, 14)).StoreUnsafe(ref indices[o]);
+    }
+
+    /// <summary>Max of adjacent pairs of 16 floats (lo, hi) in order, and 1 where the odd element won.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector256<float> Max, Vector256<int> Odd) PairMax(Vector256<float> lo, Vector256<float> hi)
+    {
+        // shuffle gives [e0 e1 e4 e5 | e2 e3 e6 e7] in 64-bit pairs; the permute restores the order
+        var ev = Avx2.Permute4x64(Avx.Shuffle(lo, hi, 0b10_00_10_00).AsDouble(), 0b11_01_10_00).AsSingle();
+        var od = Avx2.Permute4x64(Avx.Shuffle(lo, hi, 0b11_01_11_01).AsDouble(), 0b11_01_10_00).AsSingle();
+        var m = Vector256.GreaterThan(od, ev) | ~Vector256.Equals(od, od);
+        return (Vector256.ConditionalSelect(m, od, ev), m.AsInt32() & Vector256<int>.One);
     }
 
     /// <summary>Max pooling forward (fast path for float where it applies).</summary>
@@ -249,7 +290,7 @@ internal static class Pooling
     /// <summary>Mean over every window with the divisor PyTorch uses (or <paramref name="divisorOverride"/>).</summary>
     internal static Tensor<T> Avg<T>(Geometry g, Tensor<T> x, int[] outShape, int divisorOverride) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var y = new Tensor<T>(outShape);
+        var y = Activations.Uninit<T>(outShape);
         var xd = x.Data; int xo = x.Offset; var yd = y.Data;
         ForPlanes(g.Planes, g.OutPlane * g.Taps, (p0, p1) =>
         {
