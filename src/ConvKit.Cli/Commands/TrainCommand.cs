@@ -46,7 +46,7 @@ internal static class TrainCommand
         if (!isDigits && dataset is not ("fashion-mnist" or "mnist"))
             throw new ArgumentException($"--dataset: unknown data set '{dataset}' (digits, fashion-mnist, mnist).");
         string model = args.Get("model") ?? (isDigits ? "digits-cnn" : "fashionnet");
-        int epochs = args.Int("epochs", isDigits ? 12 : 2);
+        int epochs = args.Int("epochs", isDigits ? 8 : 2);
         int batch = args.Int("batch-size", isDigits ? 32 : 64);
         double lr = args.Double("lr", isDigits ? 2e-3 : 1e-3);
         string optimizer = args.Get("optimizer") ?? "adam";
