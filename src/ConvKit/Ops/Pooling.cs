@@ -262,6 +262,8 @@ internal static class Pooling
         CheckShape(gradOutput, expectedOutShape, "gradOutput");
         if (indices.Length != gradOutput.Length)
             throw new ArgumentException($"indices: {indices.Length} indices for a gradient of shape {ShapeMath.Format(gradOutput.Shape)}.", nameof(indices));
+        if (typeof(T) == typeof(float) && TryMaxBackward2x2((Tensor<float>)(object)gradOutput, inputShape, indices) is { } fast)
+            return (Tensor<T>)(object)fast;
         var gx = new Tensor<T>(inputShape);
         int planes = inputShape[0] * inputShape[1];
         if (planes == 0) return gx;
@@ -283,6 +285,46 @@ internal static class Pooling
             }
         });
         return gx;
+    }
+
+    /// <summary>The gradient of a 2-d max pooling whose output is half the input (2×2 windows tiling the input)
+    /// when every index lies in its own 2×2 window: each window's four gradients are written at once, so the
+    /// input gradient needs no separate zeroing pass. Null when the layout does not fit (the general path runs).</summary>
+    private static Tensor<float>? TryMaxBackward2x2(Tensor<float> g, int[] inputShape, int[] indices)
+    {
+        if (inputShape.Length != 4 || g.Rank != 4) return null;
+        int IH = inputShape[2], IW = inputShape[3], OH = g.Size(2), OW = g.Size(3);
+        int planes = inputShape[0] * inputShape[1];
+        if (OH != IH / 2 || OW != IW / 2 || OH == 0 || OW == 0 || planes == 0 || indices.Length != g.Length) return null;
+        var gx = Activations.Uninit<float>(inputShape);
+        var gd = g.Data; int go = g.Offset; var xd = gx.Data;
+        int bad = 0;
+        ForPlanes(planes, 4L * OH * OW, (p0, p1) =>
+        {
+            for (int p = p0; p < p1 && Volatile.Read(ref bad) == 0; p++)
+            {
+                var dst = xd.AsSpan(p * IH * IW, IH * IW);
+                for (int oh = 0; oh < OH; oh++)
+                {
+                    int o = (p * OH + oh) * OW, r0 = 2 * oh * IW;
+                    var row0 = dst.Slice(r0, IW);
+                    var row1 = dst.Slice(r0 + IW, IW);
+                    for (int ow = 0; ow < OW; ow++)
+                    {
+                        int rel = indices[o + ow] - (r0 + 2 * ow);
+                        float v = gd[go + o + ow];
+                        if (rel != 0 && rel != 1 && rel != IW && rel != IW + 1) { Volatile.Write(ref bad, 1); return; }
+                        row0[2 * ow] = rel == 0 ? v : 0f;
+                        row0[2 * ow + 1] = rel == 1 ? v : 0f;
+                        row1[2 * ow] = rel == IW ? v : 0f;
+                        row1[2 * ow + 1] = rel == IW + 1 ? v : 0f;
+                    }
+                    if ((IW & 1) != 0) { row0[IW - 1] = 0; row1[IW - 1] = 0; }
+                }
+                if ((IH & 1) != 0) dst.Slice((IH - 1) * IW, IW).Clear();
+            }
+        });
+        return bad == 0 ? gx : null;
     }
 
     // ------------------------------------------------------------------ average (sliding and adaptive)

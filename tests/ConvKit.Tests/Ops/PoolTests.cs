@@ -207,6 +207,21 @@ public class PoolTests
         Assert.Equal(0, PoolGradCheck.MaxDiff(Functional.MaxPool2d(x, 2), yr));
     }
 
+    [Theory]
+    [InlineData(2, 2, 0, 8, 10)]
+    [InlineData(2, 2, 0, 7, 9)]    // odd sizes: the last row and column get no gradient
+    [InlineData(3, 2, 1, 8, 8)]    // output is half the input too, but windows overlap: the general path must run
+    [InlineData(3, 1, 1, 6, 6)]
+    public void MaxPoolBackwardFloatMatchesDouble(int k, int s, int p, int h, int w)
+    {
+        var x = Tensor.Randn<float>(31, 3, 4, h, w);
+        var (y, idx) = Functional.MaxPool2dWithIndices(x, k, s, p);
+        var g = Tensor.Randn<float>(32, y.ShapeArray());
+        var gx = Functional.MaxPool2dBackward(g, x, idx);
+        var gr = Functional.MaxPool2dBackward(g.Cast<double>(), x.Cast<double>(), idx).Cast<float>();
+        Assert.True(PoolGradCheck.MaxDiff(gx, gr) < 1e-6); // overlapping windows sum in float vs double
+    }
+
     [Fact]
     public void MaxPool2x2FastPathOn3dWithUnitDepthKernel()
     {
