@@ -88,6 +88,22 @@ public static class DeformConv
         return v;
     }
 
+    /// <summary>Throws <see cref="ArgumentException"/> when a buffer is shorter than the geometry needs (the raw-span
+    /// entry points are public, so their lengths are never trusted).</summary>
+    private static void Need<T>(ReadOnlySpan<T> s, long needed, string name, DeformConvGeometry g)
+    {
+        if (s.Length < needed)
+            throw new ArgumentException($"{name}: {s.Length} elements, the geometry {g} needs {needed}.", name);
+    }
+
+    private static void CheckBuffers<T>(DeformConvGeometry g, int samples, ReadOnlySpan<T> x, ReadOnlySpan<T> offset, ReadOnlySpan<T> mask)
+    {
+        long op = g.OutPlane;
+        Need(x, (long)samples * g.InChannels * g.H * g.W, "input", g);
+        Need(offset, samples * 2L * g.OffsetGroups * g.Taps * op, "offset", g);
+        if (g.HasMask) Need(mask, samples * (long)g.OffsetGroups * g.Taps * op, "mask", g);
+    }
+
     /// <summary>Deformable im2col of one sample: columns [C_in·kH·kW, H_out·W_out], row c·kH·kW + i·kW + j holds
     /// mask·sample for channel c and tap (i, j). The sampling table (corner indices and mask-scaled bilinear weights) of
     /// each (offset group, tap) is built once and shared by the group's channels; large calls split the output
@@ -96,6 +112,8 @@ public static class DeformConv
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int op = g.OutPlane;
+        CheckBuffers(g, 1, x, offset, mask);
+        Need<T>(columns, (long)g.InChannels * g.Taps * op, "columns", g);
         int parts = (long)g.InChannels * g.Taps * op >= ParallelThreshold ? Math.Clamp(Gemm.MaxThreads, 1, 2) : 1;
         if (parts == 1 || op < 2) { Im2ColRange(g, x, offset, mask, columns, 0, op); return; }
         fixed (T* px = x, po = offset, pm = mask, pc = columns)
@@ -171,6 +189,10 @@ public static class DeformConv
     {
         int taps = g.Taps, op = g.OutPlane, cg = g.InChannels / g.Groups, og = g.OutChannels / g.Groups, kdim = cg * taps;
         int xs = g.InChannels * g.H * g.W, offs = 2 * g.OffsetGroups * taps * op, ms = g.OffsetGroups * taps * op, ys = g.OutChannels * op;
+        CheckBuffers(g, g.N, x, offset, mask);
+        Need(weight, (long)g.OutChannels * kdim, "weight", g);
+        Need<T>(y, (long)g.N * ys, "output", g);
+        if (!bias.IsEmpty) Need(bias, g.OutChannels, "bias", g);
         var cols = new T[g.InChannels * taps * op];
         for (int n = 0; n < g.N; n++)
         {
@@ -194,6 +216,10 @@ public static class DeformConv
     {
         int taps = g.Taps, op = g.OutPlane, hw = g.H * g.W, cg = g.InChannels / g.Groups, ocg = g.OutChannels / g.Groups;
         int cPerOg = g.InChannels / g.OffsetGroups;
+        CheckBuffers(g, g.N, x, offset, mask);
+        Need(weight, (long)g.OutChannels * cg * taps, "weight", g);
+        Need<T>(y, (long)g.N * g.OutChannels * op, "output", g);
+        if (!bias.IsEmpty) Need(bias, g.OutChannels, "bias", g);
         for (int n = 0; n < g.N; n++)
             for (int o = 0; o < g.OutChannels; o++)
             {
@@ -249,6 +275,14 @@ public static class DeformConv
     {
         int taps = g.Taps, op = g.OutPlane, hw = g.H * g.W, cg = g.InChannels / g.Groups, ocg = g.OutChannels / g.Groups, kdim = cg * taps;
         int xs = g.InChannels * hw, offs = 2 * g.OffsetGroups * taps * op, ms = g.OffsetGroups * taps * op, ys = g.OutChannels * op;
+        CheckBuffers(g, g.N, x, offset, mask);
+        Need(weight, (long)g.OutChannels * kdim, "weight", g);
+        Need(gradOutput, (long)g.N * ys, "gradOutput", g);
+        Need<T>(gradInput, (long)g.N * xs, "gradInput", g);
+        Need<T>(gradOffset, (long)g.N * offs, "gradOffset", g);
+        Need<T>(gradWeight, (long)g.OutChannels * kdim, "gradWeight", g);
+        if (!gradBias.IsEmpty) Need<T>(gradBias, g.OutChannels, "gradBias", g);
+        if (g.HasMask) Need<T>(gradMask, (long)g.N * ms, "gradMask", g);
         int parts = !reference && (long)g.InChannels * taps * op >= ParallelThreshold && g.InChannels > 1 ? Math.Clamp(Gemm.MaxThreads, 1, 2) : 1;
         var cols = new T[g.InChannels * taps * op];
         var gcols = new T[g.InChannels * taps * op];
@@ -317,6 +351,8 @@ public static class DeformConv
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int taps = g.Taps, op = g.OutPlane, hw = g.H * g.W, cPerOg = g.InChannels / g.OffsetGroups;
+        CheckBuffers(g, 1, x, offset, mask);
+        Need<T>(columns, (long)g.InChannels * taps * op, "columns", g);
         for (int c = 0; c < g.InChannels; c++)
             for (int tap = 0; tap < taps; tap++)
             {

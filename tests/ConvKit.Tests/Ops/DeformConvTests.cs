@@ -193,3 +193,26 @@ public class DeformConvBackwardDifferentialTests
         return (gx, goff, gw, gb, gm);
     }
 }
+
+public class RawSpanLengthTests
+{
+    [Fact]
+    public void ShortBuffersAreRejectedByName()
+    {
+        var geo = DeformConvGeometry.Create([1, 2, 4, 4], [1, 18, 4, 4], [3, 2, 3, 3], default, false, [1, 9, 4, 4], true, 1, 1, 1);
+        var x = new float[32]; var off = new float[18 * 16]; var m = new float[9 * 16]; var cols = new float[2 * 9 * 16];
+        Assert.Equal("offset", Assert.Throws<ArgumentException>(() => DeformConv.Im2Col<float>(geo, x, off.AsSpan(1), m, cols)).ParamName);
+        Assert.Equal("mask", Assert.Throws<ArgumentException>(() => DeformConv.Im2Col<float>(geo, x, off, default, cols)).ParamName);
+        Assert.Equal("columns", Assert.Throws<ArgumentException>(() => DeformConv.Im2Col<float>(geo, x, off, m, cols.AsSpan(1))).ParamName);
+        Assert.Equal("input", Assert.Throws<ArgumentException>(() => DeformConv.Forward<float>(geo, x.AsSpan(3), off, m, new float[54], default, new float[48])).ParamName);
+        Assert.Equal("output", Assert.Throws<ArgumentException>(() => DeformConv.Forward<float>(geo, x, off, m, new float[54], default, new float[47])).ParamName);
+        Assert.Equal("gradMask", Assert.Throws<ArgumentException>(() => DeformConv.Backward<float>(geo, x, off, m, new float[54], new float[48],
+            new float[32], new float[18 * 16], new float[54], default, new float[3])).ParamName);
+        Assert.Equal("y", Assert.Throws<ArgumentException>(() => ConvKit.Ops.Shuffle.PixelShuffle<float>(new float[16], new float[15], 1, 1, 2, 2, 2)).ParamName);
+        Assert.Equal("groups", Assert.Throws<ArgumentException>(() => ConvKit.Ops.Shuffle.ChannelShuffle<float>(new float[6], new float[6], 1, 6, 1, 4)).ParamName);
+        var sg = StochasticPoolGeometry.Create([1, 1, 4, 4], 2, default, default);
+        Assert.Equal("y", Assert.Throws<ArgumentException>(() => StochasticPooling.ForwardInference<float>(sg, new float[16], new float[3])).ParamName);
+        Assert.Equal("indices", Assert.Throws<ArgumentException>(() => StochasticPooling.BackwardTraining<float>(sg, new float[4], [0, 1, 16, 2], new float[16])).ParamName);
+        Assert.Equal("x", Assert.Throws<ArgumentException>(() => SpatialPyramidPooling.Forward<float>([1, 1, 4, 4], [1, 2], PyramidPoolMode.Max, new float[15], new float[5])).ParamName);
+    }
+}

@@ -48,6 +48,13 @@ public class SeparableOpRegistryTests
         var d = Run("depthwise_separable_conv2d", new() { ["input"] = x, ["depthwise_weight"] = dw, ["pointwise_weight"] = pw }, """{"stride": 2, "relu": true}""");
         Assert.Equal(Functional.DepthwiseSeparableConv2d(x, dw, pw, stride: 2, relu: true).AsSpan().ToArray(), d[0].AsSpan().ToArray());
 
+        var mean = Tensor.Randn<double>(11, 4);
+        var var_ = Tensor.Rand<double>(12, [4], 0.5, 1.5);
+        var dbn = Run("depthwise_separable_conv2d", new() { ["input"] = x, ["depthwise_weight"] = dw, ["pointwise_weight"] = pw,
+            ["bn_running_mean"] = mean, ["bn_running_var"] = var_ }, """{"relu": true, "bn_eps": 0.001}""");
+        Assert.Equal(Functional.DepthwiseSeparableConv2d(x, dw, pw, relu: true, batchNorm: new BatchNormArgs<double>(mean, var_, Eps: 1e-3)).AsSpan().ToArray(),
+            dbn[0].AsSpan().ToArray());
+
         var p = Tensor.Randn<double>(5, 3, 4, 1, 1);
         var v = Tensor.Randn<double>(6, 3, 1, 3, 1);
         var h = Tensor.Randn<double>(7, 3, 1, 1, 2);
