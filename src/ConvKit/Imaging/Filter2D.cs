@@ -271,6 +271,8 @@ public static class Filter2D
         public readonly int PaddedWidth = (w + kw - 1 + 15) & ~7;
         /// <summary>Source column for each extended-row position (−1: constant).</summary>
         public readonly int[] ColumnMap = MakeColumnMap(w, kw, ax, border);
+        /// <summary>Write the output with non-temporal stores (set when it is too large to stay in cache).</summary>
+        public bool Streaming;
 
         private static int[] MakeColumnMap(int w, int kw, int ax, BorderMode border)
         {
@@ -280,24 +282,45 @@ public static class Filter2D
         }
     }
 
+    /// <summary>Outputs larger than this many floats bypass the cache when written.</summary>
+    internal static long StreamingThreshold = 4L << 20;
+
     private static void Run(Tensor<float> image, Tensor<float> output, int planes, Plan plan, int threads)
     {
         long rows = (long)planes * plan.H;
+        plan.Streaming = rows * plan.W > StreamingThreshold;
         int t = threads > 0 ? threads : Environment.ProcessorCount;
         // Small images are not worth a thread hand-off.
         if ((long)plan.W * rows * plan.KH * plan.KW < 1 << 18) t = 1;
         t = (int)Math.Max(1, Math.Min(t, rows));
-        if (t == 1) { RunRange(image, output, plan, 0, rows); return; }
-        Parallel.For(0, t, new ParallelOptions { MaxDegreeOfParallelism = t },
-            i => RunRange(image, output, plan, rows * i / t, rows * (i + 1) / t));
+        if (t == 1) { RunWorker(image, output, plan, rows, 1, null); return; }
+        // Each worker keeps its row cache and takes bands of rows from a shared counter: a few bands per worker
+        // even out the load when a core is busy with something else, at the cost of re-extending kH − 1 rows per band.
+        int bands = (int)Math.Min(rows, 8L * t);
+        var next = new int[1];
+        Parallel.For(0, t, new ParallelOptions { MaxDegreeOfParallelism = t }, _ => RunWorker(image, output, plan, rows, bands, next));
     }
 
-    private static unsafe void RunRange(Tensor<float> image, Tensor<float> output, Plan plan, long start, long end)
+    private static void RunWorker(Tensor<float> image, Tensor<float> output, Plan plan, long rows, int bands, int[]? next)
+    {
+        using var cache = new RowCache(plan);
+        var tmp = plan.Row is null ? null : new float[plan.PaddedWidth];
+        var rowPtrs = new nint[plan.KH];
+        if (next is null) RunRange(image, output, plan, 0, rows, cache, tmp, rowPtrs);
+        else
+        {
+            int b;
+            while ((b = Interlocked.Increment(ref next[0]) - 1) < bands)
+                RunRange(image, output, plan, rows * b / bands, rows * (b + 1) / bands, cache, tmp, rowPtrs);
+        }
+        if (plan.Streaming && Sse.IsSupported) Sse.StoreFence(); // make the non-temporal stores visible before returning
+
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loops: skip the unoptimized first tier
+    private static unsafe void RunRange(Tensor<float> image, Tensor<float> output, Plan plan, long start, long end, RowCache cache, float[]? tmp, nint[] rowPtrs)
     {
         int h = plan.H, w = plan.W, kh = plan.KH;
-        var cache = new RowCache(plan);
-        var tmp = plan.Row is null ? null : new float[plan.PaddedWidth];
-        var rowPtrs = new nint[kh];
         fixed (float* srcBase = &image.Data[image.Offset])
         fixed (float* dstBase = &output.Data[output.Offset])
         {
@@ -313,19 +336,18 @@ public static class Filter2D
                     for (int i = 0; i < kh; i++)
                         rowPtrs[i] = cache.Get(src, BorderIndex(y + i - plan.AY, h, plan.Border), y);
                     float* dst = dstBase + ((long)p * h + y) * w;
-                    if (plan.Kernel is not null) DirectRow(rowPtrs, plan.Kernel, plan.KH, plan.KW, dst, w);
+                    if (plan.Kernel is not null) DirectRow(rowPtrs, plan.Kernel, plan.KH, plan.KW, dst, w, plan.Streaming);
                     else
                     {
                         fixed (float* tp = tmp)
                         {
                             ColumnPass(rowPtrs, plan.Column!, tp, w + plan.KW - 1);
-                            RowPass(tp, plan.Row!, dst, w);
+                            RowPass(tp, plan.Row!, dst, w, plan.Streaming);
                         }
                     }
                 }
             }
         }
-        cache.Dispose();
     }
 
     /// <summary>Border-extended copies of recently used source rows (each row is extended once per plane and worker).</summary>
@@ -354,6 +376,7 @@ public static class Filter2D
             Array.Fill(_stamp, int.MinValue);
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loops: skip the unoptimized first tier
         public nint Get(float* src, int sourceRow, int outputRow)
         {
             int victim = -1, oldest = int.MaxValue;
@@ -387,17 +410,32 @@ public static class Filter2D
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Store(Vector256<float> v, float* p, bool nonTemporal)
+    {
+        if (nonTemporal) Avx.StoreAlignedNonTemporal(p, v);
+        else v.Store(p);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> Fmadd(Vector256<float> a, Vector256<float> b, Vector256<float> c)
         => Fma.IsSupported ? Fma.MultiplyAdd(a, b, c) : a * b + c;
 
     /// <summary>dst[x] = Σ_i Σ_j k[i, j] · rows[i][x + j] for x in [0, w).</summary>
-    private static unsafe void DirectRow(nint[] rows, float[] k, int kh, int kw, float* dst, int w)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loops: skip the unoptimized first tier
+    private static unsafe void DirectRow(nint[] rows, float[] k, int kh, int kw, float* dst, int w, bool streaming)
     {
         int x = 0;
         fixed (float* kp = k)
         {
             if (Vector256.IsHardwareAccelerated && w >= 8)
             {
+                bool nt = streaming && Avx.IsSupported && ((nint)dst & 3) == 0 && w >= 72;
+                if (nt)
+                {
+                    // Non-temporal stores need 32-byte alignment: one unaligned vector covers the head.
+                    x = (int)(((32 - ((nint)dst & 31)) & 31) >> 2);
+                    if (x > 0) DirectVec(rows, kp, kh, kw, dst, 0, false);
+                }
                 for (; x + 64 <= w; x += 64)
                 {
                     Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
@@ -419,8 +457,8 @@ public static class Filter2D
                             a7 = Fmadd(Vector256.Load(q + 56), kv, a7);
                         }
                     }
-                    a0.Store(dst + x); a1.Store(dst + x + 8); a2.Store(dst + x + 16); a3.Store(dst + x + 24);
-                    a4.Store(dst + x + 32); a5.Store(dst + x + 40); a6.Store(dst + x + 48); a7.Store(dst + x + 56);
+                    Store(a0, dst + x, nt); Store(a1, dst + x + 8, nt); Store(a2, dst + x + 16, nt); Store(a3, dst + x + 24, nt);
+                    Store(a4, dst + x + 32, nt); Store(a5, dst + x + 40, nt); Store(a6, dst + x + 48, nt); Store(a7, dst + x + 56, nt);
                 }
                 for (; x + 16 <= w; x += 16) DirectVec(rows, kp, kh, kw, dst, x, true);
                 while (x < w)
@@ -444,6 +482,7 @@ public static class Filter2D
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loops: skip the unoptimized first tier
     private static unsafe void DirectVec(nint[] rows, float* kp, int kh, int kw, float* dst, int x, bool two)
     {
         Vector256<float> a0 = default, a1 = default;
@@ -463,6 +502,7 @@ public static class Filter2D
     }
 
     /// <summary>tmp[x] = Σ_i col[i] · rows[i][x] for x in [0, n) (n rounded up to whole vectors inside the padded rows).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loops: skip the unoptimized first tier
     private static unsafe void ColumnPass(nint[] rows, float[] col, float* tmp, int n)
     {
         int kh = col.Length;
@@ -471,9 +511,9 @@ public static class Filter2D
         {
             if (Vector256.IsHardwareAccelerated)
             {
-                for (; x + 32 <= n; x += 32)
+                for (; x + 64 <= n; x += 64)
                 {
-                    Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                    Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
                     for (int i = 0; i < kh; i++)
                     {
                         float* r = (float*)rows[i] + x;
@@ -482,8 +522,13 @@ public static class Filter2D
                         a1 = Fmadd(Vector256.Load(r + 8), kv, a1);
                         a2 = Fmadd(Vector256.Load(r + 16), kv, a2);
                         a3 = Fmadd(Vector256.Load(r + 24), kv, a3);
+                        a4 = Fmadd(Vector256.Load(r + 32), kv, a4);
+                        a5 = Fmadd(Vector256.Load(r + 40), kv, a5);
+                        a6 = Fmadd(Vector256.Load(r + 48), kv, a6);
+                        a7 = Fmadd(Vector256.Load(r + 56), kv, a7);
                     }
                     a0.Store(tmp + x); a1.Store(tmp + x + 8); a2.Store(tmp + x + 16); a3.Store(tmp + x + 24);
+                    a4.Store(tmp + x + 32); a5.Store(tmp + x + 40); a6.Store(tmp + x + 48); a7.Store(tmp + x + 56);
                 }
                 // The padded rows are whole vectors long, so the tail may run past n.
                 for (; x < n; x += 8)
@@ -504,7 +549,8 @@ public static class Filter2D
     }
 
     /// <summary>dst[x] = Σ_j row[j] · tmp[x + j] for x in [0, w).</summary>
-    private static unsafe void RowPass(float* tmp, float[] row, float* dst, int w)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loops: skip the unoptimized first tier
+    private static unsafe void RowPass(float* tmp, float[] row, float* dst, int w, bool streaming)
     {
         int kw = row.Length;
         int x = 0;
@@ -512,9 +558,20 @@ public static class Filter2D
         {
             if (Vector256.IsHardwareAccelerated && w >= 8)
             {
-                for (; x + 32 <= w; x += 32)
+                bool nt = streaming && Avx.IsSupported && ((nint)dst & 3) == 0 && w >= 72;
+                if (nt)
                 {
-                    Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                    x = (int)(((32 - ((nint)dst & 31)) & 31) >> 2);
+                    if (x > 0)
+                    {
+                        Vector256<float> h0 = default;
+                        for (int j = 0; j < kw; j++) h0 = Fmadd(Vector256.Load(tmp + j), Vector256.Create(rp[j]), h0);
+                        h0.Store(dst);
+                    }
+                }
+                for (; x + 64 <= w; x += 64)
+                {
+                    Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
                     for (int j = 0; j < kw; j++)
                     {
                         float* q = tmp + x + j;
@@ -523,8 +580,13 @@ public static class Filter2D
                         a1 = Fmadd(Vector256.Load(q + 8), kv, a1);
                         a2 = Fmadd(Vector256.Load(q + 16), kv, a2);
                         a3 = Fmadd(Vector256.Load(q + 24), kv, a3);
+                        a4 = Fmadd(Vector256.Load(q + 32), kv, a4);
+                        a5 = Fmadd(Vector256.Load(q + 40), kv, a5);
+                        a6 = Fmadd(Vector256.Load(q + 48), kv, a6);
+                        a7 = Fmadd(Vector256.Load(q + 56), kv, a7);
                     }
-                    a0.Store(dst + x); a1.Store(dst + x + 8); a2.Store(dst + x + 16); a3.Store(dst + x + 24);
+                    Store(a0, dst + x, nt); Store(a1, dst + x + 8, nt); Store(a2, dst + x + 16, nt); Store(a3, dst + x + 24, nt);
+                    Store(a4, dst + x + 32, nt); Store(a5, dst + x + 40, nt); Store(a6, dst + x + 48, nt); Store(a7, dst + x + 56, nt);
                 }
                 while (x < w)
                 {

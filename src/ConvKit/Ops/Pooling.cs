@@ -1,6 +1,8 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using ConvKit.Descriptors;
 using ConvKit.Tensors;
 
@@ -90,7 +92,7 @@ internal static class Pooling
     /// <summary>Max over every window; records flat in-plane indices when <paramref name="indices"/> is given.</summary>
     internal static Tensor<T> Max<T>(Geometry g, Tensor<T> x, int[] outShape, int[]? indices) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var y = new Tensor<T>(outShape);
+        var y = Activations.Uninit<T>(outShape);
         var xd = x.Data; int xo = x.Offset; var yd = y.Data;
         ForPlanes(g.Planes, g.OutPlane * g.Taps, (p0, p1) => MaxPlanes(g, xd, xo, yd, indices, p0, p1));
         return y;
@@ -135,7 +137,7 @@ internal static class Pooling
     /// <summary>2×2 stride-2 max pooling on float planes with indices (the CNN workhorse).</summary>
     internal static Tensor<float> MaxPool2x2(PoolDescriptor d, Tensor<float> x, int[]? indices)
     {
-        var y = new Tensor<float>(d.OutputShape);
+        var y = Activations.Uninit<float>(d.OutputShape);
         var xd = x.Data; int xo = x.Offset; var yd = y.Data;
         int IH = d.In3[1], IW = d.In3[2], OH = d.Out3[1], OW = d.Out3[2], planes = d.Planes * d.In3[0];
         ForPlanes(planes, 4L * OH * OW, (p0, p1) =>
@@ -148,7 +150,21 @@ internal static class Pooling
                     int r0 = 2 * oh * IW, xb = xo + p * IH * IW, o = (p * OH + oh) * OW;
                     ref float a0 = ref Unsafe.Add(ref xr, xb + r0);
                     ref float a1 = ref Unsafe.Add(ref a0, IW);
-                    for (int ow = 0; ow < OW; ow++)
+                    int ow = 0;
+                    if (Avx2.IsSupported && OW >= 8)
+                    {
+                        for (; ow <= OW - 8; ow += 8)
+                            MaxPool2x2Avx2(ref Unsafe.Add(ref a0, 2 * ow), ref Unsafe.Add(ref a1, 2 * ow), ref Unsafe.Add(ref yr, o + ow),
+                                indices, o + ow, r0 + 2 * ow, IW);
+                        if (ow < OW) // the remainder as one block overlapping the previous one (same values rewritten)
+                        {
+                            ow = OW - 8;
+                            MaxPool2x2Avx2(ref Unsafe.Add(ref a0, 2 * ow), ref Unsafe.Add(ref a1, 2 * ow), ref Unsafe.Add(ref yr, o + ow),
+                                indices, o + ow, r0 + 2 * ow, IW);
+                            ow = OW;
+                        }
+                    }
+                    for (; ow < OW; ow++)
                     {
                         int c = 2 * ow;
                         float best = Unsafe.Add(ref a0, c); int bi = r0 + c;
@@ -171,6 +187,31 @@ internal static class Pooling
                     for (int i = 0; i < OH * OW; i++) indices[o + i] += dd * IH * IW;
                 }
         return y;
+    }
+
+    /// <summary>Eight 2×2 windows at once. Pairs within each row are reduced first, then the two rows, which
+    /// keeps PyTorch's row-major scan order: the first of equal values wins, and the last NaN.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void MaxPool2x2Avx2(ref float row0, ref float row1, ref float dst, int[]? indices, int o, int baseIndex, int rowStride)
+    {
+        var (b0, c0) = PairMax(Vector256.LoadUnsafe(ref row0), Vector256.LoadUnsafe(ref row0, 8));
+        var (b1, c1) = PairMax(Vector256.LoadUnsafe(ref row1), Vector256.LoadUnsafe(ref row1, 8));
+        var m = Vector256.GreaterThan(b1, b0) | ~Vector256.Equals(b1, b1);
+        Vector256.ConditionalSelect(m, b1, b0).StoreUnsafe(ref dst);
+        if (indices is null) return;
+        var off = Vector256.ConditionalSelect(m.AsInt32(), c1 + Vector256.Create(rowStride), c0);
+        (off + Vector256.Create(baseIndex) + Vector256.Create(0, 2, 4, 6, 8, 10, 12, 14)).StoreUnsafe(ref indices[o]);
+    }
+
+    /// <summary>Max of adjacent pairs of 16 floats (lo, hi) in order, and 1 where the odd element won.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector256<float> Max, Vector256<int> Odd) PairMax(Vector256<float> lo, Vector256<float> hi)
+    {
+        // shuffle gives [e0 e1 e4 e5 | e2 e3 e6 e7] in 64-bit pairs; the permute restores the order
+        var ev = Avx2.Permute4x64(Avx.Shuffle(lo, hi, 0b10_00_10_00).AsDouble(), 0b11_01_10_00).AsSingle();
+        var od = Avx2.Permute4x64(Avx.Shuffle(lo, hi, 0b11_01_11_01).AsDouble(), 0b11_01_10_00).AsSingle();
+        var m = Vector256.GreaterThan(od, ev) | ~Vector256.Equals(od, od);
+        return (Vector256.ConditionalSelect(m, od, ev), m.AsInt32() & Vector256<int>.One);
     }
 
     /// <summary>Max pooling forward (fast path for float where it applies).</summary>
@@ -221,6 +262,8 @@ internal static class Pooling
         CheckShape(gradOutput, expectedOutShape, "gradOutput");
         if (indices.Length != gradOutput.Length)
             throw new ArgumentException($"indices: {indices.Length} indices for a gradient of shape {ShapeMath.Format(gradOutput.Shape)}.", nameof(indices));
+        if (typeof(T) == typeof(float) && TryMaxBackward2x2((Tensor<float>)(object)gradOutput, inputShape, indices) is { } fast)
+            return (Tensor<T>)(object)fast;
         var gx = new Tensor<T>(inputShape);
         int planes = inputShape[0] * inputShape[1];
         if (planes == 0) return gx;
@@ -244,12 +287,52 @@ internal static class Pooling
         return gx;
     }
 
+    /// <summary>The gradient of a 2-d max pooling whose output is half the input (2×2 windows tiling the input)
+    /// when every index lies in its own 2×2 window: each window's four gradients are written at once, so the
+    /// input gradient needs no separate zeroing pass. Null when the layout does not fit (the general path runs).</summary>
+    private static Tensor<float>? TryMaxBackward2x2(Tensor<float> g, int[] inputShape, int[] indices)
+    {
+        if (inputShape.Length != 4 || g.Rank != 4) return null;
+        int IH = inputShape[2], IW = inputShape[3], OH = g.Size(2), OW = g.Size(3);
+        int planes = inputShape[0] * inputShape[1];
+        if (OH != IH / 2 || OW != IW / 2 || OH == 0 || OW == 0 || planes == 0 || indices.Length != g.Length) return null;
+        var gx = Activations.Uninit<float>(inputShape);
+        var gd = g.Data; int go = g.Offset; var xd = gx.Data;
+        int bad = 0;
+        ForPlanes(planes, 4L * OH * OW, (p0, p1) =>
+        {
+            for (int p = p0; p < p1 && Volatile.Read(ref bad) == 0; p++)
+            {
+                var dst = xd.AsSpan(p * IH * IW, IH * IW);
+                for (int oh = 0; oh < OH; oh++)
+                {
+                    int o = (p * OH + oh) * OW, r0 = 2 * oh * IW;
+                    var row0 = dst.Slice(r0, IW);
+                    var row1 = dst.Slice(r0 + IW, IW);
+                    for (int ow = 0; ow < OW; ow++)
+                    {
+                        int rel = indices[o + ow] - (r0 + 2 * ow);
+                        float v = gd[go + o + ow];
+                        if (rel != 0 && rel != 1 && rel != IW && rel != IW + 1) { Volatile.Write(ref bad, 1); return; }
+                        row0[2 * ow] = rel == 0 ? v : 0f;
+                        row0[2 * ow + 1] = rel == 1 ? v : 0f;
+                        row1[2 * ow] = rel == IW ? v : 0f;
+                        row1[2 * ow + 1] = rel == IW + 1 ? v : 0f;
+                    }
+                    if ((IW & 1) != 0) { row0[IW - 1] = 0; row1[IW - 1] = 0; }
+                }
+                if ((IH & 1) != 0) dst.Slice((IH - 1) * IW, IW).Clear();
+            }
+        });
+        return bad == 0 ? gx : null;
+    }
+
     // ------------------------------------------------------------------ average (sliding and adaptive)
 
     /// <summary>Mean over every window with the divisor PyTorch uses (or <paramref name="divisorOverride"/>).</summary>
     internal static Tensor<T> Avg<T>(Geometry g, Tensor<T> x, int[] outShape, int divisorOverride) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var y = new Tensor<T>(outShape);
+        var y = Activations.Uninit<T>(outShape);
         var xd = x.Data; int xo = x.Offset; var yd = y.Data;
         ForPlanes(g.Planes, g.OutPlane * g.Taps, (p0, p1) =>
         {
