@@ -7,24 +7,31 @@ using ConvKit.Kernels;
 namespace ConvKit.Algorithms;
 
 /// <summary>
-/// Direct depthwise convolution (groups == C_in, any channel multiplier, any rank, stride, dilation, padding).
+/// Direct depthwise convolution (groups == C_in, any channel multiplier, any rank, stride, dilation, padding), and
+/// grouped convolution with few input channels per group (each output plane sums its group's planes).
 /// Each output channel reads a single input plane, so the work is memory-bound: a GEMM lowering would only add
 /// traffic. The kernel walks output rows, accumulating every tap into an L1-resident row with Vector256 FMAs over the
 /// in-bounds span (stride 1 contiguous, stride 2 de-interleaved), so each input row is read from cache, not memory.
 /// </summary>
 public sealed class DepthwiseAlgorithm : IConvAlgorithm
 {
-    /// <summary>The shared instance.</summary>
-    public static DepthwiseAlgorithm Instance { get; } = new();
+    private readonly int _maxCg;
 
-    private DepthwiseAlgorithm() { }
+    /// <summary>The instance used when forced: depthwise and grouped convolutions with up to 16 input channels per group.</summary>
+    public static DepthwiseAlgorithm Instance { get; } = new(16);
+
+    /// <summary>The instance the planner tries: depthwise only (one input channel per group). With 4 channels per
+    /// group (ResNeXt) the GEMM lowering measured about 2.5× faster than summing planes here.</summary>
+    public static DepthwiseAlgorithm Preferred { get; } = new(1);
+
+    private DepthwiseAlgorithm(int maxCg) => _maxCg = maxCg;
 
     /// <inheritdoc/>
     public string Name => "depthwise_direct";
 
     /// <inheritdoc/>
     public ConvPlan? TryPlan(ConvDescriptor core, ConvDirection direction)
-        => core.IsDepthwise && core.InChannelsPerGroup == 1 ? new Plan(core, direction) : null;
+        => core.Groups > 1 && core.InChannelsPerGroup <= _maxCg ? new Plan(core, direction) : null;
 
     private sealed unsafe class Plan(ConvDescriptor d, ConvDirection dir) : ConvPlan("depthwise_direct", d, dir)
     {
@@ -46,10 +53,10 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
             {
                 var g = G;
                 nint px = (nint)x, pw = (nint)w, pb = (nint)b, py = (nint)y;
-                VecOps.ParallelItems(g.N * g.K, Workers((long)g.N * g.K * g.OV * g.KV), (_, item) =>
+                VecOps.ParallelItems(g.N * g.K, Workers((long)g.N * g.K * g.OV * g.CKV), (_, item) =>
                 {
-                    int k = item % g.K, n = item / g.K, c = k / g.Kg;
-                    ForwardPlane(g, (float*)px + ((long)n * g.C + c) * g.IV, (float*)pw + (long)k * g.KV,
+                    int k = item % g.K, n = item / g.K, c0 = k / g.Kg * g.Cg;
+                    ForwardPlane(g, (float*)px + ((long)n * g.C + c0) * g.IV, (float*)pw + (long)k * g.CKV,
                         pb == 0 ? 0f : ((float*)pb)[k], (float*)py + ((long)n * g.K + k) * g.OV, relu);
                 });
             }
@@ -71,13 +78,16 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
                     {
                         int iy = oy * g.SH - g.PH + ky * g.DH;
                         if ((uint)iy >= (uint)g.IH) continue;
-                        float* xr = x + ((long)iz * g.IH + iy) * g.IW;
-                        for (int kx = 0; kx < g.KW; kx++)
+                        for (int c = 0; c < g.Cg; c++)
                         {
-                            float wv = w[(kz * g.KH + ky) * g.KW + kx];
-                            int off = kx * g.DW - g.PW;
-                            Range(off, g.SW, g.IW, g.OW, out int lo, out int hi);
-                            AxpyStrided(yr, xr + off, g.SW, wv, lo, hi, g.IW - off);
+                            float* xr = x + (long)c * g.IV + ((long)iz * g.IH + iy) * g.IW;
+                            for (int kx = 0; kx < g.KW; kx++)
+                            {
+                                float wv = w[c * g.KV + (kz * g.KH + ky) * g.KW + kx];
+                                int off = kx * g.DW - g.PW;
+                                Range(off, g.SW, g.IW, g.OW, out int lo, out int hi);
+                                AxpyStrided(yr, xr + off, g.SW, wv, lo, hi, g.IW - off);
+                            }
                         }
                     }
                 }
@@ -120,11 +130,11 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
                 nint pgy = (nint)gy, pw = (nint)w, pgx = (nint)gx;
                 VecOps.ParallelItems(g.N * g.C, Workers((long)g.N * g.K * g.OV * g.KV), (_, item) =>
                 {
-                    int c = item % g.C, n = item / g.C;
+                    int c = item % g.C, n = item / g.C, grp = c / g.Cg, cl = c - grp * g.Cg;
                     float* gxp = (float*)pgx + ((long)n * g.C + c) * g.IV;
                     new Span<float>(gxp, g.IV).Clear();
-                    for (int k = c * g.Kg; k < (c + 1) * g.Kg; k++)
-                        BackwardDataPlane(g, (float*)pgy + ((long)n * g.K + k) * g.OV, (float*)pw + (long)k * g.KV, gxp);
+                    for (int k = grp * g.Kg; k < (grp + 1) * g.Kg; k++)
+                        BackwardDataPlane(g, (float*)pgy + ((long)n * g.K + k) * g.OV, (float*)pw + (long)k * g.CKV + cl * g.KV, gxp);
                 });
             }
         }
@@ -173,11 +183,14 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
                 nint px = (nint)x, pgy = (nint)gy, pgw = (nint)gw;
                 VecOps.ParallelItems(g.K, Workers((long)g.N * g.K * g.OV * g.KV), (_, k) =>
                 {
-                    int c = k / g.Kg;
-                    float* gwk = (float*)pgw + (long)k * g.KV;
-                    for (int t = 0; t < g.KV; t++) gwk[t] = 0f;
-                    for (int n = 0; n < g.N; n++)
-                        BackwardWeightPlane(g, (float*)px + ((long)n * g.C + c) * g.IV, (float*)pgy + ((long)n * g.K + k) * g.OV, gwk);
+                    int c0 = k / g.Kg * g.Cg;
+                    for (int cl = 0; cl < g.Cg; cl++)
+                    {
+                        float* gwk = (float*)pgw + (long)k * g.CKV + cl * g.KV;
+                        for (int t = 0; t < g.KV; t++) gwk[t] = 0f;
+                        for (int n = 0; n < g.N; n++)
+                            BackwardWeightPlane(g, (float*)px + ((long)n * g.C + c0 + cl) * g.IV, (float*)pgy + ((long)n * g.K + k) * g.OV, gwk);
+                    }
                 });
             }
         }
