@@ -65,6 +65,11 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void ForwardPlane(in ConvGeometry g, float* x, float* w, float bias, float* y, bool relu)
         {
+            if (g.Cg == 1 && g.SW == 1 && g.KD == 1 && g.KH <= 16 && Fma.IsSupported)
+            {
+                ForwardPlaneRegisters(g, x, w, bias, y, relu);
+                return;
+            }
             for (int oz = 0; oz < g.OD; oz++)
             for (int oy = 0; oy < g.OH; oy++)
             {
@@ -94,6 +99,59 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
                 if (relu)
                     for (int i = 0; i < g.OW; i++)
                         if (!(yr[i] > 0)) yr[i] = 0f;
+            }
+        }
+
+        /// <summary>
+        /// Depthwise, stride 1 along x: each 8-wide output vector is accumulated in a register over all taps and
+        /// stored once (instead of one read-modify-write of the output row per tap); edges are done in scalar.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void ForwardPlaneRegisters(in ConvGeometry g, float* x, float* w, float bias, float* y, bool relu)
+        {
+            float** rows = stackalloc float*[16];
+            int* rowTap = stackalloc int[16];
+            int xlo = Math.Min(g.PW, g.OW), xhi = Math.Max(xlo, Math.Min(g.OW, g.IW - (g.KW - 1) * g.DW + g.PW));
+            var vb = Vector256.Create(bias);
+            for (int oz = 0; oz < g.OD; oz++)
+            for (int oy = 0; oy < g.OH; oy++)
+            {
+                int nr = 0;
+                int iz = oz * g.SD - g.PD;
+                for (int ky = 0; ky < g.KH && (uint)iz < (uint)g.ID; ky++)
+                {
+                    int iy = oy * g.SH - g.PH + ky * g.DH;
+                    if ((uint)iy >= (uint)g.IH) continue;
+                    rows[nr] = x + ((long)iz * g.IH + iy) * g.IW;
+                    rowTap[nr++] = ky * g.KW;
+                }
+                float* yr = y + ((long)oz * g.OH + oy) * g.OW;
+                int ox = xlo;
+                for (; ox + 8 <= xhi; ox += 8)
+                {
+                    var acc = vb;
+                    for (int r = 0; r < nr; r++)
+                    {
+                        float* xr = rows[r] + ox - g.PW;
+                        float* wr = w + rowTap[r];
+                        for (int kx = 0; kx < g.KW; kx++)
+                            acc = Fma.MultiplyAdd(Vector256.Create(wr[kx]), Avx.LoadVector256(xr + kx * g.DW), acc);
+                    }
+                    if (relu) acc = Avx.Max(acc, Vector256<float>.Zero);
+                    Avx.Store(yr + ox, acc);
+                }
+                for (int o = 0; o < g.OW; o++)
+                {
+                    if (o >= xlo && o < ox) { o = ox - 1; continue; }
+                    float acc = bias;
+                    for (int r = 0; r < nr; r++)
+                        for (int kx = 0; kx < g.KW; kx++)
+                        {
+                            int ix = o + kx * g.DW - g.PW;
+                            if ((uint)ix < (uint)g.IW) acc += w[rowTap[r] + kx] * rows[r][ix];
+                        }
+                    yr[o] = relu && !(acc > 0) ? 0f : acc;
+                }
             }
         }
 
