@@ -14,7 +14,7 @@ public static class ConvPlanner
     private static readonly IConvAlgorithm[] s_algorithms =
     [
         GemmConvAlgorithm.Pointwise,
-        DepthwiseAlgorithm.Instance,
+        DepthwiseAlgorithm.Preferred,
         WinogradAlgorithm.Preferred,
         GemmConvAlgorithm.Im2col,
         new ReferenceAlgorithm(),

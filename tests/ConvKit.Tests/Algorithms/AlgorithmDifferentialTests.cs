@@ -16,6 +16,7 @@ public class AlgorithmDifferentialTests
             yield return ["gemm_1x1", ConvShapes.Kind.Pointwise, dir, 60];
             yield return ["depthwise_direct", ConvShapes.Kind.Depthwise, dir, 100];
             yield return ["im2col_gemm", ConvShapes.Kind.Depthwise, dir, 30];
+            yield return ["depthwise_direct", ConvShapes.Kind.Grouped, dir, 60];
         }
     }
 

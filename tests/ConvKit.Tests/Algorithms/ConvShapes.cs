@@ -5,7 +5,7 @@ namespace ConvKit.Tests.Algorithms;
 /// <summary>Seeded random convolution geometries for the differential tests.</summary>
 public static class ConvShapes
 {
-    public enum Kind { General, Pointwise, Depthwise, Winograd3x3 }
+    public enum Kind { General, Pointwise, Depthwise, Winograd3x3, Grouped }
 
     public static ConvDescriptor Random(Random r, Kind kind)
     {
@@ -16,6 +16,7 @@ public static class ConvShapes
             int cg = kind == Kind.Depthwise ? 1 : Pick(r, 1, 2, 3, 5, 7, 8, 13, 17);
             int kg = Pick(r, 1, 2, 3, 5, 6, 7, 12, 16, 17);
             if (kind == Kind.Depthwise) kg = Pick(r, 1, 1, 1, 2, 3);
+            if (kind == Kind.Grouped) { groups = 2 + r.Next(4); cg = Pick(r, 1, 2, 3, 4, 7, 16); }
             if (kind == Kind.Winograd3x3) { groups = 1; cg = Pick(r, 8, 9, 13, 17, 24); kg = Pick(r, 8, 11, 16, 17, 30); }
             int n = Pick(r, 1, 1, 2, 3);
             int maxSpatial = rank switch { 1 => 40, 2 => 19, _ => 7 };
