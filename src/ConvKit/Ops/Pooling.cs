@@ -119,8 +119,11 @@ internal static class Pooling
                                 for (int c = 0, iw = aw.Lo[ow]; c < aw.Cnt[ow]; c++, iw += sw)
                                 {
                                     T v = xp[row + iw];
-                                    // PyTorch's rule: strictly greater (first of ties) or NaN (NaN propagates)
-                                    if (bi < 0 || v > best || T.IsNaN(v)) { best = v; bi = row + iw; }
+                                    // PyTorch's rule: strictly greater (first of ties) or NaN (NaN propagates);
+                                    // written as selects, which do not stall on mispredicted branches
+                                    bool take = (bi < 0) | (v > best) | T.IsNaN(v);
+                                    best = take ? v : best;
+                                    bi = take ? row + iw : bi;
                                 }
                             }
                         yd[o] = best;
@@ -357,6 +360,13 @@ internal static class Pooling
                         ow = OW;
                     }
                 }
+                else if (Avx2.IsSupported && OW >= 4)
+                {
+                    if (!MaxBackward2x2Sse(ref indices[o], ref gd[go + o], ref row0[0], ref row1[0], r0, IW)) return false;
+                    ow = OW - 4;
+                    if (!MaxBackward2x2Sse(ref indices[o + ow], ref gd[go + o + ow], ref row0[2 * ow], ref row1[2 * ow], r0 + 2 * ow, IW)) return false;
+                    ow = OW;
+                }
                 for (; ow < OW; ow++)
                 {
                     int rel = indices[o + ow] - (r0 + 2 * ow);
@@ -388,6 +398,26 @@ internal static class Pooling
         if (!Vector256.EqualsAll(m0 | m1 | m2 | m3, Vector256<int>.AllBitsSet)) return false;
         Interleave(v & m0.AsSingle(), v & m1.AsSingle(), ref row0);
         Interleave(v & m2.AsSingle(), v & m3.AsSingle(), ref row1);
+        return true;
+    }
+
+    /// <summary>Four-window version of <see cref="MaxBackward2x2Avx2"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool MaxBackward2x2Sse(ref int idx, ref float g, ref float row0, ref float row1, int baseIndex, int rowStride)
+    {
+        var rel = Vector128.LoadUnsafe(ref idx) - (Vector128.Create(baseIndex) + Vector128.Create(0, 2, 4, 6));
+        var v = Vector128.LoadUnsafe(ref g);
+        var m0 = Vector128.Equals(rel, Vector128<int>.Zero);
+        var m1 = Vector128.Equals(rel, Vector128<int>.One);
+        var m2 = Vector128.Equals(rel, Vector128.Create(rowStride));
+        var m3 = Vector128.Equals(rel, Vector128.Create(rowStride + 1));
+        if (!Vector128.EqualsAll(m0 | m1 | m2 | m3, Vector128<int>.AllBitsSet)) return false;
+        var e = v & m0.AsSingle(); var o = v & m1.AsSingle();
+        Sse.UnpackLow(e, o).StoreUnsafe(ref row0);
+        Sse.UnpackHigh(e, o).StoreUnsafe(ref row0, 4);
+        e = v & m2.AsSingle(); o = v & m3.AsSingle();
+        Sse.UnpackLow(e, o).StoreUnsafe(ref row1);
+        Sse.UnpackHigh(e, o).StoreUnsafe(ref row1, 4);
         return true;
     }
 
