@@ -210,6 +210,8 @@ public class PoolTests
     [Theory]
     [InlineData(2, 2, 0, 8, 10)]
     [InlineData(2, 2, 0, 7, 9)]    // odd sizes: the last row and column get no gradient
+    [InlineData(2, 2, 0, 6, 34)]   // vector blocks of 8 plus an overlapping remainder
+    [InlineData(2, 2, 0, 5, 19)]
     [InlineData(3, 2, 1, 8, 8)]    // output is half the input too, but windows overlap: the general path must run
     [InlineData(3, 1, 1, 6, 6)]
     public void MaxPoolBackwardFloatMatchesDouble(int k, int s, int p, int h, int w)
