@@ -305,7 +305,7 @@ public static class Filter2D
     private static void RunWorker(Tensor<float> image, Tensor<float> output, Plan plan, long rows, int bands, int[]? next)
     {
         using var cache = new RowCache(plan);
-        var tmp = plan.Row is null ? null : new float[plan.PaddedWidth];
+        var tmp = plan.Row is null ? null : new float[2 * plan.PaddedWidth];
         var rowPtrs = new nint[plan.KH + 1];
         if (next is null) RunRange(image, output, plan, 0, rows, cache, tmp, rowPtrs);
         else
@@ -336,6 +336,20 @@ public static class Filter2D
                     while (y < yEnd)
                     {
                         float* dst = dstBase + ((long)p * h + y) * w;
+                        if (plan.Kernel is null && y + 1 < yEnd)
+                        {
+                            for (int i = 0; i <= kh; i++)
+                                rp[i] = cache.Get(src, BorderIndex(y + i - plan.AY, h, plan.Border), y);
+                            fixed (float* tp = tmp)
+                            {
+                                float* tp1 = tp + plan.PaddedWidth;
+                                ColumnPass2(rp, plan.Column!, tp, tp1, w + plan.KW - 1);
+                                RowPass(tp, plan.Row!, dst, w, plan.Streaming);
+                                RowPass(tp1, plan.Row!, dst + w, w, plan.Streaming);
+                            }
+                            y += 2; r += 2;
+                            continue;
+                        }
                         if (plan.Kernel is not null && y + 1 < yEnd)
                         {
                             // Two output rows per pass share the loads of their kH − 1 common source rows.
@@ -626,6 +640,61 @@ public static class Filter2D
                 float acc = 0;
                 for (int i = 0; i < kh; i++) acc += cp[i] * ((float*)rows[i])[x];
                 tmp[x] = acc;
+            }
+        }
+    }
+
+    /// <summary>Two column passes: tmp0 from rows[0 .. kh), tmp1 from rows[1 .. kh], sharing the loads.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loops: skip the unoptimized first tier
+    private static unsafe void ColumnPass2(nint* rows, float[] col, float* tmp0, float* tmp1, int n)
+    {
+        if (!Vector256.IsHardwareAccelerated)
+        {
+            ColumnPass(rows, col, tmp0, n);
+            ColumnPass(rows + 1, col, tmp1, n);
+            return;
+        }
+        int kh = col.Length;
+        int x = 0;
+        fixed (float* cp = col)
+        {
+            for (; x + 32 <= n; x += 32)
+            {
+                Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
+                float* r = (float*)rows[0] + x;
+                var k0 = Vector256.Create(cp[0]);
+                a0 = Fmadd(Vector256.Load(r), k0, a0); a1 = Fmadd(Vector256.Load(r + 8), k0, a1);
+                a2 = Fmadd(Vector256.Load(r + 16), k0, a2); a3 = Fmadd(Vector256.Load(r + 24), k0, a3);
+                for (int i = 1; i < kh; i++)
+                {
+                    r = (float*)rows[i] + x;
+                    var kv0 = Vector256.Create(cp[i]);
+                    var kv1 = Vector256.Create(cp[i - 1]);
+                    var v0 = Vector256.Load(r); var v1 = Vector256.Load(r + 8);
+                    var v2 = Vector256.Load(r + 16); var v3 = Vector256.Load(r + 24);
+                    a0 = Fmadd(v0, kv0, a0); b0 = Fmadd(v0, kv1, b0);
+                    a1 = Fmadd(v1, kv0, a1); b1 = Fmadd(v1, kv1, b1);
+                    a2 = Fmadd(v2, kv0, a2); b2 = Fmadd(v2, kv1, b2);
+                    a3 = Fmadd(v3, kv0, a3); b3 = Fmadd(v3, kv1, b3);
+                }
+                r = (float*)rows[kh] + x;
+                var kl = Vector256.Create(cp[kh - 1]);
+                b0 = Fmadd(Vector256.Load(r), kl, b0); b1 = Fmadd(Vector256.Load(r + 8), kl, b1);
+                b2 = Fmadd(Vector256.Load(r + 16), kl, b2); b3 = Fmadd(Vector256.Load(r + 24), kl, b3);
+                a0.Store(tmp0 + x); a1.Store(tmp0 + x + 8); a2.Store(tmp0 + x + 16); a3.Store(tmp0 + x + 24);
+                b0.Store(tmp1 + x); b1.Store(tmp1 + x + 8); b2.Store(tmp1 + x + 16); b3.Store(tmp1 + x + 24);
+            }
+            // The padded rows are whole vectors long, so the tail may run past n.
+            for (; x < n; x += 8)
+            {
+                Vector256<float> a = default, b = default;
+                for (int i = 0; i < kh; i++)
+                {
+                    a = Fmadd(Vector256.Load((float*)rows[i] + x), Vector256.Create(cp[i]), a);
+                    b = Fmadd(Vector256.Load((float*)rows[i + 1] + x), Vector256.Create(cp[i]), b);
+                }
+                a.Store(tmp0 + x);
+                b.Store(tmp1 + x);
             }
         }
     }
