@@ -50,6 +50,13 @@ public class TrainCliTests : IDisposable
         var p = JsonDocument.Parse(output.Trim()).RootElement;
         Assert.InRange(p.GetProperty("class").GetInt32(), 0, 9);
         Assert.InRange(p.GetProperty("probability").GetDouble(), 0.1, 1.0);
+
+        // The same image as PNG (8-bit, through the library's codec) gets the same class.
+        var png = Path.Combine(_dir, "x.png");
+        ConvKit.Imaging.Image.FromTensor(test.Sample(0)).Save(png);
+        (code, output) = Run("PredictCommand", png, "--model", model, "--json");
+        Assert.Equal(0, code);
+        Assert.Equal(p.GetProperty("class").GetInt32(), JsonDocument.Parse(output.Trim()).RootElement.GetProperty("class").GetInt32());
     }
 
     [Fact]
