@@ -27,6 +27,8 @@ public sealed class BenchOptions
     public HashSet<string>? Layers { get; set; }
     /// <summary>Fewer repetitions.</summary>
     public bool Quick { get; set; }
+    /// <summary>Force this forward algorithm (by name) where it accepts the layer; null: the planner's choice.</summary>
+    public string? Algorithm { get; set; }
     /// <summary>Path of layers.json (default: next to the assembly).</summary>
     public string? LayersPath { get; set; }
 }
@@ -111,11 +113,17 @@ public static class BenchHarness
         var y = new float[ShapeLen(d.OutputShape)]; var gy = Randn(4, d.OutputShape);
         var gx = new float[x.Length]; var gw = new float[w.Length];
         double gflop = d.Flops / 1e9;
-        double fwd = Time(() => ConvEngine.Forward(d, x, w, b, y), o.Quick);
+        var fplan = ConvPlanner.Plan(d, ConvDirection.Forward);
+        if (o.Algorithm is not null)
+        {
+            try { fplan = ConvPlanner.Plan(d, ConvDirection.Forward, o.Algorithm); }
+            catch (ArgumentException) { /* declined: keep the planner's choice */ }
+        }
+        double fwd = Time(() => fplan.Forward(x, w, b, y), o.Quick);
         double bd = Time(() => ConvEngine.BackwardData(d, gy, w, gx), o.Quick);
         double bw = Time(() => ConvEngine.BackwardWeight(d, x, gy, gw), o.Quick);
         return new BenchResult(l.Name, o.Threads, gflop, fwd, bd, bw,
-            ConvPlanner.Choose(d, ConvDirection.Forward), ConvPlanner.Choose(d, ConvDirection.BackwardData), ConvPlanner.Choose(d, ConvDirection.BackwardWeight), false);
+            fplan.AlgorithmName, ConvPlanner.Choose(d, ConvDirection.BackwardData), ConvPlanner.Choose(d, ConvDirection.BackwardWeight), false);
     }
 
     private static BenchResult RunExtra(string name, BenchOptions o)
@@ -136,9 +144,35 @@ public static class BenchHarness
 
     private static long ShapeLen(int[] s) { long p = 1; foreach (var v in s) p *= v; return p; }
 
+    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
+    private struct Timespec { public long Sec, Nsec; }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")]
+    private static extern int ClockGetTime(int clock, out Timespec ts);
+
+    /// <summary>Measure the calling thread's CPU time instead of wall time (single-thread runs on a busy machine:
+    /// removes time-slicing by other processes from the figure). Linux only.</summary>
+    public static bool ThreadCpuTime { get; set; }
+
+    private static double ThreadCpuMs()
+    {
+        ClockGetTime(3 /* CLOCK_THREAD_CPUTIME_ID */, out var t);
+        return t.Sec * 1e3 + t.Nsec / 1e6;
+    }
+
     /// <summary>Median wall time in ms, after a warm-up call; the repetition rule of the peer script.</summary>
     public static double Time(Action f, bool quick = false)
     {
+        if (ThreadCpuTime)
+        {
+            f();
+            double c0 = ThreadCpuMs(); f(); double oneMs = ThreadCpuMs() - c0;
+            int n = Math.Max(3, Math.Min(quick ? 10 : 50, (int)((quick ? 300 : 1000) / Math.Max(oneMs, 1e-3))));
+            var cs = new double[n];
+            for (int i = 0; i < n; i++) { c0 = ThreadCpuMs(); f(); cs[i] = ThreadCpuMs() - c0; }
+            Array.Sort(cs);
+            return cs[n / 2];
+        }
         f();
         var sw = Stopwatch.StartNew();
         f();
@@ -202,12 +236,13 @@ public static class BenchHarness
     }
 
     /// <summary>Command-line entry shared by ConvKit.Bench and <c>convkit bench</c>.</summary>
-    public static int RunCli(int threads, string? layers, bool quick, bool json, TextWriter output)
+    public static int RunCli(int threads, string? layers, bool quick, bool json, TextWriter output, string? algorithm = null)
     {
         var o = new BenchOptions
         {
             Threads = threads,
             Quick = quick,
+            Algorithm = algorithm,
             Layers = layers is null ? null : layers.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(),
         };
         if (threads < 1) throw new ArgumentException($"threads: must be at least 1, got {threads}.", nameof(threads));

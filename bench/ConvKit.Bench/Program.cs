@@ -1,7 +1,7 @@
 // ConvKit.Bench [--threads N] [--layers a,b] [--quick] [--json]
 using ConvKit.Bench;
 
-int threads = 2; string? layers = null; bool quick = false, json = false; (int M, int N, int K)? gemm = null;
+int threads = 2; string? layers = null; bool quick = false, json = false; (int M, int N, int K)? gemm = null; string? algo = null;
 for (int i = 0; i < args.Length; i++)
 {
     switch (args[i])
@@ -9,6 +9,8 @@ for (int i = 0; i < args.Length; i++)
         case "--threads": threads = int.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
         case "--layers": layers = args[++i]; break;
         case "--quick": quick = true; break;
+        case "--cpu": BenchHarness.ThreadCpuTime = true; threads = 1; break;
+        case "--algo": algo = args[++i]; break;
         case "--json": json = true; break;
         case "--gemm":
             {
@@ -21,4 +23,4 @@ for (int i = 0; i < args.Length; i++)
     }
 }
 if (gemm is { } g) { Console.WriteLine(BenchHarness.GemmReport(g.M, g.N, g.K, threads)); return 0; }
-return BenchHarness.RunCli(threads, layers, quick, json, Console.Out);
+return BenchHarness.RunCli(threads, layers, quick, json, Console.Out, algo);

@@ -10,12 +10,13 @@ internal static class BenchCommand
         if (args.Help)
         {
             Console.WriteLine("""
-                usage: convkit bench [--threads N] [--layers a,b,...] [--quick] [--json]
+                usage: convkit bench [--threads N] [--layers a,b,...] [--quick] [--json] [--algo NAME]
                   Times every layer of the suite (bench/ConvKit.Bench/layers.json) plus dcgan.convT4x4s2 and video.conv3d.3x3x3:
                   median ms, GFLOP/s and % of peak (102 GFLOP/s per thread) for forward, backward-data and backward-weights.
                   --threads N   threads to use (default 2)
                   --layers a,b  only these layers
                   --quick       fewer repetitions
+                  --algo NAME   force this forward algorithm where it applies (e.g. im2col_gemm, winograd_f2x2_3x3)
                   --json        one JSON object per line with the field names of the PyTorch peer script (peers.py)
                 """);
             return 0;
@@ -24,8 +25,9 @@ internal static class BenchCommand
         string? layers = args.Get("layers");
         bool quick = args.Flag("quick");
         bool json = args.Flag("json");
+        string? algo = args.Get("algo");
         args.EnsureAllUsed();
         if (threads < 1) throw new ArgumentException($"--threads: must be at least 1, got {threads}.");
-        return BenchHarness.RunCli(threads, layers, quick, json, Console.Out);
+        return BenchHarness.RunCli(threads, layers, quick, json, Console.Out, algo);
     }
 }

@@ -14,9 +14,20 @@ public static class ConvPlanner
     private static readonly IConvAlgorithm[] s_algorithms =
     [
         GemmConvAlgorithm.Pointwise,
-        DepthwiseAlgorithm.Instance,
+        DepthwiseAlgorithm.Preferred,
+        WinogradAlgorithm.Preferred,
         GemmConvAlgorithm.Im2col,
         new ReferenceAlgorithm(),
+    ];
+
+    // When forced, algorithms run every shape they can, without the profitability checks of the automatic list.
+    private static readonly IConvAlgorithm[] s_forcible =
+    [
+        GemmConvAlgorithm.Pointwise,
+        DepthwiseAlgorithm.Instance,
+        WinogradAlgorithm.Instance,
+        GemmConvAlgorithm.Im2col,
+        s_algorithms[^1],
     ];
 
     private static readonly ConcurrentDictionary<string, ConvPlan> s_cache = new(StringComparer.Ordinal);
@@ -38,8 +49,8 @@ public static class ConvPlanner
     public static ConvPlan Plan(ConvDescriptor core, ConvDirection direction, string algorithmName)
     {
         ArgumentNullException.ThrowIfNull(algorithmName);
-        if (!s_algorithms.Any(a => a.Name == algorithmName))
-            throw new ArgumentException($"algorithmName: unknown algorithm '{algorithmName}'; known: {string.Join(", ", s_algorithms.Select(a => a.Name))}.", nameof(algorithmName));
+        if (!s_forcible.Any(a => a.Name == algorithmName))
+            throw new ArgumentException($"algorithmName: unknown algorithm '{algorithmName}'; known: {string.Join(", ", s_forcible.Select(a => a.Name))}.", nameof(algorithmName));
         return PlanCore(core, direction, algorithmName);
     }
 
@@ -57,7 +68,7 @@ public static class ConvPlanner
 
     private static ConvPlan Build(ConvDescriptor core, ConvDirection direction, string? forced)
     {
-        foreach (var a in s_algorithms)
+        foreach (var a in forced is null ? s_algorithms : s_forcible)
         {
             if (forced is not null && a.Name != forced) continue;
             var p = a.TryPlan(core, direction);

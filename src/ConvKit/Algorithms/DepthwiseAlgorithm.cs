@@ -7,24 +7,31 @@ using ConvKit.Kernels;
 namespace ConvKit.Algorithms;
 
 /// <summary>
-/// Direct depthwise convolution (groups == C_in, any channel multiplier, any rank, stride, dilation, padding).
+/// Direct depthwise convolution (groups == C_in, any channel multiplier, any rank, stride, dilation, padding), and
+/// grouped convolution with few input channels per group (each output plane sums its group's planes).
 /// Each output channel reads a single input plane, so the work is memory-bound: a GEMM lowering would only add
 /// traffic. The kernel walks output rows, accumulating every tap into an L1-resident row with Vector256 FMAs over the
 /// in-bounds span (stride 1 contiguous, stride 2 de-interleaved), so each input row is read from cache, not memory.
 /// </summary>
 public sealed class DepthwiseAlgorithm : IConvAlgorithm
 {
-    /// <summary>The shared instance.</summary>
-    public static DepthwiseAlgorithm Instance { get; } = new();
+    private readonly int _maxCg;
 
-    private DepthwiseAlgorithm() { }
+    /// <summary>The instance used when forced: depthwise and grouped convolutions with up to 16 input channels per group.</summary>
+    public static DepthwiseAlgorithm Instance { get; } = new(16);
+
+    /// <summary>The instance the planner tries: depthwise only (one input channel per group). With 4 channels per
+    /// group (ResNeXt) the GEMM lowering measured about 2.5× faster than summing planes here.</summary>
+    public static DepthwiseAlgorithm Preferred { get; } = new(1);
+
+    private DepthwiseAlgorithm(int maxCg) => _maxCg = maxCg;
 
     /// <inheritdoc/>
     public string Name => "depthwise_direct";
 
     /// <inheritdoc/>
     public ConvPlan? TryPlan(ConvDescriptor core, ConvDirection direction)
-        => core.IsDepthwise && core.InChannelsPerGroup == 1 ? new Plan(core, direction) : null;
+        => core.Groups > 1 && core.InChannelsPerGroup <= _maxCg ? new Plan(core, direction) : null;
 
     private sealed unsafe class Plan(ConvDescriptor d, ConvDirection dir) : ConvPlan("depthwise_direct", d, dir)
     {
@@ -46,10 +53,10 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
             {
                 var g = G;
                 nint px = (nint)x, pw = (nint)w, pb = (nint)b, py = (nint)y;
-                VecOps.ParallelItems(g.N * g.K, Workers((long)g.N * g.K * g.OV * g.KV), (_, item) =>
+                VecOps.ParallelItems(g.N * g.K, Workers((long)g.N * g.K * g.OV * g.CKV), (_, item) =>
                 {
-                    int k = item % g.K, n = item / g.K, c = k / g.Kg;
-                    ForwardPlane(g, (float*)px + ((long)n * g.C + c) * g.IV, (float*)pw + (long)k * g.KV,
+                    int k = item % g.K, n = item / g.K, c0 = k / g.Kg * g.Cg;
+                    ForwardPlane(g, (float*)px + ((long)n * g.C + c0) * g.IV, (float*)pw + (long)k * g.CKV,
                         pb == 0 ? 0f : ((float*)pb)[k], (float*)py + ((long)n * g.K + k) * g.OV, relu);
                 });
             }
@@ -58,6 +65,11 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void ForwardPlane(in ConvGeometry g, float* x, float* w, float bias, float* y, bool relu)
         {
+            if (g.Cg == 1 && g.SW == 1 && g.KD == 1 && g.KH <= 16 && Fma.IsSupported)
+            {
+                ForwardPlaneRegisters(g, x, w, bias, y, relu);
+                return;
+            }
             for (int oz = 0; oz < g.OD; oz++)
             for (int oy = 0; oy < g.OH; oy++)
             {
@@ -71,19 +83,75 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
                     {
                         int iy = oy * g.SH - g.PH + ky * g.DH;
                         if ((uint)iy >= (uint)g.IH) continue;
-                        float* xr = x + ((long)iz * g.IH + iy) * g.IW;
-                        for (int kx = 0; kx < g.KW; kx++)
+                        for (int c = 0; c < g.Cg; c++)
                         {
-                            float wv = w[(kz * g.KH + ky) * g.KW + kx];
-                            int off = kx * g.DW - g.PW;
-                            Range(off, g.SW, g.IW, g.OW, out int lo, out int hi);
-                            AxpyStrided(yr, xr + off, g.SW, wv, lo, hi, g.IW - off);
+                            float* xr = x + (long)c * g.IV + ((long)iz * g.IH + iy) * g.IW;
+                            for (int kx = 0; kx < g.KW; kx++)
+                            {
+                                float wv = w[c * g.KV + (kz * g.KH + ky) * g.KW + kx];
+                                int off = kx * g.DW - g.PW;
+                                Range(off, g.SW, g.IW, g.OW, out int lo, out int hi);
+                                AxpyStrided(yr, xr + off, g.SW, wv, lo, hi, g.IW - off);
+                            }
                         }
                     }
                 }
                 if (relu)
                     for (int i = 0; i < g.OW; i++)
                         if (!(yr[i] > 0)) yr[i] = 0f;
+            }
+        }
+
+        /// <summary>
+        /// Depthwise, stride 1 along x: each 8-wide output vector is accumulated in a register over all taps and
+        /// stored once (instead of one read-modify-write of the output row per tap); edges are done in scalar.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void ForwardPlaneRegisters(in ConvGeometry g, float* x, float* w, float bias, float* y, bool relu)
+        {
+            float** rows = stackalloc float*[16];
+            int* rowTap = stackalloc int[16];
+            int xlo = Math.Min(g.PW, g.OW), xhi = Math.Max(xlo, Math.Min(g.OW, g.IW - (g.KW - 1) * g.DW + g.PW));
+            var vb = Vector256.Create(bias);
+            for (int oz = 0; oz < g.OD; oz++)
+            for (int oy = 0; oy < g.OH; oy++)
+            {
+                int nr = 0;
+                int iz = oz * g.SD - g.PD;
+                for (int ky = 0; ky < g.KH && (uint)iz < (uint)g.ID; ky++)
+                {
+                    int iy = oy * g.SH - g.PH + ky * g.DH;
+                    if ((uint)iy >= (uint)g.IH) continue;
+                    rows[nr] = x + ((long)iz * g.IH + iy) * g.IW;
+                    rowTap[nr++] = ky * g.KW;
+                }
+                float* yr = y + ((long)oz * g.OH + oy) * g.OW;
+                int ox = xlo;
+                for (; ox + 8 <= xhi; ox += 8)
+                {
+                    var acc = vb;
+                    for (int r = 0; r < nr; r++)
+                    {
+                        float* xr = rows[r] + ox - g.PW;
+                        float* wr = w + rowTap[r];
+                        for (int kx = 0; kx < g.KW; kx++)
+                            acc = Fma.MultiplyAdd(Vector256.Create(wr[kx]), Avx.LoadVector256(xr + kx * g.DW), acc);
+                    }
+                    if (relu) acc = Avx.Max(acc, Vector256<float>.Zero);
+                    Avx.Store(yr + ox, acc);
+                }
+                for (int o = 0; o < g.OW; o++)
+                {
+                    if (o >= xlo && o < ox) { o = ox - 1; continue; }
+                    float acc = bias;
+                    for (int r = 0; r < nr; r++)
+                        for (int kx = 0; kx < g.KW; kx++)
+                        {
+                            int ix = o + kx * g.DW - g.PW;
+                            if ((uint)ix < (uint)g.IW) acc += w[rowTap[r] + kx] * rows[r][ix];
+                        }
+                    yr[o] = relu && !(acc > 0) ? 0f : acc;
+                }
             }
         }
 
@@ -120,11 +188,11 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
                 nint pgy = (nint)gy, pw = (nint)w, pgx = (nint)gx;
                 VecOps.ParallelItems(g.N * g.C, Workers((long)g.N * g.K * g.OV * g.KV), (_, item) =>
                 {
-                    int c = item % g.C, n = item / g.C;
+                    int c = item % g.C, n = item / g.C, grp = c / g.Cg, cl = c - grp * g.Cg;
                     float* gxp = (float*)pgx + ((long)n * g.C + c) * g.IV;
                     new Span<float>(gxp, g.IV).Clear();
-                    for (int k = c * g.Kg; k < (c + 1) * g.Kg; k++)
-                        BackwardDataPlane(g, (float*)pgy + ((long)n * g.K + k) * g.OV, (float*)pw + (long)k * g.KV, gxp);
+                    for (int k = grp * g.Kg; k < (grp + 1) * g.Kg; k++)
+                        BackwardDataPlane(g, (float*)pgy + ((long)n * g.K + k) * g.OV, (float*)pw + (long)k * g.CKV + cl * g.KV, gxp);
                 });
             }
         }
@@ -173,11 +241,14 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
                 nint px = (nint)x, pgy = (nint)gy, pgw = (nint)gw;
                 VecOps.ParallelItems(g.K, Workers((long)g.N * g.K * g.OV * g.KV), (_, k) =>
                 {
-                    int c = k / g.Kg;
-                    float* gwk = (float*)pgw + (long)k * g.KV;
-                    for (int t = 0; t < g.KV; t++) gwk[t] = 0f;
-                    for (int n = 0; n < g.N; n++)
-                        BackwardWeightPlane(g, (float*)px + ((long)n * g.C + c) * g.IV, (float*)pgy + ((long)n * g.K + k) * g.OV, gwk);
+                    int c0 = k / g.Kg * g.Cg;
+                    for (int cl = 0; cl < g.Cg; cl++)
+                    {
+                        float* gwk = (float*)pgw + (long)k * g.CKV + cl * g.KV;
+                        for (int t = 0; t < g.KV; t++) gwk[t] = 0f;
+                        for (int n = 0; n < g.N; n++)
+                            BackwardWeightPlane(g, (float*)px + ((long)n * g.C + c0 + cl) * g.IV, (float*)pgy + ((long)n * g.K + k) * g.OV, gwk);
+                    }
                 });
             }
         }

@@ -186,10 +186,15 @@ public sealed class GemmConvAlgorithm : IConvAlgorithm
                 bool itemPar = ItemParallel(items, threads);
                 int workers = itemPar ? Math.Min(threads, items) : 1;
                 long wlen = g.WLen;
-                // Worker 0 accumulates straight into gw; the others into private partials summed at the end.
-                float* partials = workers > 1 ? Workspace.Get(Workspace.Partials, wlen * (workers - 1)) : null;
-                gws.Clear();
-                if (workers > 1) new Span<float>(partials, checked((int)(wlen * (workers - 1)))).Clear();
+                // Usually Cg·KV ≥ Kg: then compute gWᵀ[CKV, Kg] = col · gyᵀ, so the big column matrix is the A operand
+                // read in place (no packing) and only the small gy chunk is packed; gWᵀ is transposed into gW at the
+                // end. Otherwise gW = gy · colᵀ directly. Each worker accumulates into its own buffer (worker 0 into gw
+                // itself in the direct layout), summed at the end.
+                bool transposed = g.CKV >= g.Kg;
+                int own = transposed ? workers : workers - 1;
+                float* partials = own > 0 ? Workspace.Get(Workspace.Partials, wlen * own) : null;
+                if (own > 0) new Span<float>(partials, checked((int)(wlen * own))).Clear();
+                if (!transposed) gws.Clear();
                 nint px = (nint)x, pgy = (nint)gy, pgw = (nint)gw, ppart = (nint)partials;
                 bool direct = _direct;
                 int cw = _cw, chunks = _chunks, gemmThreads = itemPar ? 1 : threads;
@@ -199,20 +204,43 @@ public sealed class GemmConvAlgorithm : IConvAlgorithm
                     int j0 = ch * cw, cwi = Math.Min(cw, g.OV - j0);
                     float* xg = (float*)px + ((long)n * g.C + grp * g.Cg) * g.IV;
                     float* gyg = (float*)pgy + ((long)n * g.K + grp * g.Kg) * g.OV;
-                    float* dst = (wk == 0 ? (float*)pgw : (float*)ppart + (wk - 1) * wlen) + (long)grp * g.Kg * g.CKV;
-                    float* bptr; int ldb;
-                    if (direct) { bptr = xg + j0; ldb = g.IV; }
+                    float* colp; int ldcol;
+                    if (direct) { colp = xg + j0; ldcol = g.IV; }
                     else
                     {
-                        bptr = Workspace.Get(Workspace.Columns, (long)g.CKV * cwi);
-                        Kernels.Im2col.Gather(g, xg, 0, g.Cg, j0, cwi, bptr);
-                        ldb = cwi;
+                        colp = Workspace.Get(Workspace.Columns, (long)g.CKV * cwi);
+                        Kernels.Im2col.Gather(g, xg, 0, g.Cg, j0, cwi, colp);
+                        ldcol = cwi;
                     }
-                    // gW[Kg, CKV] += gy[Kg, cwi] · colᵀ[cwi, CKV]
-                    GemmCore.Run(false, true, g.Kg, g.CKV, cwi, 1f, gyg + j0, g.OV, bptr, ldb, 1f, dst, g.CKV, null, false, gemmThreads);
+                    if (transposed)
+                    {
+                        // gWᵀ[CKV, Kg] += col[CKV, cwi] · gyᵀ[cwi, Kg]
+                        float* dst = (float*)ppart + wk * wlen + (long)grp * g.Kg * g.CKV;
+                        GemmCore.Run(false, true, g.CKV, g.Kg, cwi, 1f, colp, ldcol, gyg + j0, g.OV, 1f, dst, g.Kg, null, false, gemmThreads,
+                            null, directA: true);
+                    }
+                    else
+                    {
+                        // gW[Kg, CKV] += gy[Kg, cwi] · colᵀ[cwi, CKV]
+                        float* dst = (wk == 0 ? (float*)pgw : (float*)ppart + (wk - 1) * wlen) + (long)grp * g.Kg * g.CKV;
+                        GemmCore.Run(false, true, g.Kg, g.CKV, cwi, 1f, gyg + j0, g.OV, colp, ldcol, 1f, dst, g.CKV, null, false, gemmThreads);
+                    }
                 });
-                for (int wk = 1; wk < workers; wk++)
-                    AddLarge(gw, partials + (wk - 1) * wlen, wlen);
+                if (transposed)
+                {
+                    for (int wk = 1; wk < workers; wk++)
+                        AddLarge(partials, partials + wk * wlen, wlen);
+                    for (int grp = 0; grp < g.Groups; grp++)
+                    {
+                        float* src = partials + (long)grp * g.Kg * g.CKV, dst = gw + (long)grp * g.Kg * g.CKV;
+                        for (int r = 0; r < g.CKV; r++)
+                            for (int k = 0; k < g.Kg; k++)
+                                dst[(long)k * g.CKV + r] = src[(long)r * g.Kg + k];
+                    }
+                }
+                else
+                    for (int wk = 1; wk < workers; wk++)
+                        AddLarge(gw, partials + (wk - 1) * wlen, wlen);
             }
         }
 

@@ -322,6 +322,13 @@ internal static unsafe class GemmCore
 
     private static void MergeTile(float* tile, float* c, int ldc, int mr, int nr, float beta, float* bias, bool relu)
     {
+        if (nr == NR && Fma.IsSupported)
+        {
+            // row tails (mr < MR) of full-width tiles: vector stores of the valid rows
+            for (int i = 0; i < mr; i++)
+                StoreRow(c + (long)i * ldc, Avx.LoadVector256(tile + i * NR), Avx.LoadVector256(tile + i * NR + 8), beta, bias, i, relu);
+            return;
+        }
         for (int i = 0; i < mr; i++)
         {
             float* r = c + (long)i * ldc;

@@ -16,6 +16,7 @@ public class AlgorithmDifferentialTests
             yield return ["gemm_1x1", ConvShapes.Kind.Pointwise, dir, 60];
             yield return ["depthwise_direct", ConvShapes.Kind.Depthwise, dir, 100];
             yield return ["im2col_gemm", ConvShapes.Kind.Depthwise, dir, 30];
+            yield return ["depthwise_direct", ConvShapes.Kind.Grouped, dir, 60];
         }
     }
 
@@ -31,6 +32,32 @@ public class AlgorithmDifferentialTests
             Assert.Equal(algorithm, plan.AlgorithmName);
             CheckAgainstReference(plan, d, dir, r, 1e-5);
         }
+    }
+
+    /// <summary>Winograd F(2x2,3x3) within its documented bound: 8e-5·√(C·9)·(1 + √|y|).</summary>
+    [Fact]
+    public void WinogradWithinStatedTolerance()
+    {
+        var r = new Random(4242);
+        for (int i = 0; i < 120; i++)
+        {
+            var d = ConvShapes.Random(r, ConvShapes.Kind.Winograd3x3);
+            var plan = ConvPlanner.Plan(d, ConvDirection.Forward, "winograd_f2x2_3x3");
+            CheckAgainstReference(plan, d, ConvDirection.Forward, r, 2e-5);
+        }
+        // larger channel counts and an image big enough for several tile chunks and both threads
+        var big = ConvDescriptor.Create(2, [2, 64, 33, 31], [48, 64, 3, 3], true, 1, 1);
+        CheckAgainstReference(ConvPlanner.Plan(big, ConvDirection.Forward, "winograd_f2x2_3x3"), big, ConvDirection.Forward, r, 2e-5);
+    }
+
+    [Fact]
+    public void WinogradDeclinesWhatItCannotRun()
+    {
+        var strided = ConvDescriptor.Create(2, [1, 16, 10, 10], [16, 16, 3, 3], false, 2, 1);
+        Assert.Null(WinogradAlgorithm.Instance.TryPlan(strided, ConvDirection.Forward));
+        var ok = ConvDescriptor.Create(2, [1, 16, 10, 10], [16, 16, 3, 3], false, 1, 1);
+        Assert.Null(WinogradAlgorithm.Instance.TryPlan(ok, ConvDirection.BackwardData));
+        Assert.NotNull(WinogradAlgorithm.Instance.TryPlan(ok, ConvDirection.Forward));
     }
 
     /// <summary>Runs the plan and the reference on the same random data; tolerance scales with the reduction depth.</summary>
