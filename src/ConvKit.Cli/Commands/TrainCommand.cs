@@ -66,6 +66,8 @@ internal static class TrainCommand
         if (threads < 1) throw new ArgumentException($"--threads: must be at least 1, got {threads}.");
         if (seed < 0) throw new ArgumentException($"--seed: must be non-negative, got {seed}.");
         Gemm.MaxThreads = threads;
+        // Every step allocates activation tensors; background-friendly GC pauses matter less than throughput here.
+        System.Runtime.GCSettings.LatencyMode = System.Runtime.GCLatencyMode.SustainedLowLatency;
 
         var (train, test) = LoadData(dataset, dataDir, (ulong)seed);
         train = train.Take(limit);
