@@ -20,7 +20,7 @@ internal static class TrainCommand
 
           --dataset NAME      digits (default), fashion-mnist, mnist
           --data DIR          directory with MNIST-format IDX files (train-images-idx3-ubyte[.gz], ...)
-          --model NAME        digits-cnn, lenet, fashionnet, resnet-mini (default: digits-cnn for digits, fashionnet otherwise)
+          --model NAME        fashionnet (default), digits-cnn, lenet, resnet-mini
           --epochs N          passes over the training set
           --batch-size N      samples per step
           --lr X              learning rate
@@ -45,8 +45,8 @@ internal static class TrainCommand
         bool isDigits = dataset == "digits";
         if (!isDigits && dataset is not ("fashion-mnist" or "mnist"))
             throw new ArgumentException($"--dataset: unknown data set '{dataset}' (digits, fashion-mnist, mnist).");
-        string model = args.Get("model") ?? (isDigits ? "digits-cnn" : "fashionnet");
-        int epochs = args.Int("epochs", isDigits ? 8 : 2);
+        string model = args.Get("model") ?? "fashionnet";
+        int epochs = args.Int("epochs", isDigits ? 4 : 2);
         int batch = args.Int("batch-size", isDigits ? 32 : 64);
         double lr = args.Double("lr", isDigits ? 2e-3 : 1e-3);
         string optimizer = args.Get("optimizer") ?? "adam";
