@@ -26,6 +26,10 @@ public sealed class GemmConvAlgorithm : IConvAlgorithm
     /// give the same results, so a concurrent reader is only affected in speed.</summary>
     internal static bool? ForceDirectA { get; set; }
 
+    /// <summary>Whether the forward GEMM reads the column chunk in place instead of packing it. Off: measured mixed
+    /// (faster for narrow chunks, slower for wide ones whose rows alias in L1), so the packed path stays the default.</summary>
+    internal static bool UseDirectB { get; set; }
+
     /// <inheritdoc/>
     public string Name => _pointwise ? "gemm_1x1" : "im2col_gemm";
 
@@ -61,6 +65,8 @@ public sealed class GemmConvAlgorithm : IConvAlgorithm
         /// costs as much as the product, so the micro-kernel reads them in place instead.
         /// </summary>
         private bool DirectA => ForceDirectA ?? (long)G.N * G.OV < 2048;
+
+        private static bool DirectBHook => UseDirectB;
 
         /// <summary>Whether enough independent items exist to give each thread whole items.</summary>
         private static bool ItemParallel(int items, int threads) => threads > 1 && items >= threads && (items >= 4 * threads || items % threads == 0);
@@ -98,7 +104,7 @@ public sealed class GemmConvAlgorithm : IConvAlgorithm
                     }
                     float* bb = pb == 0 ? null : (float*)pb + grp * g.Kg;
                     GemmCore.Run(false, false, g.Kg, cwi, g.CKV, 1f, (float*)pw + (long)grp * g.Kg * g.CKV, g.CKV, bptr, ldb, 0f, yg + j0, g.OV,
-                        bb, relu, gemmThreads, directA ? null : (float*)pp + grp * paSize, directA);
+                        bb, relu, gemmThreads, directA ? null : (float*)pp + grp * paSize, directA, directB: DirectBHook);
                 });
             }
         }

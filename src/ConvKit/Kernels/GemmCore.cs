@@ -139,10 +139,12 @@ internal static unsafe class GemmCore
     /// <see cref="PackAFull"/> (alpha included; <paramref name="a"/> and <paramref name="transA"/> are then ignored).
     /// </summary>
     public static void Run(bool transA, bool transB, int m, int n, int k, float alpha, float* a, int lda, float* b, int ldb,
-        float beta, float* c, int ldc, float* bias, bool relu, int threads, float* packedA = null, bool directA = false)
+        float beta, float* c, int ldc, float* bias, bool relu, int threads, float* packedA = null, bool directA = false, bool directB = false)
     {
         // Reading A in place (no packing) only pays when A is used for few columns; it needs alpha 1 and FMA.
         directA = directA && packedA == null && alpha == 1f && Fma.IsSupported;
+        // Reading B in place (rows of a cache-resident column chunk) saves its packing pass.
+        directB = directB && !transB && !directA && Fma.IsSupported;
         if (m <= 0 || n <= 0) return;
         if (k == 0 || (alpha == 0 && packedA == null))
         {
@@ -158,7 +160,7 @@ internal static unsafe class GemmCore
         else t = Math.Min(t, (m + MR - 1) / MR);
         if (t <= 1)
         {
-            RunST(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, relu, packedA, mPad, 0, directA);
+            RunST(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, relu, packedA, mPad, 0, directA, directB);
             return;
         }
         nint pa = (nint)a, pb = (nint)b, pc = (nint)c, pbias = (nint)bias, ppacked = (nint)packedA;
@@ -172,10 +174,10 @@ internal static unsafe class GemmCore
             float* a0 = (float*)pa, b0 = (float*)pb, c0 = (float*)pc, bias0 = (float*)pbias, packed0 = (float*)ppacked;
             if (splitN)
                 RunST(transA, transB, m, hi - lo, k, alpha, a0, lda, transB ? b0 + (long)lo * ldb : b0 + lo, ldb, beta,
-                    c0 + lo, ldc, bias0, relu, packed0, mPad, 0, directA);
+                    c0 + lo, ldc, bias0, relu, packed0, mPad, 0, directA, directB);
             else
                 RunST(transA, transB, hi - lo, n, k, alpha, packed0 != null ? a0 : transA ? a0 + lo : a0 + (long)lo * lda, lda, b0, ldb, beta,
-                    c0 + (long)lo * ldc, ldc, bias0 == null ? null : bias0 + lo, relu, packed0, mPad, lo, directA);
+                    c0 + (long)lo * ldc, ldc, bias0 == null ? null : bias0 + lo, relu, packed0, mPad, lo, directA, directB);
         });
     }
 
@@ -196,7 +198,7 @@ internal static unsafe class GemmCore
     /// <summary>One thread's share. With a packed A, <paramref name="aRow0"/> is this share's first row in it (a multiple of MR).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void RunST(bool transA, bool transB, int m, int n, int k, float alpha, float* a, int lda, float* b, int ldb,
-        float beta, float* c, int ldc, float* bias, bool relu, float* packedA, int mPadFull, int aRow0, bool directA)
+        float beta, float* c, int ldc, float* bias, bool relu, float* packedA, int mPadFull, int aRow0, bool directA, bool directB)
     {
         float* bufB = ThreadBuffer(ref t_bufB, KC * Math.Min(NC, RoundUp(n, NR)));
         nint rs = transA ? 1 : lda, ps = transA ? lda : 1;
@@ -209,7 +211,7 @@ internal static unsafe class GemmCore
                 int kc = Math.Min(KC, k - pc);
                 float betaEff = pc == 0 ? beta : 1f;
                 bool last = pc + kc >= k;
-                PackB(transB, kc, nc, transB ? b + (long)jc * ldb + pc : b + (long)pc * ldb + jc, ldb, bufB);
+                if (!directB) PackB(transB, kc, nc, transB ? b + (long)jc * ldb + pc : b + (long)pc * ldb + jc, ldb, bufB);
                 for (int ic = 0; ic < m; ic += MC)
                 {
                     int mc = Math.Min(MC, m - ic);
@@ -227,6 +229,13 @@ internal static unsafe class GemmCore
                     {
                         int nr = Math.Min(NR, nc - jr);
                         float* bp = bufB + (long)jr * kc;
+                        nint bs = NR;
+                        if (directB)
+                        {
+                            float* bsrc = b + (long)pc * ldb + jc + jr;
+                            if (nr == NR) { bp = bsrc; bs = ldb; }
+                            else { PackB(false, kc, nr, bsrc, ldb, bufB); bp = bufB; }
+                        }
                         float* cc = c + (long)ic * ldc + jc + jr;
                         for (int ir = 0; ir < mc; ir += MR)
                         {
@@ -235,7 +244,7 @@ internal static unsafe class GemmCore
                                 MicroDirect(kc, ablk + ir * rs, rs, ps, bp, cc + (long)ir * ldc, ldc, mr, nr, betaEff,
                                     biasBlk == null ? null : biasBlk + ir, reluBlk);
                             else
-                                Micro(kc, ablk + (long)ir * kc, bp, cc + (long)ir * ldc, ldc, mr, nr, betaEff,
+                                Micro(kc, ablk + (long)ir * kc, bp, bs, cc + (long)ir * ldc, ldc, mr, nr, betaEff,
                                     biasBlk == null ? null : biasBlk + ir, reluBlk);
                         }
                     }
@@ -245,17 +254,17 @@ internal static unsafe class GemmCore
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Micro(int kc, float* a, float* b, float* c, int ldc, int mr, int nr, float beta, float* bias, bool relu)
+    private static void Micro(int kc, float* a, float* b, nint bs, float* c, int ldc, int mr, int nr, float beta, float* bias, bool relu)
     {
         if (Fma.IsSupported)
         {
             if (mr == MR && nr == NR)
             {
-                Kernel6x16Fma(kc, a, b, c, ldc, beta, bias, relu);
+                Kernel6x16Fma(kc, a, b, bs, c, ldc, beta, bias, relu);
                 return;
             }
             float* tile = stackalloc float[MR * NR];
-            Kernel6x16Fma(kc, a, b, tile, NR, 0f, null, false);
+            Kernel6x16Fma(kc, a, b, bs, tile, NR, 0f, null, false);
             MergeTile(tile, c, ldc, mr, nr, beta, bias, relu);
         }
         else
@@ -359,7 +368,7 @@ internal static unsafe class GemmCore
 
     /// <summary>The 6×16 register-blocked micro-kernel: kc rank-1 updates of 12 accumulators, then one store per row.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel6x16Fma(int kc, float* a, float* b, float* c, int ldc, float beta, float* bias, bool relu)
+    private static void Kernel6x16Fma(int kc, float* a, float* b, nint bs, float* c, int ldc, float beta, float* bias, bool relu)
     {
         Vector256<float> c00 = Vector256<float>.Zero, c01 = Vector256<float>.Zero;
         Vector256<float> c10 = Vector256<float>.Zero, c11 = Vector256<float>.Zero;
@@ -385,8 +394,8 @@ internal static unsafe class GemmCore
             av = Avx.BroadcastScalarToVector256(a + 5);
             c50 = Fma.MultiplyAdd(av, b0, c50); c51 = Fma.MultiplyAdd(av, b1, c51);
 
-            b0 = Avx.LoadVector256(b + 16);
-            b1 = Avx.LoadVector256(b + 24);
+            b0 = Avx.LoadVector256(b + bs);
+            b1 = Avx.LoadVector256(b + bs + 8);
             av = Avx.BroadcastScalarToVector256(a + 6);
             c00 = Fma.MultiplyAdd(av, b0, c00); c01 = Fma.MultiplyAdd(av, b1, c01);
             av = Avx.BroadcastScalarToVector256(a + 7);
@@ -399,7 +408,7 @@ internal static unsafe class GemmCore
             c40 = Fma.MultiplyAdd(av, b0, c40); c41 = Fma.MultiplyAdd(av, b1, c41);
             av = Avx.BroadcastScalarToVector256(a + 11);
             c50 = Fma.MultiplyAdd(av, b0, c50); c51 = Fma.MultiplyAdd(av, b1, c51);
-            a += 2 * MR; b += 2 * NR;
+            a += 2 * MR; b += 2 * bs;
         }
         if (p < kc)
         {

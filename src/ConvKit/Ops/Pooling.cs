@@ -111,21 +111,39 @@ internal static class Pooling
                 for (int oh = 0; oh < g.Out3[1]; oh++)
                     for (int ow = 0; ow < g.Out3[2]; ow++, o++)
                     {
-                        T best = T.NegativeInfinity; int bi = -1;
-                        for (int a = 0, id = ad.Lo[od]; a < ad.Cnt[od]; a++, id += sd)
-                            for (int b = 0, ih = ah.Lo[oh]; b < ah.Cnt[oh]; b++, ih += sh)
+                        // pass 1: the NaN-propagating maximum without data-dependent branches;
+                        // pass 2: PyTorch's argmax (strictly greater wins, so the first element equal to the
+                        // maximum, or the last NaN), a scan whose only unpredictable branch is its exit
+                        T best = T.NegativeInfinity;
+                        int cd = ad.Cnt[od], ch = ah.Cnt[oh], cw = aw.Cnt[ow], ld = ad.Lo[od], lh = ah.Lo[oh], lw = aw.Lo[ow];
+                        for (int a = 0, id = ld; a < cd; a++, id += sd)
+                            for (int b = 0, ih = lh; b < ch; b++, ih += sh)
                             {
                                 int row = (id * IH + ih) * IW;
-                                for (int c = 0, iw = aw.Lo[ow]; c < aw.Cnt[ow]; c++, iw += sw)
-                                {
-                                    T v = xp[row + iw];
-                                    // PyTorch's rule: strictly greater (first of ties) or NaN (NaN propagates);
-                                    // written as selects, which do not stall on mispredicted branches
-                                    bool take = (bi < 0) | (v > best) | T.IsNaN(v);
-                                    best = take ? v : best;
-                                    bi = take ? row + iw : bi;
-                                }
+                                for (int c = 0, iw = lw; c < cw; c++, iw += sw) best = T.Max(best, xp[row + iw]);
                             }
+                        int bi = -1;
+                        if (T.IsNaN(best))
+                        {
+                            for (int a = 0, id = ld; a < cd; a++, id += sd)
+                                for (int b = 0, ih = lh; b < ch; b++, ih += sh)
+                                {
+                                    int row = (id * IH + ih) * IW;
+                                    for (int c = 0, iw = lw; c < cw; c++, iw += sw)
+                                        if (T.IsNaN(xp[row + iw])) bi = row + iw;
+                                }
+                        }
+                        else
+                        {
+                            for (int a = 0, id = ld; a < cd && bi < 0; a++, id += sd)
+                                for (int b = 0, ih = lh; b < ch && bi < 0; b++, ih += sh)
+                                {
+                                    int row = (id * IH + ih) * IW;
+                                    for (int c = 0, iw = lw; c < cw; c++, iw += sw)
+                                        if (xp[row + iw] == best) { bi = row + iw; break; }
+                                }
+                        }
+                        if (bi >= 0) best = xp[bi]; // the element itself (keeps the sign of a zero as PyTorch does)
                         yd[o] = best;
                         if (idx is not null) idx[o] = bi;
                     }

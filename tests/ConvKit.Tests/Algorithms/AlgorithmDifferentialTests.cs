@@ -128,4 +128,23 @@ public class DirectWeightReadTests
         }
         finally { GemmConvAlgorithm.ForceDirectA = null; }
     }
+
+    [Fact]
+    public void InPlaceColumnsMatchReference()
+    {
+        var r = new Random(78);
+        try
+        {
+            GemmConvAlgorithm.UseDirectB = true;
+            GemmConvAlgorithm.ForceDirectA = false;
+            for (int i = 0; i < 60; i++)
+            {
+                var kind = i % 3 == 0 ? ConvShapes.Kind.Pointwise : ConvShapes.Kind.General;
+                var d = ConvShapes.Random(r, kind);
+                var name = kind == ConvShapes.Kind.Pointwise ? "gemm_1x1" : "im2col_gemm";
+                AlgorithmDifferentialTests.CheckAgainstReference(ConvPlanner.Plan(d, ConvDirection.Forward, name), d, ConvDirection.Forward, r, 1e-5);
+            }
+        }
+        finally { GemmConvAlgorithm.UseDirectB = false; GemmConvAlgorithm.ForceDirectA = null; }
+    }
 }
