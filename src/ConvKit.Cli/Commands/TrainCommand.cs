@@ -20,7 +20,7 @@ internal static class TrainCommand
 
           --dataset NAME      digits (default), fashion-mnist, mnist
           --data DIR          directory with MNIST-format IDX files (train-images-idx3-ubyte[.gz], ...)
-          --model NAME        digits-cnn, lenet, fashionnet, resnet-mini (default: digits-cnn for digits, fashionnet otherwise)
+          --model NAME        fashionnet (default), digits-cnn, lenet, resnet-mini
           --epochs N          passes over the training set
           --batch-size N      samples per step
           --lr X              learning rate
@@ -45,8 +45,8 @@ internal static class TrainCommand
         bool isDigits = dataset == "digits";
         if (!isDigits && dataset is not ("fashion-mnist" or "mnist"))
             throw new ArgumentException($"--dataset: unknown data set '{dataset}' (digits, fashion-mnist, mnist).");
-        string model = args.Get("model") ?? (isDigits ? "digits-cnn" : "fashionnet");
-        int epochs = args.Int("epochs", isDigits ? 8 : 2);
+        string model = args.Get("model") ?? "fashionnet";
+        int epochs = args.Int("epochs", isDigits ? 4 : 2);
         int batch = args.Int("batch-size", isDigits ? 32 : 64);
         double lr = args.Double("lr", isDigits ? 2e-3 : 1e-3);
         string optimizer = args.Get("optimizer") ?? "adam";
@@ -66,6 +66,8 @@ internal static class TrainCommand
         if (threads < 1) throw new ArgumentException($"--threads: must be at least 1, got {threads}.");
         if (seed < 0) throw new ArgumentException($"--seed: must be non-negative, got {seed}.");
         Gemm.MaxThreads = threads;
+        // Every step allocates activation tensors; background-friendly GC pauses matter less than throughput here.
+        System.Runtime.GCSettings.LatencyMode = System.Runtime.GCLatencyMode.SustainedLowLatency;
 
         var (train, test) = LoadData(dataset, dataDir, (ulong)seed);
         train = train.Take(limit);

@@ -59,3 +59,48 @@ public class DataTests
         Assert.Throws<DirectoryNotFoundException>(() => Datasets.FromIdxDirectory("/nonexistent/dir"));
     }
 }
+
+public class IdxDirectoryTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "convkit-idx-" + Guid.NewGuid().ToString("N"));
+
+    public IdxDirectoryTests() => Directory.CreateDirectory(_dir);
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private void Write(string name, int[] dims, byte[] data, bool gzip)
+    {
+        var bytes = ConvKit.IO.Idx.Serialize(dims, data);
+        if (!gzip) { File.WriteAllBytes(Path.Combine(_dir, name), bytes); return; }
+        using var f = File.Create(Path.Combine(_dir, name + ".gz"));
+        using var gz = new System.IO.Compression.GZipStream(f, System.IO.Compression.CompressionLevel.Fastest);
+        gz.Write(bytes);
+    }
+
+    [Fact]
+    public void LoadsMixedRawAndGzipDirectory()
+    {
+        var img = Enumerable.Range(0, 3 * 16).Select(i => (byte)(i * 5)).ToArray();
+        Write("train-images-idx3-ubyte", [3, 4, 4], img, gzip: true);
+        Write("train-labels-idx1-ubyte", [3], [1, 2, 9], gzip: false);
+        Write("t10k-images-idx3-ubyte", [2, 4, 4], img[..32], gzip: false);
+        Write("t10k-labels-idx1-ubyte", [2], [0, 4], gzip: true);
+        var (train, test) = Datasets.FromIdxDirectory(_dir, "tiny");
+        Assert.Equal((3, 2), (train.Count, test.Count));
+        Assert.Equal((1, 4, 4, 10), (train.Channels, train.Height, train.Width, train.Classes));
+        Assert.Equal(img[47] / 255f, train.Images[47]);
+        Assert.Equal([0, 4], test.Labels);
+    }
+
+    [Fact]
+    public void MissingOrCorruptFilesAreReported()
+    {
+        Write("train-images-idx3-ubyte", [1, 2, 2], [1, 2, 3, 4], gzip: false);
+        Assert.Throws<FileNotFoundException>(() => Datasets.FromIdxDirectory(_dir));
+        Write("train-labels-idx1-ubyte", [1], [0], gzip: false);
+        Write("t10k-images-idx3-ubyte", [1, 2, 2], [1, 2, 3, 4], gzip: false);
+        File.WriteAllBytes(Path.Combine(_dir, "t10k-labels-idx1-ubyte"), [0, 0, 8, 1, 0, 0, 0, 5, 1]);
+        var e = Assert.Throws<InvalidDataException>(() => Datasets.FromIdxDirectory(_dir));
+        Assert.Contains("t10k-labels-idx1-ubyte", e.Message);
+    }
+}

@@ -31,7 +31,7 @@ public class TrainCliTests : IDisposable
         Assert.Equal(0, code);
         var json = JsonDocument.Parse(output.Trim().Split('\n')[^1]).RootElement;
         Assert.Equal("digits", json.GetProperty("dataset").GetString());
-        Assert.Equal("digits-cnn", json.GetProperty("model").GetString());
+        Assert.Equal("fashionnet", json.GetProperty("model").GetString());
         Assert.Equal(2, json.GetProperty("epochs").GetInt32());
         double acc = json.GetProperty("test_accuracy").GetDouble();
         Assert.InRange(acc, 0.8, 1.0);
