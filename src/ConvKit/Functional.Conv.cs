@@ -258,22 +258,59 @@ public static partial class Functional
         return d.Flip ? FlipKernel(gw, d.Rank) : gw;
     }
 
+    /// <summary>∂L/∂input of conv_transpose1d from PyTorch-style arguments (see <see cref="ConvTranspose2dBackwardInput{T}"/>).</summary>
+    public static Tensor<T> ConvTranspose1dBackwardInput<T>(int[] inputSize, Tensor<T> weight, Tensor<T> gradOutput, Dims stride = default, Padding? padding = null,
+        Dims outputPadding = default, int groups = 1, Dims dilation = default, bool flip = false)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => ConvTransposeBackwardInput(TransposeFromGrad(1, inputSize, weight.Shape, gradOutput, stride, padding, outputPadding, groups, dilation, flip), weight, gradOutput);
+
     /// <summary>∂L/∂input of conv_transpose2d from PyTorch-style arguments. The output size is taken from
-    /// <paramref name="gradOutput"/> unless <paramref name="outputPadding"/> is given (it may reach the dilation, which
-    /// an output size cannot express).</summary>
+    /// <paramref name="gradOutput"/> unless <paramref name="outputPadding"/> is given.</summary>
+    /// <param name="inputSize">Full input shape [N, C_in, H, W].</param>
+    /// <param name="weight">Filters [C_in, C_out/groups, kH, kW].</param>
+    /// <param name="gradOutput">∂L/∂output.</param>
+    /// <param name="stride">As in the forward pass.</param>
+    /// <param name="padding">As in the forward pass.</param>
+    /// <param name="outputPadding">As in the forward pass.</param>
+    /// <param name="groups">As in the forward pass.</param>
+    /// <param name="dilation">As in the forward pass.</param>
+    /// <param name="flip">As in the forward pass.</param>
     public static Tensor<T> ConvTranspose2dBackwardInput<T>(int[] inputSize, Tensor<T> weight, Tensor<T> gradOutput, Dims stride = default, Padding? padding = null,
         Dims outputPadding = default, int groups = 1, Dims dilation = default, bool flip = false)
         where T : unmanaged, IFloatingPointIeee754<T>
-        => ConvTransposeBackwardInput(ConvTransposeDescriptor.Create(2, inputSize, weight.Shape, false, stride, padding, outputPadding, groups, dilation,
-            outputPadding.IsDefault ? gradOutput.ShapeArray() : null, flip), weight, gradOutput);
+        => ConvTransposeBackwardInput(TransposeFromGrad(2, inputSize, weight.Shape, gradOutput, stride, padding, outputPadding, groups, dilation, flip), weight, gradOutput);
+
+    /// <summary>∂L/∂input of conv_transpose3d from PyTorch-style arguments (see <see cref="ConvTranspose2dBackwardInput{T}"/>).</summary>
+    public static Tensor<T> ConvTranspose3dBackwardInput<T>(int[] inputSize, Tensor<T> weight, Tensor<T> gradOutput, Dims stride = default, Padding? padding = null,
+        Dims outputPadding = default, int groups = 1, Dims dilation = default, bool flip = false)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => ConvTransposeBackwardInput(TransposeFromGrad(3, inputSize, weight.Shape, gradOutput, stride, padding, outputPadding, groups, dilation, flip), weight, gradOutput);
+
+    /// <summary>∂L/∂weight of conv_transpose1d from PyTorch-style arguments (see <see cref="ConvTranspose2dBackwardInput{T}"/>).</summary>
+    public static Tensor<T> ConvTranspose1dBackwardWeight<T>(Tensor<T> input, int[] weightSize, Tensor<T> gradOutput, Dims stride = default, Padding? padding = null,
+        Dims outputPadding = default, int groups = 1, Dims dilation = default, bool flip = false)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => ConvTransposeBackwardWeight(TransposeFromGrad(1, input.Shape, weightSize, gradOutput, stride, padding, outputPadding, groups, dilation, flip), input, gradOutput);
 
     /// <summary>∂L/∂weight of conv_transpose2d from PyTorch-style arguments (output size as in
     /// <see cref="ConvTranspose2dBackwardInput{T}"/>).</summary>
     public static Tensor<T> ConvTranspose2dBackwardWeight<T>(Tensor<T> input, int[] weightSize, Tensor<T> gradOutput, Dims stride = default, Padding? padding = null,
         Dims outputPadding = default, int groups = 1, Dims dilation = default, bool flip = false)
         where T : unmanaged, IFloatingPointIeee754<T>
-        => ConvTransposeBackwardWeight(ConvTransposeDescriptor.Create(2, input.Shape, weightSize, false, stride, padding, outputPadding, groups, dilation,
-            outputPadding.IsDefault ? gradOutput.ShapeArray() : null, flip), input, gradOutput);
+        => ConvTransposeBackwardWeight(TransposeFromGrad(2, input.Shape, weightSize, gradOutput, stride, padding, outputPadding, groups, dilation, flip), input, gradOutput);
+
+    /// <summary>∂L/∂weight of conv_transpose3d from PyTorch-style arguments (see <see cref="ConvTranspose2dBackwardInput{T}"/>).</summary>
+    public static Tensor<T> ConvTranspose3dBackwardWeight<T>(Tensor<T> input, int[] weightSize, Tensor<T> gradOutput, Dims stride = default, Padding? padding = null,
+        Dims outputPadding = default, int groups = 1, Dims dilation = default, bool flip = false)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => ConvTransposeBackwardWeight(TransposeFromGrad(3, input.Shape, weightSize, gradOutput, stride, padding, outputPadding, groups, dilation, flip), input, gradOutput);
+
+    /// <summary>The transposed descriptor of a backward call: output size from gradOutput unless output padding is given
+    /// (output_padding ≥ stride, allowed below dilation, cannot be expressed as a requested size).</summary>
+    private static ConvTransposeDescriptor TransposeFromGrad<T>(int rank, ReadOnlySpan<int> inputShape, ReadOnlySpan<int> weightShape, Tensor<T> gradOutput,
+        Dims stride, Padding? padding, Dims outputPadding, int groups, Dims dilation, bool flip) where T : unmanaged, IFloatingPointIeee754<T>
+        => ConvTransposeDescriptor.Create(rank, inputShape, weightShape, false, stride, padding, outputPadding, groups, dilation,
+            outputPadding.IsDefault ? gradOutput.ShapeArray() : null, flip);
 
     // ---------------------------------------------------------------- helpers
 

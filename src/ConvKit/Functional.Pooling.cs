@@ -39,7 +39,7 @@ public static partial class Functional
     {
         var x = PoolBatched(input, rank, out bool ub);
         var d = PoolDescriptor.Create(rank, x.Shape, kernelSize, stride, padding, dilation, ceilMode);
-        var idx = withIndices ? new int[ShapeMath.Numel(d.OutputShape, "output")] : null;
+        var idx = withIndices ? GC.AllocateUninitializedArray<int>(ShapeMath.Numel(d.OutputShape, "output")) : null;
         return (PoolUnbatched(Pooling.MaxPool(d, x, idx), ub), idx);
     }
 

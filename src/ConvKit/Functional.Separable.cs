@@ -5,6 +5,17 @@ using ConvKit.Tensors;
 
 namespace ConvKit;
 
+/// <summary>Arguments of a batch normalization inside a composite block, as in <see cref="Functional.BatchNorm{T}"/>.</summary>
+/// <param name="RunningMean">[C] running mean (updated in training mode); required in evaluation mode.</param>
+/// <param name="RunningVar">[C] running variance (updated in training mode); required in evaluation mode.</param>
+/// <param name="Weight">Optional [C] scale γ.</param>
+/// <param name="Bias">Optional [C] shift β.</param>
+/// <param name="Training">Use batch statistics (and update the running ones).</param>
+/// <param name="Momentum">Weight of the batch statistics in the running update.</param>
+/// <param name="Eps">Added to the variance before the square root.</param>
+public sealed record BatchNormArgs<T>(Tensor<T>? RunningMean, Tensor<T>? RunningVar, Tensor<T>? Weight = null, Tensor<T>? Bias = null,
+    bool Training = false, double Momentum = 0.1, double Eps = 1e-5) where T : unmanaged, IFloatingPointIeee754<T>;
+
 public static partial class Functional
 {
     /// <summary>
@@ -78,10 +89,9 @@ public static partial class Functional
     }
 
     /// <summary>
-    /// Depthwise-separable convolution block (MobileNet): depthwise kH×kW convolution (groups = C_in, multiplier m), an
-    /// optional ReLU, then a 1×1 pointwise convolution. Without the ReLU it equals one standard convolution with the
-    /// weight <see cref="SeparableConv.ComposeDepthwiseSeparable{T}"/>. (MobileNet's batch normalization between the two
-    /// is not offered here: apply it with the two halves called separately.)
+    /// Depthwise-separable convolution block (MobileNet): depthwise kH×kW convolution (groups = C_in, multiplier m), then
+    /// optionally batch normalization and ReLU, then a 1×1 pointwise convolution. Without them it equals one standard
+    /// convolution with the weight <see cref="SeparableConv.ComposeDepthwiseSeparable{T}"/>.
     /// </summary>
     /// <param name="input">Input [N, C_in, H, W] (or [C_in, H, W]).</param>
     /// <param name="depthwiseWeight">[C_in·m, 1, kH, kW].</param>
@@ -91,10 +101,11 @@ public static partial class Functional
     /// <param name="stride">Stride of the depthwise convolution.</param>
     /// <param name="padding">Padding of the depthwise convolution.</param>
     /// <param name="dilation">Dilation of the depthwise convolution.</param>
-    /// <param name="relu">Apply ReLU between the depthwise and the pointwise convolution.</param>
+    /// <param name="relu">Apply ReLU between the depthwise and the pointwise convolution (after the batch normalization).</param>
+    /// <param name="batchNorm">Optional batch normalization of the C_in·m depthwise outputs (<see cref="BatchNorm{T}"/>).</param>
     public static Tensor<T> DepthwiseSeparableConv2d<T>(Tensor<T> input, Tensor<T> depthwiseWeight, Tensor<T> pointwiseWeight,
         Tensor<T>? depthwiseBias = null, Tensor<T>? pointwiseBias = null, Dims stride = default, Dims padding = default, Dims dilation = default,
-        bool relu = false) where T : unmanaged, IFloatingPointIeee754<T>
+        bool relu = false, BatchNormArgs<T>? batchNorm = null) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(input);
         ArgumentNullException.ThrowIfNull(depthwiseWeight);
@@ -108,6 +119,13 @@ public static partial class Functional
             throw new ArgumentException($"pointwiseWeight: expected [C_out, {mid}, 1, 1], got {ShapeMath.Format(pointwiseWeight.Shape)}.", nameof(pointwiseWeight));
         var p = padding.Expand(2, nameof(padding), 0, 0);
         var h = DepthwiseConv2d(input, depthwiseWeight, depthwiseBias, stride, (p[0], p[1]), dilation);
+        if (batchNorm is not null)
+        {
+            bool unbatched = h.Rank == 3;
+            var hb = unbatched ? h.Reshape([1, .. h.Shape]) : h;
+            hb = BatchNorm(hb, batchNorm.RunningMean, batchNorm.RunningVar, batchNorm.Weight, batchNorm.Bias, batchNorm.Training, batchNorm.Momentum, batchNorm.Eps);
+            h = unbatched ? hb.Reshape(h.ShapeArray()) : hb;
+        }
         if (relu) h = Relu(h, inplace: true);
         return Conv2d(h, pointwiseWeight, pointwiseBias);
     }

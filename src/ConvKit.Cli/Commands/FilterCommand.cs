@@ -39,8 +39,8 @@ internal static class FilterCommand
             int bt = args.Int("threads", 2);
             args.EnsureAllUsed();
             Console.WriteLine($"Filtering a 1920x1080x3 float image, {bt} thread(s), median of 30 runs:");
-            ConvKit.Bench.FilterBench.Run(bt);
             ConvKit.Bench.FilterBench.Run(bt, preallocated: true);
+            ConvKit.Bench.FilterBench.Run(bt);
             return 0;
         }
         var kernelSpec = args.Get("k", "kernel") ?? throw new ArgumentException("-k/--kernel: a kernel is required (see --help).");

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using ConvKit.Imaging;
 using ConvKit.IO;
 using ConvKit.Nn;
 using ConvKit.Tensors;
@@ -12,8 +13,8 @@ internal static class PredictCommand
     private const string Usage = """
         Usage: convkit predict IMAGE... --model model.safetensors [--top K] [--json]
 
-        IMAGE: .npy (pixels [H, W], [C, H, W] or [1, C, H, W]; values in [0, 1], or 0..255 which are scaled),
-        or .pgm (binary P5 or ASCII P2). The image must have the model's input size.
+        IMAGE: .png, .pgm/.ppm (P2, P3, P5, P6), or .npy (pixels [H, W], [C, H, W] or [1, C, H, W]; values in
+        [0, 1], or 0..255 which are scaled). The image must have the model's input size.
         """;
 
     public static int Run(CliArgs args)
@@ -54,12 +55,16 @@ internal static class PredictCommand
     internal static Tensor<float> LoadImage(string file, int c, int h, int w)
     {
         if (!File.Exists(file)) throw new FileNotFoundException($"image: file '{file}' does not exist.");
-        Tensor<float> t = Path.GetExtension(file).ToLowerInvariant() switch
+        bool isNpy = Path.GetExtension(file).Equals(".npy", StringComparison.OrdinalIgnoreCase);
+        Tensor<float> t;
+        if (isNpy) t = Npy.ReadTensor<float>(file);
+        else
         {
-            ".npy" => Npy.ReadTensor<float>(file),
-            ".pgm" => ReadPgm(file),
-            var e => throw new NotSupportedException($"image: '{e}' files are not supported (use .npy or .pgm)."),
-        };
+            // PNG / PGM / PPM through the library's codecs (scaled to [0, 1]); color converted to the model's channels.
+            var img = Image.Load(file);
+            img = c == 1 ? img.ToGray() : c == 3 ? img.ToRgb() : img;
+            t = img.ToTensor();
+        }
         var shape = t.Shape.ToArray();
         while (shape.Length > 2 && shape[0] == 1 && shape.Length > 3) shape = shape[1..];
         int tc = shape.Length == 2 ? 1 : shape.Length == 3 ? shape[0] : -1;
@@ -69,44 +74,7 @@ internal static class PredictCommand
         var s = r.AsSpan();
         float max = 0;
         foreach (var v in s) max = Math.Max(max, v);
-        if (max > 1) for (int i = 0; i < s.Length; i++) s[i] /= 255f; // 8-bit pixel values
+        if (isNpy && max > 1) for (int i = 0; i < s.Length; i++) s[i] /= 255f; // 8-bit pixel values in a .npy
         return r;
-    }
-
-    /// <summary>A minimal PGM reader (P5 8-bit binary or P2 ASCII) scaled to [0, 1].</summary>
-    private static Tensor<float> ReadPgm(string file)
-    {
-        var b = File.ReadAllBytes(file);
-        int pos = 0;
-        string Token()
-        {
-            while (pos < b.Length)
-            {
-                if (b[pos] == '#') { while (pos < b.Length && b[pos] != '\n') pos++; }
-                else if (char.IsWhiteSpace((char)b[pos])) pos++;
-                else break;
-            }
-            int start = pos;
-            while (pos < b.Length && !char.IsWhiteSpace((char)b[pos])) pos++;
-            if (start == pos) throw new InvalidDataException($"{file}: truncated PGM header.");
-            return System.Text.Encoding.ASCII.GetString(b, start, pos - start);
-        }
-        int Num() => int.TryParse(Token(), NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? v : throw new InvalidDataException($"{file}: invalid number in the PGM header.");
-        string magic = Token();
-        if (magic is not ("P5" or "P2")) throw new InvalidDataException($"{file}: not a PGM file (magic '{magic}').");
-        int w = Num(), h = Num(), maxv = Num();
-        if (w <= 0 || h <= 0 || w > 65536 || h > 65536 || maxv is <= 0 or > 255)
-            throw new InvalidDataException($"{file}: unsupported PGM size {w}x{h} or maxval {maxv} (8-bit only).");
-        var t = new Tensor<float>(h, w);
-        var s = t.AsSpan();
-        if (magic == "P5")
-        {
-            pos++; // the single whitespace after maxval
-            if (b.Length - pos < w * h) throw new InvalidDataException($"{file}: PGM data is truncated ({b.Length - pos} of {w * h} bytes).");
-            for (int i = 0; i < s.Length; i++) s[i] = b[pos + i] / (float)maxv;
-        }
-        else
-            for (int i = 0; i < s.Length; i++) s[i] = Num() / (float)maxv;
-        return t;
     }
 }

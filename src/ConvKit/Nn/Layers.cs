@@ -215,3 +215,37 @@ public sealed class Sequential<T> : Module<T> where T : unmanaged, IFloatingPoin
         return x;
     }
 }
+
+/// <summary>
+/// Depthwise-separable convolution (MobileNet): children <c>depthwise</c> (k×k, groups = C_in, multiplier m) and
+/// <c>pointwise</c> (1×1), optionally with a ReLU between them. The forward equals
+/// <see cref="Functional.DepthwiseSeparableConv2d{T}"/>; each half runs on the tape as a convolution, so its gradients
+/// are the convolution backward operators.
+/// </summary>
+public sealed class DepthwiseSeparableConv2d<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly bool _relu;
+
+    /// <summary>The depthwise half [C_in·m, 1, k, k].</summary>
+    public Conv2d<T> Depthwise { get; }
+    /// <summary>The pointwise half [C_out, C_in·m, 1, 1].</summary>
+    public Conv2d<T> Pointwise { get; }
+
+    /// <summary>Creates both halves with PyTorch's default initialization.</summary>
+    public DepthwiseSeparableConv2d(int inChannels, int outChannels, Dims kernelSize, Dims stride = default, Padding? padding = null, Dims dilation = default,
+        int depthMultiplier = 1, bool bias = true, bool relu = false, SeededRandom? rng = null)
+    {
+        if (depthMultiplier <= 0) throw new ArgumentException($"depthMultiplier: must be positive, got {depthMultiplier}.", nameof(depthMultiplier));
+        _relu = relu;
+        Depthwise = RegisterModule("depthwise", new Conv2d<T>(inChannels, inChannels * depthMultiplier, kernelSize, stride, padding, dilation, groups: inChannels, bias: bias, rng: rng));
+        Pointwise = RegisterModule("pointwise", new Conv2d<T>(inChannels * depthMultiplier, outChannels, 1, bias: bias, rng: rng));
+    }
+
+    /// <inheritdoc/>
+    public override Variable<T> Forward(Variable<T> input)
+    {
+        var h = Depthwise.Forward(input);
+        if (_relu) h = Autograd.Relu(h);
+        return Pointwise.Forward(h);
+    }
+}

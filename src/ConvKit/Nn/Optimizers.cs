@@ -1,4 +1,6 @@
 using System.Numerics;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using ConvKit.Tensors;
 
 namespace ConvKit.Nn;
@@ -84,7 +86,7 @@ public sealed class Sgd<T> : Optimizer<T> where T : unmanaged, IFloatingPointIee
 /// torch.optim.Adam / AdamW. m ← β1·m + (1-β1)·g, v ← β2·v + (1-β2)·g², p ← p - lr/(1-β1ᵗ) · m / (√v/√(1-β2ᵗ) + ε).
 /// Adam adds wd·p to g (L2); AdamW (decoupled) multiplies p by (1 - lr·wd) first.
 /// </summary>
-public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
+public partial class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly T[][] _m, _v;
     private readonly double _b1, _b2, _eps, _wd;
@@ -122,7 +124,12 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T
             if (p.Grad is null) continue;
             var ps = p.Data.AsSpan(); var gs = p.Grad.AsSpan();
             var m = _m[i]; var v = _v[i];
-            for (int j = 0; j < ps.Length; j++)
+            int j = 0;
+            if (typeof(T) == typeof(float) && Vector256.IsHardwareAccelerated)
+                j = StepFloat(Functional.F(ps), Functional.F(gs), Functional.F(m.AsSpan()), Functional.F(v.AsSpan()),
+                    float.CreateTruncating(b1), float.CreateTruncating(b2), float.CreateTruncating(stepSize), float.CreateTruncating(sqrtBc2),
+                    float.CreateTruncating(eps), float.CreateTruncating(wd), float.CreateTruncating(decay), _wd != 0, _decoupled);
+            for (; j < ps.Length; j++)
             {
                 T g = gs[j];
                 if (_wd != 0)
@@ -135,6 +142,39 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T
                 ps[j] -= stepSize * m[j] / (T.Sqrt(v[j]) / sqrtBc2 + eps);
             }
         }
+    }
+}
+
+public partial class Adam<T>
+{
+    /// <summary>The float update, 8 lanes at a time (same arithmetic as the scalar loop); returns how many were done.</summary>
+    private static int StepFloat(Span<float> p, ReadOnlySpan<float> g, Span<float> m, Span<float> v, float b1, float b2, float stepSize, float sqrtBc2,
+        float eps, float wd, float decay, bool hasWd, bool decoupled)
+    {
+        int n = p.Length - p.Length % 8;
+        var vb1 = Vector256.Create(b1); var vob1 = Vector256.Create(1 - b1);
+        var vb2 = Vector256.Create(b2); var vob2 = Vector256.Create(1 - b2);
+        var vstep = Vector256.Create(stepSize); var vsq = Vector256.Create(sqrtBc2); var veps = Vector256.Create(eps);
+        var vwd = Vector256.Create(wd); var vdecay = Vector256.Create(decay);
+        ref float rp = ref MemoryMarshal.GetReference(p); ref float rg = ref MemoryMarshal.GetReference(g);
+        ref float rm = ref MemoryMarshal.GetReference(m); ref float rv = ref MemoryMarshal.GetReference(v);
+        for (int j = 0; j < n; j += 8)
+        {
+            var pj = Vector256.LoadUnsafe(ref rp, (nuint)j);
+            var gj = Vector256.LoadUnsafe(ref rg, (nuint)j);
+            if (hasWd)
+            {
+                if (decoupled) pj *= vdecay;
+                else gj += vwd * pj;
+            }
+            var mj = vb1 * Vector256.LoadUnsafe(ref rm, (nuint)j) + vob1 * gj;
+            var vj = vb2 * Vector256.LoadUnsafe(ref rv, (nuint)j) + vob2 * gj * gj;
+            mj.StoreUnsafe(ref rm, (nuint)j);
+            vj.StoreUnsafe(ref rv, (nuint)j);
+            pj -= vstep * mj / (Vector256.Sqrt(vj) / vsq + veps);
+            pj.StoreUnsafe(ref rp, (nuint)j);
+        }
+        return n;
     }
 }
 

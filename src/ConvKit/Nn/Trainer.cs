@@ -45,8 +45,10 @@ public sealed record TrainOptions
 /// <param name="TrainSeconds">Seconds spent in the training pass.</param>
 /// <param name="EvalSeconds">Seconds spent evaluating.</param>
 /// <param name="LearningRate">Learning rate used in this epoch.</param>
+/// <param name="TrainCpuSeconds">Processor time of the whole process during the training pass (all threads); on a busy
+/// machine it shows the work done independent of how long the process waited for a core.</param>
 public sealed record EpochStats(int Epoch, double TrainLoss, double TrainAccuracy, double TestLoss, double TestAccuracy, double TrainSeconds, double EvalSeconds,
-    double LearningRate);
+    double LearningRate, double TrainCpuSeconds = double.NaN);
 
 /// <summary>Progress of a training step (for progress bars).</summary>
 /// <param name="Epoch">1-based epoch.</param>
@@ -102,6 +104,7 @@ public static class Trainer
             model.Train();
             double lossSum = 0; int correct = 0, seen = 0, batch = 0;
             double lr = opt.LearningRate;
+            var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
             var sw = Stopwatch.StartNew();
             foreach (var (x, y) in loader.Epoch())
             {
@@ -117,11 +120,12 @@ public static class Trainer
                 onBatch?.Invoke(new BatchProgress(epoch, batch, loader.BatchCount, lossSum / seen, (double)correct / seen, seen / Math.Max(1e-9, sw.Elapsed.TotalSeconds)));
             }
             double trainSeconds = sw.Elapsed.TotalSeconds;
+            double cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
             if (sched is not null) sched.Step(opt);
             sw.Restart();
             var ev = test is null ? null : Evaluate(model, test, o.Mean, o.Std, 500);
             var stats = new EpochStats(epoch, lossSum / Math.Max(1, seen), (double)correct / Math.Max(1, seen), ev?.Loss ?? double.NaN, ev?.Accuracy ?? double.NaN,
-                trainSeconds, sw.Elapsed.TotalSeconds, lr);
+                trainSeconds, sw.Elapsed.TotalSeconds, lr, cpuSeconds);
             history.Add(stats);
             onEpoch?.Invoke(stats);
         }

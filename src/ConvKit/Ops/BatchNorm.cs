@@ -79,7 +79,7 @@ internal static class BatchNorm
         var l = Check(input, runningMean, runningVar, weight, bias, training);
         if (typeof(T) != typeof(float)) return ForwardReference(input, runningMean, runningVar, weight, bias, training, momentum, eps);
         var x = (Tensor<float>)(object)input;
-        var y = new Tensor<float>(x.ShapeArray());
+        var y = Activations.Uninit<float>(x.ShapeArray());
         var sm = new Tensor<float>(l.C); var si = new Tensor<float>(l.C);
         ForChannels(l.C, l.M, (c0, c1) =>
         {
@@ -208,7 +208,7 @@ internal static class BatchNorm
         if (typeof(T) != typeof(float)) return BackwardReference(gradOutput, input, weight, saveMean, saveInvstd, training);
         var l = CheckBackward(gradOutput, input, weight, saveMean, saveInvstd);
         var g = (Tensor<float>)(object)gradOutput; var x = (Tensor<float>)(object)input;
-        var gx = new Tensor<float>(x.ShapeArray());
+        var gx = Activations.Uninit<float>(x.ShapeArray());
         var gw = new Tensor<float>(l.C); var gb = new Tensor<float>(l.C);
         ForChannels(l.C, 2 * l.M, (c0, c1) =>
         {

@@ -1,6 +1,8 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using ConvKit.Descriptors;
 using ConvKit.Tensors;
 
@@ -90,7 +92,7 @@ internal static class Pooling
     /// <summary>Max over every window; records flat in-plane indices when <paramref name="indices"/> is given.</summary>
     internal static Tensor<T> Max<T>(Geometry g, Tensor<T> x, int[] outShape, int[]? indices) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var y = new Tensor<T>(outShape);
+        var y = Activations.Uninit<T>(outShape);
         var xd = x.Data; int xo = x.Offset; var yd = y.Data;
         ForPlanes(g.Planes, g.OutPlane * g.Taps, (p0, p1) => MaxPlanes(g, xd, xo, yd, indices, p0, p1));
         return y;
@@ -109,18 +111,39 @@ internal static class Pooling
                 for (int oh = 0; oh < g.Out3[1]; oh++)
                     for (int ow = 0; ow < g.Out3[2]; ow++, o++)
                     {
-                        T best = T.NegativeInfinity; int bi = -1;
-                        for (int a = 0, id = ad.Lo[od]; a < ad.Cnt[od]; a++, id += sd)
-                            for (int b = 0, ih = ah.Lo[oh]; b < ah.Cnt[oh]; b++, ih += sh)
+                        // pass 1: the NaN-propagating maximum without data-dependent branches;
+                        // pass 2: PyTorch's argmax (strictly greater wins, so the first element equal to the
+                        // maximum, or the last NaN), a scan whose only unpredictable branch is its exit
+                        T best = T.NegativeInfinity;
+                        int cd = ad.Cnt[od], ch = ah.Cnt[oh], cw = aw.Cnt[ow], ld = ad.Lo[od], lh = ah.Lo[oh], lw = aw.Lo[ow];
+                        for (int a = 0, id = ld; a < cd; a++, id += sd)
+                            for (int b = 0, ih = lh; b < ch; b++, ih += sh)
                             {
                                 int row = (id * IH + ih) * IW;
-                                for (int c = 0, iw = aw.Lo[ow]; c < aw.Cnt[ow]; c++, iw += sw)
-                                {
-                                    T v = xp[row + iw];
-                                    // PyTorch's rule: strictly greater (first of ties) or NaN (NaN propagates)
-                                    if (bi < 0 || v > best || T.IsNaN(v)) { best = v; bi = row + iw; }
-                                }
+                                for (int c = 0, iw = lw; c < cw; c++, iw += sw) best = T.Max(best, xp[row + iw]);
                             }
+                        int bi = -1;
+                        if (T.IsNaN(best))
+                        {
+                            for (int a = 0, id = ld; a < cd; a++, id += sd)
+                                for (int b = 0, ih = lh; b < ch; b++, ih += sh)
+                                {
+                                    int row = (id * IH + ih) * IW;
+                                    for (int c = 0, iw = lw; c < cw; c++, iw += sw)
+                                        if (T.IsNaN(xp[row + iw])) bi = row + iw;
+                                }
+                        }
+                        else
+                        {
+                            for (int a = 0, id = ld; a < cd && bi < 0; a++, id += sd)
+                                for (int b = 0, ih = lh; b < ch && bi < 0; b++, ih += sh)
+                                {
+                                    int row = (id * IH + ih) * IW;
+                                    for (int c = 0, iw = lw; c < cw; c++, iw += sw)
+                                        if (xp[row + iw] == best) { bi = row + iw; break; }
+                                }
+                        }
+                        if (bi >= 0) best = xp[bi]; // the element itself (keeps the sign of a zero as PyTorch does)
                         yd[o] = best;
                         if (idx is not null) idx[o] = bi;
                     }
@@ -135,34 +158,10 @@ internal static class Pooling
     /// <summary>2×2 stride-2 max pooling on float planes with indices (the CNN workhorse).</summary>
     internal static Tensor<float> MaxPool2x2(PoolDescriptor d, Tensor<float> x, int[]? indices)
     {
-        var y = new Tensor<float>(d.OutputShape);
+        var y = Activations.Uninit<float>(d.OutputShape);
         var xd = x.Data; int xo = x.Offset; var yd = y.Data;
         int IH = d.In3[1], IW = d.In3[2], OH = d.Out3[1], OW = d.Out3[2], planes = d.Planes * d.In3[0];
-        ForPlanes(planes, 4L * OH * OW, (p0, p1) =>
-        {
-            ref float xr = ref MemoryMarshal.GetArrayDataReference(xd);
-            ref float yr = ref MemoryMarshal.GetArrayDataReference(yd);
-            for (int p = p0; p < p1; p++)
-                for (int oh = 0; oh < OH; oh++)
-                {
-                    int r0 = 2 * oh * IW, xb = xo + p * IH * IW, o = (p * OH + oh) * OW;
-                    ref float a0 = ref Unsafe.Add(ref xr, xb + r0);
-                    ref float a1 = ref Unsafe.Add(ref a0, IW);
-                    for (int ow = 0; ow < OW; ow++)
-                    {
-                        int c = 2 * ow;
-                        float best = Unsafe.Add(ref a0, c); int bi = r0 + c;
-                        float v = Unsafe.Add(ref a0, c + 1);
-                        if (v > best || float.IsNaN(v)) { best = v; bi = r0 + c + 1; }
-                        v = Unsafe.Add(ref a1, c);
-                        if (v > best || float.IsNaN(v)) { best = v; bi = r0 + IW + c; }
-                        v = Unsafe.Add(ref a1, c + 1);
-                        if (v > best || float.IsNaN(v)) { best = v; bi = r0 + IW + c + 1; }
-                        Unsafe.Add(ref yr, o + ow) = best;
-                        if (indices is not null) indices[o + ow] = bi;
-                    }
-                }
-        });
+        ForPlanes(planes, 4L * OH * OW, (p0, p1) => MaxPool2x2Planes(xd, xo, yd, indices, p0, p1, IH, IW, OH, OW));
         if (indices is not null && d.In3[0] > 1) // 3-d with unit depth kernel: indices count whole D·H·W planes
             for (int p = 0; p < d.Planes; p++)
                 for (int dd = 0; dd < d.In3[0]; dd++)
@@ -171,6 +170,98 @@ internal static class Pooling
                     for (int i = 0; i < OH * OW; i++) indices[o + i] += dd * IH * IW;
                 }
         return y;
+    }
+
+    private static void MaxPool2x2Planes(float[] xd, int xo, float[] yd, int[]? indices, int p0, int p1, int IH, int IW, int OH, int OW)
+    {
+        ref float xr = ref MemoryMarshal.GetArrayDataReference(xd);
+        ref float yr = ref MemoryMarshal.GetArrayDataReference(yd);
+        for (int p = p0; p < p1; p++)
+            for (int oh = 0; oh < OH; oh++)
+            {
+                int r0 = 2 * oh * IW, xb = xo + p * IH * IW, o = (p * OH + oh) * OW;
+                ref float a0 = ref Unsafe.Add(ref xr, xb + r0);
+                ref float a1 = ref Unsafe.Add(ref a0, IW);
+                int ow = 0;
+                if (Avx2.IsSupported && OW >= 8)
+                {
+                    for (; ow <= OW - 8; ow += 8)
+                        MaxPool2x2Avx2(ref Unsafe.Add(ref a0, 2 * ow), ref Unsafe.Add(ref a1, 2 * ow), ref Unsafe.Add(ref yr, o + ow), indices, o + ow, r0 + 2 * ow, IW);
+                    if (ow < OW) // the remainder as one block overlapping the previous one (same values rewritten)
+                    {
+                        ow = OW - 8;
+                        MaxPool2x2Avx2(ref Unsafe.Add(ref a0, 2 * ow), ref Unsafe.Add(ref a1, 2 * ow), ref Unsafe.Add(ref yr, o + ow), indices, o + ow, r0 + 2 * ow, IW);
+                        ow = OW;
+                    }
+                }
+                else if (Avx2.IsSupported && OW >= 4)
+                {
+                    MaxPool2x2Sse(ref a0, ref a1, ref Unsafe.Add(ref yr, o), indices, o, r0, IW);
+                    ow = OW - 4;
+                    MaxPool2x2Sse(ref Unsafe.Add(ref a0, 2 * ow), ref Unsafe.Add(ref a1, 2 * ow), ref Unsafe.Add(ref yr, o + ow), indices, o + ow, r0 + 2 * ow, IW);
+                    ow = OW;
+                }
+                for (; ow < OW; ow++)
+                {
+                    int c = 2 * ow;
+                    float best = Unsafe.Add(ref a0, c); int bi = r0 + c;
+                    float v = Unsafe.Add(ref a0, c + 1);
+                    if (v > best || float.IsNaN(v)) { best = v; bi = r0 + c + 1; }
+                    v = Unsafe.Add(ref a1, c);
+                    if (v > best || float.IsNaN(v)) { best = v; bi = r0 + IW + c; }
+                    v = Unsafe.Add(ref a1, c + 1);
+                    if (v > best || float.IsNaN(v)) { best = v; bi = r0 + IW + c + 1; }
+                    Unsafe.Add(ref yr, o + ow) = best;
+                    if (indices is not null) indices[o + ow] = bi;
+                }
+            }
+    }
+
+    /// <summary>Four 2×2 windows at once (rows of 8 to 15 inputs), same order rules as <see cref="MaxPool2x2Avx2"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void MaxPool2x2Sse(ref float row0, ref float row1, ref float dst, int[]? indices, int o, int baseIndex, int rowStride)
+    {
+        var (b0, c0) = PairMax(Vector128.LoadUnsafe(ref row0), Vector128.LoadUnsafe(ref row0, 4));
+        var (b1, c1) = PairMax(Vector128.LoadUnsafe(ref row1), Vector128.LoadUnsafe(ref row1, 4));
+        var m = Vector128.GreaterThan(b1, b0) | ~Vector128.Equals(b1, b1);
+        Vector128.ConditionalSelect(m, b1, b0).StoreUnsafe(ref dst);
+        if (indices is null) return;
+        var off = Vector128.ConditionalSelect(m.AsInt32(), c1 + Vector128.Create(rowStride), c0);
+        (off + Vector128.Create(baseIndex) + Vector128.Create(0, 2, 4, 6)).StoreUnsafe(ref indices[o]);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector128<float> Max, Vector128<int> Odd) PairMax(Vector128<float> lo, Vector128<float> hi)
+    {
+        var ev = Sse.Shuffle(lo, hi, 0b10_00_10_00);
+        var od = Sse.Shuffle(lo, hi, 0b11_01_11_01);
+        var m = Vector128.GreaterThan(od, ev) | ~Vector128.Equals(od, od);
+        return (Vector128.ConditionalSelect(m, od, ev), m.AsInt32() & Vector128<int>.One);
+    }
+
+    /// <summary>Eight 2×2 windows at once. Pairs within each row are reduced first, then the two rows, which
+    /// keeps PyTorch's row-major scan order: the first of equal values wins, and the last NaN.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void MaxPool2x2Avx2(ref float row0, ref float row1, ref float dst, int[]? indices, int o, int baseIndex, int rowStride)
+    {
+        var (b0, c0) = PairMax(Vector256.LoadUnsafe(ref row0), Vector256.LoadUnsafe(ref row0, 8));
+        var (b1, c1) = PairMax(Vector256.LoadUnsafe(ref row1), Vector256.LoadUnsafe(ref row1, 8));
+        var m = Vector256.GreaterThan(b1, b0) | ~Vector256.Equals(b1, b1);
+        Vector256.ConditionalSelect(m, b1, b0).StoreUnsafe(ref dst);
+        if (indices is null) return;
+        var off = Vector256.ConditionalSelect(m.AsInt32(), c1 + Vector256.Create(rowStride), c0);
+        (off + Vector256.Create(baseIndex) + Vector256.Create(0, 2, 4, 6, 8, 10, 12, 14)).StoreUnsafe(ref indices[o]);
+    }
+
+    /// <summary>Max of adjacent pairs of 16 floats (lo, hi) in order, and 1 where the odd element won.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector256<float> Max, Vector256<int> Odd) PairMax(Vector256<float> lo, Vector256<float> hi)
+    {
+        // shuffle gives [e0 e1 e4 e5 | e2 e3 e6 e7] in 64-bit pairs; the permute restores the order
+        var ev = Avx2.Permute4x64(Avx.Shuffle(lo, hi, 0b10_00_10_00).AsDouble(), 0b11_01_10_00).AsSingle();
+        var od = Avx2.Permute4x64(Avx.Shuffle(lo, hi, 0b11_01_11_01).AsDouble(), 0b11_01_10_00).AsSingle();
+        var m = Vector256.GreaterThan(od, ev) | ~Vector256.Equals(od, od);
+        return (Vector256.ConditionalSelect(m, od, ev), m.AsInt32() & Vector256<int>.One);
     }
 
     /// <summary>Max pooling forward (fast path for float where it applies).</summary>
@@ -221,6 +312,8 @@ internal static class Pooling
         CheckShape(gradOutput, expectedOutShape, "gradOutput");
         if (indices.Length != gradOutput.Length)
             throw new ArgumentException($"indices: {indices.Length} indices for a gradient of shape {ShapeMath.Format(gradOutput.Shape)}.", nameof(indices));
+        if (typeof(T) == typeof(float) && TryMaxBackward2x2((Tensor<float>)(object)gradOutput, inputShape, indices) is { } fast)
+            return (Tensor<T>)(object)fast;
         var gx = new Tensor<T>(inputShape);
         int planes = inputShape[0] * inputShape[1];
         if (planes == 0) return gx;
@@ -244,12 +337,124 @@ internal static class Pooling
         return gx;
     }
 
+    /// <summary>The gradient of a 2-d max pooling whose output is half the input (2×2 windows tiling the input)
+    /// when every index lies in its own 2×2 window: each window's four gradients are written at once, so the
+    /// input gradient needs no separate zeroing pass. Null when the layout does not fit (the general path runs).</summary>
+    private static Tensor<float>? TryMaxBackward2x2(Tensor<float> g, int[] inputShape, int[] indices)
+    {
+        if (inputShape.Length != 4 || g.Rank != 4) return null;
+        int IH = inputShape[2], IW = inputShape[3], OH = g.Size(2), OW = g.Size(3);
+        int planes = inputShape[0] * inputShape[1];
+        if (OH != IH / 2 || OW != IW / 2 || OH == 0 || OW == 0 || planes == 0 || indices.Length != g.Length) return null;
+        var gx = Activations.Uninit<float>(inputShape);
+        var gd = g.Data; int go = g.Offset; var xd = gx.Data;
+        int bad = 0;
+        ForPlanes(planes, 4L * OH * OW, (p0, p1) =>
+        {
+            if (!MaxBackward2x2Planes(gd, go, xd, indices, p0, p1, IH, IW, OH, OW)) Volatile.Write(ref bad, 1);
+        });
+        return bad == 0 ? gx : null;
+    }
+
+    private static bool MaxBackward2x2Planes(float[] gd, int go, float[] xd, int[] indices, int p0, int p1, int IH, int IW, int OH, int OW)
+    {
+        for (int p = p0; p < p1; p++)
+        {
+            var dst = xd.AsSpan(p * IH * IW, IH * IW);
+            for (int oh = 0; oh < OH; oh++)
+            {
+                int o = (p * OH + oh) * OW, r0 = 2 * oh * IW;
+                var row0 = dst.Slice(r0, IW);
+                var row1 = dst.Slice(r0 + IW, IW);
+                int ow = 0;
+                if (Avx2.IsSupported && OW >= 8)
+                {
+                    for (; ow <= OW - 8; ow += 8)
+                        if (!MaxBackward2x2Avx2(ref indices[o + ow], ref gd[go + o + ow], ref row0[2 * ow], ref row1[2 * ow], r0 + 2 * ow, IW)) return false;
+                    if (ow < OW)
+                    {
+                        ow = OW - 8;
+                        if (!MaxBackward2x2Avx2(ref indices[o + ow], ref gd[go + o + ow], ref row0[2 * ow], ref row1[2 * ow], r0 + 2 * ow, IW)) return false;
+                        ow = OW;
+                    }
+                }
+                else if (Avx2.IsSupported && OW >= 4)
+                {
+                    if (!MaxBackward2x2Sse(ref indices[o], ref gd[go + o], ref row0[0], ref row1[0], r0, IW)) return false;
+                    ow = OW - 4;
+                    if (!MaxBackward2x2Sse(ref indices[o + ow], ref gd[go + o + ow], ref row0[2 * ow], ref row1[2 * ow], r0 + 2 * ow, IW)) return false;
+                    ow = OW;
+                }
+                for (; ow < OW; ow++)
+                {
+                    int rel = indices[o + ow] - (r0 + 2 * ow);
+                    float v = gd[go + o + ow];
+                    if (rel != 0 && rel != 1 && rel != IW && rel != IW + 1) return false;
+                    row0[2 * ow] = rel == 0 ? v : 0f;
+                    row0[2 * ow + 1] = rel == 1 ? v : 0f;
+                    row1[2 * ow] = rel == IW ? v : 0f;
+                    row1[2 * ow + 1] = rel == IW + 1 ? v : 0f;
+                }
+                if ((IW & 1) != 0) { row0[IW - 1] = 0; row1[IW - 1] = 0; }
+            }
+            if ((IH & 1) != 0) dst.Slice((IH - 1) * IW, IW).Clear();
+        }
+        return true;
+    }
+
+    /// <summary>Gradients of eight 2×2 windows: each window's value goes to the position its index names, zeros
+    /// elsewhere; false when an index is outside its window.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool MaxBackward2x2Avx2(ref int idx, ref float g, ref float row0, ref float row1, int baseIndex, int rowStride)
+    {
+        var rel = Vector256.LoadUnsafe(ref idx) - (Vector256.Create(baseIndex) + Vector256.Create(0, 2, 4, 6, 8, 10, 12, 14));
+        var v = Vector256.LoadUnsafe(ref g);
+        var m0 = Vector256.Equals(rel, Vector256<int>.Zero);
+        var m1 = Vector256.Equals(rel, Vector256<int>.One);
+        var m2 = Vector256.Equals(rel, Vector256.Create(rowStride));
+        var m3 = Vector256.Equals(rel, Vector256.Create(rowStride + 1));
+        if (!Vector256.EqualsAll(m0 | m1 | m2 | m3, Vector256<int>.AllBitsSet)) return false;
+        Interleave(v & m0.AsSingle(), v & m1.AsSingle(), ref row0);
+        Interleave(v & m2.AsSingle(), v & m3.AsSingle(), ref row1);
+        return true;
+    }
+
+    /// <summary>Four-window version of <see cref="MaxBackward2x2Avx2"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool MaxBackward2x2Sse(ref int idx, ref float g, ref float row0, ref float row1, int baseIndex, int rowStride)
+    {
+        var rel = Vector128.LoadUnsafe(ref idx) - (Vector128.Create(baseIndex) + Vector128.Create(0, 2, 4, 6));
+        var v = Vector128.LoadUnsafe(ref g);
+        var m0 = Vector128.Equals(rel, Vector128<int>.Zero);
+        var m1 = Vector128.Equals(rel, Vector128<int>.One);
+        var m2 = Vector128.Equals(rel, Vector128.Create(rowStride));
+        var m3 = Vector128.Equals(rel, Vector128.Create(rowStride + 1));
+        if (!Vector128.EqualsAll(m0 | m1 | m2 | m3, Vector128<int>.AllBitsSet)) return false;
+        var e = v & m0.AsSingle(); var o = v & m1.AsSingle();
+        Sse.UnpackLow(e, o).StoreUnsafe(ref row0);
+        Sse.UnpackHigh(e, o).StoreUnsafe(ref row0, 4);
+        e = v & m2.AsSingle(); o = v & m3.AsSingle();
+        Sse.UnpackLow(e, o).StoreUnsafe(ref row1);
+        Sse.UnpackHigh(e, o).StoreUnsafe(ref row1, 4);
+        return true;
+    }
+
+    /// <summary>Stores [e0 o0 e1 o1 … e7 o7] (16 floats).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Interleave(Vector256<float> e, Vector256<float> o, ref float dst)
+    {
+        var lo = Avx.UnpackLow(e, o);   // e0 o0 e1 o1 | e4 o4 e5 o5
+        var hi = Avx.UnpackHigh(e, o);  // e2 o2 e3 o3 | e6 o6 e7 o7
+        Avx.Permute2x128(lo, hi, 0x20).StoreUnsafe(ref dst);
+        Avx.Permute2x128(lo, hi, 0x31).StoreUnsafe(ref dst, 8);
+    }
+
     // ------------------------------------------------------------------ average (sliding and adaptive)
 
     /// <summary>Mean over every window with the divisor PyTorch uses (or <paramref name="divisorOverride"/>).</summary>
     internal static Tensor<T> Avg<T>(Geometry g, Tensor<T> x, int[] outShape, int divisorOverride) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var y = new Tensor<T>(outShape);
+        var y = Activations.Uninit<T>(outShape);
         var xd = x.Data; int xo = x.Offset; var yd = y.Data;
         ForPlanes(g.Planes, g.OutPlane * g.Taps, (p0, p1) =>
         {

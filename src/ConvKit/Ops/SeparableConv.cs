@@ -256,10 +256,17 @@ public static class SeparableConv
     internal static Tensor<T>[] SeparableConv2dOp<T>(OpCall<T> c) where T : unmanaged, IFloatingPointIeee754<T>
         => [Functional.SeparableConv2d(c.Input("input"), c.Input("weight"), c.OptionalInput("bias"), c.Dims("stride"), c.Dims("padding"), c.Dims("dilation"))];
 
+    /// <summary>depthwise_separable_conv2d; evaluation-mode batch normalization between the convolutions when
+    /// bn_running_mean and bn_running_var are given (bn_weight, bn_bias optional, attr bn_eps).</summary>
     [Op("depthwise_separable_conv2d")]
     internal static Tensor<T>[] DepthwiseSeparableConv2dOp<T>(OpCall<T> c) where T : unmanaged, IFloatingPointIeee754<T>
-        => [Functional.DepthwiseSeparableConv2d(c.Input("input"), c.Input("depthwise_weight"), c.Input("pointwise_weight"),
-            c.OptionalInput("depthwise_bias"), c.OptionalInput("pointwise_bias"), c.Dims("stride"), c.Dims("padding"), c.Dims("dilation"), c.Bool("relu", false))];
+    {
+        var mean = c.OptionalInput("bn_running_mean");
+        var bn = mean is null ? null : new BatchNormArgs<T>(mean, c.Input("bn_running_var"), c.OptionalInput("bn_weight"), c.OptionalInput("bn_bias"),
+            Eps: c.Double("bn_eps", 1e-5));
+        return [Functional.DepthwiseSeparableConv2d(c.Input("input"), c.Input("depthwise_weight"), c.Input("pointwise_weight"),
+            c.OptionalInput("depthwise_bias"), c.OptionalInput("pointwise_bias"), c.Dims("stride"), c.Dims("padding"), c.Dims("dilation"), c.Bool("relu", false), bn)];
+    }
 
     [Op("flattened_conv2d")]
     internal static Tensor<T>[] FlattenedConv2dOp<T>(OpCall<T> c) where T : unmanaged, IFloatingPointIeee754<T>

@@ -15,6 +15,9 @@ public static class Shuffle
     /// </summary>
     public static void ChannelShuffle<T>(ReadOnlySpan<T> x, Span<T> y, int outer, int channels, int inner, int groups) where T : unmanaged
     {
+        if (groups < 1 || channels % groups != 0)
+            throw new ArgumentException($"groups: must be a positive divisor of the {channels} channels, got {groups}.", nameof(groups));
+        CheckLengths(x.Length, y.Length, (long)outer * channels * inner, (long)outer * channels * inner);
         int per = channels / groups;
         for (int b = 0; b < outer; b++)
         {
@@ -29,6 +32,8 @@ public static class Shuffle
     /// <summary>Pixel shuffle over [outer, C·r², H, W] → [outer, C, H·r, W·r]: out[c, h·r + i, w·r + j] = in[c·r² + i·r + j, h, w].</summary>
     public static void PixelShuffle<T>(ReadOnlySpan<T> x, Span<T> y, int outer, int channels, int h, int w, int r) where T : unmanaged
     {
+        long n = (long)outer * channels * h * w * r * r;
+        CheckLengths(x.Length, y.Length, n, n);
         int hw = h * w, wr = w * r;
         for (int b = 0; b < outer; b++)
             for (int c = 0; c < channels; c++)
@@ -50,6 +55,8 @@ public static class Shuffle
     /// <summary>Pixel unshuffle, the inverse of <see cref="PixelShuffle{T}"/>: [outer, C, H·r, W·r] → [outer, C·r², H, W].</summary>
     public static void PixelUnshuffle<T>(ReadOnlySpan<T> x, Span<T> y, int outer, int channels, int h, int w, int r) where T : unmanaged
     {
+        long n = (long)outer * channels * h * w * r * r;
+        CheckLengths(x.Length, y.Length, n, n);
         int hw = h * w, wr = w * r;
         for (int b = 0; b < outer; b++)
             for (int c = 0; c < channels; c++)
@@ -66,6 +73,12 @@ public static class Shuffle
                         }
                     }
             }
+    }
+
+    private static void CheckLengths(int xLen, int yLen, long xNeed, long yNeed)
+    {
+        if (xLen < xNeed) throw new ArgumentException($"x: {xLen} elements, the sizes need {xNeed}.", "x");
+        if (yLen < yNeed) throw new ArgumentException($"y: {yLen} elements, the sizes need {yNeed}.", "y");
     }
 
     [Op("channel_shuffle")]

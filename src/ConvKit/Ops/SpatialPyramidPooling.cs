@@ -50,6 +50,7 @@ public static class SpatialPyramidPooling
     {
         int n = shape[0], c = shape[1], h = shape[2], w = shape[3], hw = h * w;
         int features = OutputFeatures(shape, levels);
+        CheckLengths(shape, features, x.Length, y.Length, "x", "y");
         int levelBase = 0;
         foreach (int l in levels)
         {
@@ -76,6 +77,7 @@ public static class SpatialPyramidPooling
     {
         int n = shape[0], c = shape[1], h = shape[2], w = shape[3], hw = h * w;
         int features = OutputFeatures(shape, levels);
+        CheckLengths(shape, features, Math.Min(x.Length, gradInput.Length), gradOutput.Length, "x", "gradOutput");
         gradInput.Clear();
         int levelBase = 0;
         foreach (int l in levels)
@@ -111,6 +113,7 @@ public static class SpatialPyramidPooling
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int n = shape[0], c = shape[1], h = shape[2], w = shape[3];
+        CheckLengths(shape, OutputFeatures(shape, levels), x.Length, y.Length, "x", "y");
         int o = 0;
         var outs = new List<double>[n];
         for (int b = 0; b < n; b++) outs[b] = [];
@@ -135,6 +138,14 @@ public static class SpatialPyramidPooling
                         }
         for (int b = 0; b < n; b++)
             foreach (var v in outs[b]) y[o++] = T.CreateTruncating(v);
+    }
+
+    private static void CheckLengths(ReadOnlySpan<int> shape, int features, int inLength, int outLength, string inName, string outName)
+    {
+        long need = (long)shape[0] * shape[1] * shape[2] * shape[3];
+        if (inLength < need) throw new ArgumentException($"{inName}: {inLength} elements, shape {ShapeMath.Format(shape)} needs {need}.", inName);
+        if (outLength < (long)shape[0] * features)
+            throw new ArgumentException($"{outName}: {outLength} elements, [{shape[0]}, {features}] needs {(long)shape[0] * features}.", outName);
     }
 
     private static (int[] Start, int[] End) Bins(int length, int bins)

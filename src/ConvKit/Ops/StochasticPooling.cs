@@ -10,6 +10,15 @@ public sealed record StochasticPoolGeometry(int N, int C, int H, int W, int Kern
     /// <summary>Output shape [N, C, H_out, W_out].</summary>
     public int[] OutputShape => [N, C, OutH, OutW];
 
+    /// <summary>Throws <see cref="ArgumentException"/> when a raw buffer is shorter than this geometry needs.</summary>
+    internal void Check(int inputLength, int outputLength, string inputName = "x", string outputName = "y")
+    {
+        if (inputLength < (long)N * C * H * W)
+            throw new ArgumentException($"{inputName}: {inputLength} elements, the geometry {this} needs {(long)N * C * H * W}.", inputName);
+        if (outputLength < (long)N * C * OutH * OutW)
+            throw new ArgumentException($"{outputName}: {outputLength} elements, the geometry {this} needs {(long)N * C * OutH * OutW}.", outputName);
+    }
+
     /// <summary>Validates the arguments like torch.nn.functional.max_pool2d (stride defaults to the kernel size,
     /// padding at most half the kernel) and derives the output size (floor mode).</summary>
     public static StochasticPoolGeometry Create(ReadOnlySpan<int> input, Dims kernelSize, Dims stride, Dims padding)
@@ -53,6 +62,7 @@ public static class StochasticPooling
     public static void ForwardTraining<T>(StochasticPoolGeometry g, ReadOnlySpan<T> x, Span<T> y, Span<int> indices, SeededRandom rng)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        g.Check(x.Length, Math.Min(y.Length, indices.Length));
         int hw = g.H * g.W, op = g.OutH * g.OutW;
         for (int plane = 0; plane < g.N * g.C; plane++)
         {
@@ -92,6 +102,7 @@ public static class StochasticPooling
     /// <summary>Inference forward: Σa² / Σa per window (0 when the window is all zeros).</summary>
     public static void ForwardInference<T>(StochasticPoolGeometry g, ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        g.Check(x.Length, y.Length);
         int hw = g.H * g.W, op = g.OutH * g.OutW;
         for (int plane = 0; plane < g.N * g.C; plane++)
         {
@@ -119,12 +130,15 @@ public static class StochasticPooling
     public static void BackwardTraining<T>(StochasticPoolGeometry g, ReadOnlySpan<T> gradOutput, ReadOnlySpan<int> indices, Span<T> gradInput)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        g.Check(gradInput.Length, Math.Min(gradOutput.Length, indices.Length), "gradInput", "gradOutput");
         int hw = g.H * g.W, op = g.OutH * g.OutW;
         gradInput.Clear();
         for (int plane = 0; plane < g.N * g.C; plane++)
             for (int q = 0; q < op; q++)
             {
                 int idx = indices[plane * op + q];
+                if ((uint)idx >= (uint)hw && idx != -1)
+                    throw new ArgumentException($"indices: entry {plane * op + q} is {idx}, not -1 or a position in a plane of {hw}.", nameof(indices));
                 if (idx >= 0) gradInput[plane * hw + idx] += gradOutput[plane * op + q];
             }
     }
@@ -133,6 +147,7 @@ public static class StochasticPooling
     public static void BackwardInference<T>(StochasticPoolGeometry g, ReadOnlySpan<T> x, ReadOnlySpan<T> gradOutput, Span<T> gradInput)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        g.Check(Math.Min(x.Length, gradInput.Length), gradOutput.Length, "x", "gradOutput");
         int hw = g.H * g.W, op = g.OutH * g.OutW;
         gradInput.Clear();
         for (int plane = 0; plane < g.N * g.C; plane++)
@@ -172,6 +187,7 @@ public static class StochasticPooling
     public static void ForwardReference<T>(StochasticPoolGeometry g, ReadOnlySpan<T> x, Span<T> y, Span<int> indices, SeededRandom? rng)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        g.Check(x.Length, rng is null ? y.Length : Math.Min(y.Length, indices.Length));
         var pos = new List<int>();
         var val = new List<double>();
         for (int n = 0; n < g.N; n++)

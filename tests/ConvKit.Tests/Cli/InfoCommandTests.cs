@@ -2,11 +2,11 @@ using Xunit;
 
 namespace ConvKit.Tests.Cli;
 
-[CollectionDefinition("Console", DisableParallelization = true)]
-public sealed class ConsoleCollection;
+[CollectionDefinition("CLI console output", DisableParallelization = true)]
+public sealed class CliConsoleCollection;
 
 /// <summary>`convkit info` through the CLI's InfoCommand, capturing what it prints.</summary>
-[Collection("Console")]
+[Collection("CLI console output")]
 public class InfoCommandTests
 {
     private static (int Code, string Output) Run(params string[] args)

@@ -58,6 +58,29 @@ public class Filter2DTests
     }
 
     [Fact]
+    public void StreamingStoresAtEveryAlignmentMatchReference()
+    {
+        long saved = Filter2D.StreamingThreshold;
+        Filter2D.StreamingThreshold = 0; // force the non-temporal path (same values either way)
+        try
+        {
+            var x = Tensor.Rand<float>(8, [2, 5, 203], 0, 1);
+            foreach (var k in new[] { RandomKernel(3, 3, 20), Kernel2D.Outer([1, 2, 1], [0.5f, -1, 0, 1, 0.5f]) })
+            {
+                var expected = Filter2D.Reference(x, k);
+                for (int off = 0; off < 8; off++)
+                {
+                    var buf = new float[x.Length + 8];
+                    var dst = new Tensor<float>(buf, off, x.ShapeArray());
+                    Filter2D.Apply(x, k, output: dst, threads: 2);
+                    FilterGoldenTests.AssertClose(expected, dst, 1e-5, $"offset {off}");
+                }
+            }
+        }
+        finally { Filter2D.StreamingThreshold = saved; }
+    }
+
+    [Fact]
     public void ThreadedRunsMatchSingleThreaded()
     {
         var x = Tensor.Rand<float>(4, [3, 67, 301], 0, 1);

@@ -45,6 +45,26 @@ public class OptimizerTests
     public void AdamWDecoupled() =>
         Near([0.9949724973437736, -1.9928757705970124, 0.47694150919072464], Run(p => new AdamW<double>(p, 0.01, weightDecay: 0.1)));
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void VectorizedFloatAdamMatchesDoubleUpdates(bool decoupled)
+    {
+        // 37 elements: 4 vectors of 8 plus a scalar tail.
+        var init = Tensor.Randn<double>(30, 37);
+        var pd = new Variable<double>(init.Clone(), requiresGrad: true);
+        var pf = new Variable<float>(init.Cast<float>(), requiresGrad: true);
+        var od = new Adam<double>([pd], 0.01, weightDecay: 0.05, decoupledWeightDecay: decoupled);
+        var of = new Adam<float>([pf], 0.01, weightDecay: 0.05, decoupledWeightDecay: decoupled);
+        for (int s = 0; s < 5; s++)
+        {
+            var g = Tensor.Randn<double>(31 + (ulong)s, 37);
+            pd.Grad = g; pf.Grad = g.Cast<float>();
+            od.Step(); of.Step();
+        }
+        for (int i = 0; i < 37; i++) Assert.True(Math.Abs(pd.Data.AsSpan()[i] - pf.Data.AsSpan()[i]) < 1e-5, $"element {i}");
+    }
+
     [Fact]
     public void SchedulesMatchPyTorch()
     {

@@ -65,3 +65,38 @@ public class PyTorchCheckpointTests
         Assert.Equal("state", Assert.Throws<ArgumentException>(() => net.LoadStateDict(state)).ParamName);
     }
 }
+
+/// <summary>The BatchNorm/max-pool network written by PyTorch: eval logits, and training-mode loss and gradients.</summary>
+public class PyTorchFashionNetTests
+{
+    private static string Fx(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", "train", name);
+
+    [Fact]
+    public void EvalLogitsMatchPyTorch()
+    {
+        var net = PyTorchCheckpointTests.LoadFixture("fashionnet_8x8.safetensors", "fashionnet");
+        net.Eval();
+        var x = Npy.ReadTensor<float>(Fx("input.npy"));
+        PyTorchCheckpointTests.Near(Npy.ReadTensor<float>(Fx("fashionnet_logits.npy")), net.Forward(x), 1e-4, 1e-4);
+    }
+
+    [Fact]
+    public void TrainingModeLossAndGradientsMatchPyTorch()
+    {
+        var net = PyTorchCheckpointTests.LoadFixture("fashionnet_8x8.safetensors", "fashionnet");
+        net.Train();
+        var x = Npy.ReadTensor<float>(Fx("input.npy"));
+        var loss = Autograd.CrossEntropy(net.Forward(new Variable<float>(x)), [0, 3, 9, 1, 3, 7]);
+        Assert.Equal(Npy.ReadTensor<double>(Fx("fashionnet_train_loss.npy")).AsSpan()[0], loss.Data.AsSpan()[0], 4);
+        loss.Backward();
+        var ps = net.NamedParameters().ToDictionary(p => p.Name, p => p.Parameter);
+        foreach (var name in new[] { "0.weight", "0.bias", "1.weight", "4.weight", "5.bias", "9.weight", "11.bias" })
+        {
+            var expected = Npy.ReadTensor<float>(Fx($"fashionnet_grad_{name.Replace('.', '_')}.npy"));
+            double scale = expected.AsSpan().ToArray().Max(v => Math.Abs(v));
+            PyTorchCheckpointTests.Near(expected, ps[name].Grad!, 1e-3 * scale + 1e-6, 1e-3);
+        }
+        // PyTorch: a conv bias followed by training-mode BatchNorm gets (numerically) zero gradient.
+        Assert.All(ps["0.bias"].Grad!.AsSpan().ToArray(), v => Assert.True(Math.Abs(v) < 1e-5));
+    }
+}

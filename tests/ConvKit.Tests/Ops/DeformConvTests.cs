@@ -126,3 +126,93 @@ public class DeformConvTests
         Assert.Equal("gradOutput", Assert.Throws<ArgumentException>(() => Functional.DeformConv2dBackward(new Tensor<float>(1, 2, 3, 2), x, off, w)).ParamName);
     }
 }
+
+public class DeformConvBackwardDifferentialTests
+{
+    [Theory]
+    [InlineData(2, 4, 7, 6, 4, 3, 3, 1, 1, 2, 2, false)]   // small: single thread
+    [InlineData(1, 8, 32, 32, 4, 3, 3, 1, 1, 2, 4, true)]  // above the threshold: two-way split of im2col and scatter
+    [InlineData(1, 6, 34, 33, 6, 3, 3, 1, 2, 3, 3, true)]  // channel split inside an offset group
+    public void TablePathsMatchDirectReference(int n, int cin, int h, int w, int cout, int kh, int kw, int stride, int pad, int groups, int og, bool v2)
+    {
+        int ho = (h + 2 * pad - kh) / stride + 1, wo = (w + 2 * pad - kw) / stride + 1;
+        var x = Tensor.Randn<double>(61, n, cin, h, w);
+        var off = Tensor.Rand<double>(62, [n, 2 * og * kh * kw, ho, wo], -4, 4);
+        // Some exact integers and exact -1 / H positions as well.
+        var os = off.AsSpan();
+        for (int i = 0; i < os.Length; i += 5) os[i] = Math.Round(os[i]);
+        var wt = Tensor.Randn<double>(63, cout, cin / groups, kh, kw);
+        var m = v2 ? Tensor.Rand<double>(64, [n, og * kh * kw, ho, wo]) : null;
+        var gy = Tensor.Randn<double>(65, n, cout, ho, wo);
+        var geo = DeformConvGeometry.Create(x.Shape, off.Shape, wt.Shape, default, false, m is null ? default : m.Shape, v2, stride, pad, 1);
+        foreach (bool asFloat in new[] { false, true })
+        {
+            var (gx, goff, gw, gb, gm) = Run(asFloat, geo, x, off, m, wt, gy, reference: false);
+            var (rx, roff, rw, rb, rm) = Run(false, geo, x, off, m, wt, gy, reference: true);
+            double tol = asFloat ? 2e-4 : 1e-11;
+            OpsBSupport.AssertClose(rx, gx, tol);
+            OpsBSupport.AssertClose(roff, goff, tol);
+            OpsBSupport.AssertClose(rw, gw, tol);
+            OpsBSupport.AssertClose(rb, gb, tol);
+            if (v2) OpsBSupport.AssertClose(rm, gm, tol);
+            var cols = new double[cin * kh * kw * ho * wo];
+            var rcols = new double[cols.Length];
+            DeformConv.Im2Col<double>(geo, x.AsSpan()[..(cin * h * w)], off.AsSpan()[..(2 * og * kh * kw * ho * wo)],
+                m is null ? default : m.AsSpan()[..(og * kh * kw * ho * wo)], cols);
+            DeformConv.Im2ColReference<double>(geo, x.AsSpan()[..(cin * h * w)], off.AsSpan()[..(2 * og * kh * kw * ho * wo)],
+                m is null ? default : m.AsSpan()[..(og * kh * kw * ho * wo)], rcols);
+            for (int i = 0; i < cols.Length; i++) Assert.True(Math.Abs(rcols[i] - cols[i]) <= 1e-12 * (1 + Math.Abs(rcols[i])), $"column {i}");
+        }
+    }
+
+    private static (Tensor<double>, Tensor<double>, Tensor<double>, Tensor<double>, Tensor<double>) Run(bool asFloat, DeformConvGeometry geo,
+        Tensor<double> x, Tensor<double> off, Tensor<double>? m, Tensor<double> wt, Tensor<double> gy, bool reference)
+    {
+        if (asFloat)
+        {
+            var r = Run(geo, x.Cast<float>(), off.Cast<float>(), m?.Cast<float>(), wt.Cast<float>(), gy.Cast<float>(), reference);
+            return (r.Item1.Cast<double>(), r.Item2.Cast<double>(), r.Item3.Cast<double>(), r.Item4.Cast<double>(), r.Item5.Cast<double>());
+        }
+        return Run(geo, x, off, m, wt, gy, reference);
+    }
+
+    private static (Tensor<T>, Tensor<T>, Tensor<T>, Tensor<T>, Tensor<T>) Run<T>(DeformConvGeometry geo, Tensor<T> x, Tensor<T> off, Tensor<T>? m,
+        Tensor<T> wt, Tensor<T> gy, bool reference) where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        var gx = new Tensor<T>(x.ShapeArray());
+        var goff = new Tensor<T>(off.ShapeArray());
+        var gw = new Tensor<T>(wt.ShapeArray());
+        var gb = new Tensor<T>(wt.Size(0));
+        var gm = m is null ? new Tensor<T>(0) : new Tensor<T>(m.ShapeArray());
+        if (reference)
+            DeformConv.BackwardReference<T>(geo, x.AsSpan(), off.AsSpan(), m is null ? default : m.AsSpan(), wt.AsSpan(), gy.AsSpan(),
+                gx.AsSpan(), goff.AsSpan(), gw.AsSpan(), gb.AsSpan(), gm.AsSpan());
+        else
+            DeformConv.Backward<T>(geo, x.AsSpan(), off.AsSpan(), m is null ? default : m.AsSpan(), wt.AsSpan(), gy.AsSpan(),
+                gx.AsSpan(), goff.AsSpan(), gw.AsSpan(), gb.AsSpan(), gm.AsSpan());
+        return (gx, goff, gw, gb, gm);
+    }
+}
+
+public class RawSpanLengthTests
+{
+    [Fact]
+    public void ShortBuffersAreRejectedByName()
+    {
+        var geo = DeformConvGeometry.Create([1, 2, 4, 4], [1, 18, 4, 4], [3, 2, 3, 3], default, false, [1, 9, 4, 4], true, 1, 1, 1);
+        var x = new float[32]; var off = new float[18 * 16]; var m = new float[9 * 16]; var cols = new float[2 * 9 * 16];
+        Assert.Equal("offset", Assert.Throws<ArgumentException>(() => DeformConv.Im2Col<float>(geo, x, off.AsSpan(1), m, cols)).ParamName);
+        Assert.Equal("mask", Assert.Throws<ArgumentException>(() => DeformConv.Im2Col<float>(geo, x, off, default, cols)).ParamName);
+        Assert.Equal("columns", Assert.Throws<ArgumentException>(() => DeformConv.Im2Col<float>(geo, x, off, m, cols.AsSpan(1))).ParamName);
+        Assert.Equal("input", Assert.Throws<ArgumentException>(() => DeformConv.Forward<float>(geo, x.AsSpan(3), off, m, new float[54], default, new float[48])).ParamName);
+        Assert.Equal("output", Assert.Throws<ArgumentException>(() => DeformConv.Forward<float>(geo, x, off, m, new float[54], default, new float[47])).ParamName);
+        Assert.Equal("gradMask", Assert.Throws<ArgumentException>(() => DeformConv.Backward<float>(geo, x, off, m, new float[54], new float[48],
+            new float[32], new float[18 * 16], new float[54], default, new float[3])).ParamName);
+        Assert.Equal("y", Assert.Throws<ArgumentException>(() => ConvKit.Ops.Shuffle.PixelShuffle<float>(new float[16], new float[15], 1, 1, 2, 2, 2)).ParamName);
+        Assert.Equal("groups", Assert.Throws<ArgumentException>(() => ConvKit.Ops.Shuffle.ChannelShuffle<float>(new float[6], new float[6], 1, 6, 1, 4)).ParamName);
+        var sg = StochasticPoolGeometry.Create([1, 1, 4, 4], 2, default, default);
+        Assert.Equal("y", Assert.Throws<ArgumentException>(() => StochasticPooling.ForwardInference<float>(sg, new float[16], new float[3])).ParamName);
+        Assert.Equal("indices", Assert.Throws<ArgumentException>(() => StochasticPooling.BackwardTraining<float>(sg, new float[4], [0, 1, 16, 2], new float[16])).ParamName);
+        Assert.Equal("x", Assert.Throws<ArgumentException>(() => SpatialPyramidPooling.Forward<float>([1, 1, 4, 4], [1, 2], PyramidPoolMode.Max, new float[15], new float[5])).ParamName);
+    }
+}

@@ -190,6 +190,41 @@ public class PoolTests
     }
 
     [Fact]
+    public void MaxPool2x2FastPathKeepsPyTorchTieOrderAndNaN()
+    {
+        // small integers (and ReLU-like zeros) make ties in most windows; NaN in a few
+        var x = Tensor.Rand<float>(21, [2, 3, 6, 38], 0, 3);
+        var s = x.AsSpan();
+        for (int i = 0; i < s.Length; i++) s[i] = MathF.Max(MathF.Floor(s[i]) - 1, 0);
+        s[3] = float.NaN; s[40] = float.NaN; s[41] = float.NaN; s[77] = float.NaN; s[38 + 77] = float.NaN;
+        var desc = PoolDescriptor.Create(2, x.Shape, 2);
+        Assert.True(Pooling.Is2x2(desc));
+        var idx = new int[ShapeMath.Numel(desc.OutputShape, "o")];
+        var y = Pooling.MaxPool(desc, x, idx);
+        var (yr, ir) = Pooling.MaxPoolReference(desc, x);
+        Assert.Equal(ir, idx);
+        Assert.Equal(0, PoolGradCheck.MaxDiff(y, yr));
+        Assert.Equal(0, PoolGradCheck.MaxDiff(Functional.MaxPool2d(x, 2), yr));
+    }
+
+    [Theory]
+    [InlineData(2, 2, 0, 8, 10)]
+    [InlineData(2, 2, 0, 7, 9)]    // odd sizes: the last row and column get no gradient
+    [InlineData(2, 2, 0, 6, 34)]   // vector blocks of 8 plus an overlapping remainder
+    [InlineData(2, 2, 0, 5, 19)]
+    [InlineData(3, 2, 1, 8, 8)]    // output is half the input too, but windows overlap: the general path must run
+    [InlineData(3, 1, 1, 6, 6)]
+    public void MaxPoolBackwardFloatMatchesDouble(int k, int s, int p, int h, int w)
+    {
+        var x = Tensor.Randn<float>(31, 3, 4, h, w);
+        var (y, idx) = Functional.MaxPool2dWithIndices(x, k, s, p);
+        var g = Tensor.Randn<float>(32, y.ShapeArray());
+        var gx = Functional.MaxPool2dBackward(g, x, idx);
+        var gr = Functional.MaxPool2dBackward(g.Cast<double>(), x.Cast<double>(), idx).Cast<float>();
+        Assert.True(PoolGradCheck.MaxDiff(gx, gr) < 1e-6); // overlapping windows sum in float vs double
+    }
+
+    [Fact]
     public void MaxPool2x2FastPathOn3dWithUnitDepthKernel()
     {
         var x = Tensor.Randn<float>(11, 2, 3, 4, 6, 8);

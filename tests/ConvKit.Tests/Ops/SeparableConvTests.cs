@@ -107,6 +107,34 @@ public class SeparableConvTests
         Assert.Equal("pointwise", Assert.Throws<ArgumentException>(() => SeparableConv.ComposeDepthwiseSeparable(dw, new Tensor<double>(5, 3, 1, 1), cin)).ParamName);
     }
 
+    [Fact]
+    public void DepthwiseSeparableWithBatchNormAndRelu()
+    {
+        int cin = 2, m = 2, cout = 3, mid = cin * m;
+        var x = Tensor.Randn<double>(70, 2, cin, 8, 7);
+        var dw = Tensor.Randn<double>(71, mid, 1, 3, 3);
+        var pw = Tensor.Randn<double>(72, cout, mid, 1, 1);
+        var db = Tensor.Randn<double>(73, mid);
+        var mean = Tensor.Randn<double>(74, mid);
+        var var_ = Tensor.Rand<double>(75, [mid], 0.5, 2);
+        var gamma = Tensor.Randn<double>(76, mid);
+        var beta = Tensor.Randn<double>(77, mid);
+        var bn = new BatchNormArgs<double>(mean, var_, gamma, beta);
+        var y = Functional.DepthwiseSeparableConv2d(x, dw, pw, db, null, 1, 1, relu: true, batchNorm: bn);
+        var expected = Functional.Conv2d(Functional.Relu(Functional.BatchNorm(Functional.DepthwiseConv2d(x, dw, db, 1, 1), mean, var_, gamma, beta)), pw);
+        OpsBSupport.AssertClose(expected, y, 1e-12);
+        // Evaluation-mode batch norm is per-channel affine: folding it into the depthwise weights and bias gives the same block.
+        var dwF = dw.Clone();
+        var dbF = new Tensor<double>(mid);
+        for (int k = 0; k < mid; k++)
+        {
+            double scale = gamma[k] / Math.Sqrt(var_[k] + 1e-5);
+            for (int e = 0; e < 9; e++) dwF.AsSpan()[k * 9 + e] *= scale;
+            dbF[k] = (db[k] - mean[k]) * scale + beta[k];
+        }
+        OpsBSupport.AssertClose(Functional.DepthwiseSeparableConv2d(x, dwF, pw, dbF, null, 1, 1, relu: true), y, 1e-10);
+    }
+
     [Theory]
     [InlineData(1, 0, 1)]
     [InlineData(2, 1, 1)]

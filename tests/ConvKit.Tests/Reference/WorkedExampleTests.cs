@@ -117,6 +117,41 @@ public class WorkedExampleTests
     }
 
     [Fact]
+    public void OneByOneConvIsOneGemmPerImage()
+    {
+        // Float32 engine: y[n] (K x HW) = W (K x C) · x[n] (C x HW).
+        int n = 2, ci = 19, co = 7, hw = 5 * 6;
+        var x = Tensor.Randn<float>(17, n, ci, 5, 6);
+        var wt = Tensor.Randn<float>(18, co, ci, 1, 1);
+        var y = Functional.Conv2d(x, wt);
+        for (int b0 = 0; b0 < n; b0++)
+        {
+            var c = new float[co * hw];
+            ConvKit.Kernels.Gemm.Sgemm(false, false, co, hw, ci, 1f, wt.AsSpan().ToArray(), ci, x.Select(b0).AsSpan().ToArray(), hw, 0f, c, hw);
+            var got = y.Select(b0).AsSpan().ToArray();
+            for (int i = 0; i < c.Length; i++) Assert.Equal(c[i], got[i], 4);
+        }
+    }
+
+    [Fact]
+    public void DepthwiseIsGroupedConvWithGroupsEqualToChannels()
+    {
+        var x = Tensor.Randn<double>(27, 2, 3, 6, 5);
+        var w = Tensor.Randn<double>(28, 6, 1, 3, 3);
+        var b = Tensor.Randn<double>(29, 6);
+        var dw = Functional.DepthwiseConv2d(x, w, b, stride: 2, padding: 1);
+        var g = Functional.Conv2d(x, w, b, stride: 2, padding: 1, groups: 3);
+        Assert.Equal(g.AsSpan().ToArray(), dw.AsSpan().ToArray());
+        // Output channel 2c + m sees only input channel c.
+        var only1 = x.Clone();
+        only1.Select(0).Select(0).Fill(0);
+        only1.Select(0).Select(2).Fill(0);
+        var y1 = Functional.DepthwiseConv2d(only1, w, null, stride: 2, padding: 1);
+        Assert.All(y1.Select(0).Select(0).AsSpan().ToArray(), v => Assert.Equal(0.0, v));
+        Assert.Contains(y1.Select(0).Select(2).AsSpan().ToArray(), v => v != 0);
+    }
+
+    [Fact]
     public void FlipIsTrueConvolution()
     {
         // True convolution of a unit impulse reproduces the kernel; correlation reproduces it rotated by 180°.
