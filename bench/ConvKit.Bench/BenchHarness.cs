@@ -63,6 +63,19 @@ public static class BenchHarness
         return list;
     }
 
+    /// <summary>Loads the suite and checks that every requested layer name exists (ArgumentException "layers" otherwise).</summary>
+    public static List<BenchLayer> Validate(BenchOptions o)
+    {
+        var layers = LoadLayers(o.LayersPath);
+        if (o.Layers is not null)
+        {
+            var known = layers.Select(l => l.Name).Concat(ExtraNames).ToHashSet();
+            var unknown = o.Layers.Where(n => !known.Contains(n)).ToList();
+            if (unknown.Count > 0) throw new ArgumentException($"layers: unknown layer(s) {string.Join(", ", unknown)}; known: {string.Join(", ", known)}.", "layers");
+        }
+        return layers;
+    }
+
     /// <summary>Runs the suite, reporting each result as soon as it is measured.</summary>
     public static List<BenchResult> Run(BenchOptions o, Action<BenchResult>? onResult = null)
     {
@@ -71,13 +84,7 @@ public static class BenchHarness
         var results = new List<BenchResult>();
         try
         {
-            var layers = LoadLayers(o.LayersPath);
-            if (o.Layers is not null)
-            {
-                var known = layers.Select(l => l.Name).Concat(ExtraNames).ToHashSet();
-                var unknown = o.Layers.Where(n => !known.Contains(n)).ToList();
-                if (unknown.Count > 0) throw new ArgumentException($"layers: unknown layer(s) {string.Join(", ", unknown)}; known: {string.Join(", ", known)}.", "layers");
-            }
+            var layers = Validate(o);
             foreach (var l in layers)
             {
                 if (o.Layers is not null && !o.Layers.Contains(l.Name)) continue;
@@ -246,6 +253,7 @@ public static class BenchHarness
             Layers = layers is null ? null : layers.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(),
         };
         if (threads < 1) throw new ArgumentException($"threads: must be at least 1, got {threads}.", nameof(threads));
+        Validate(o);
         if (!json)
         {
             output.WriteLine($"ConvKit bench: {o.Threads} thread(s), peak {PeakPerCoreGflops * o.Threads:F0} GFLOP/s (AVX2 FMA), median of repetitions");

@@ -1,4 +1,6 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using ConvKit.Descriptors;
 using ConvKit.Kernels;
 
@@ -24,8 +26,9 @@ public sealed class WinogradAlgorithm : IConvAlgorithm
     public static WinogradAlgorithm Instance { get; } = new(false);
 
     /// <summary>The instance the planner tries: also declines shapes where it measured slower than the GEMM lowering
-    /// (fewer than 128 input or output channels, or fewer than 2048 output positions: the weight transform then
-    /// costs more than the 2.25× fewer multiplies save).</summary>
+    /// (fewer than 64 input or output channels, or fewer than 512 output positions in the batch: the per-call weight
+    /// transform, 16·K·C values, then costs more than the 2.25× fewer multiplies save; e.g. ResNet-50's 14×14 and 7×7
+    /// layers).</summary>
     public static WinogradAlgorithm Preferred { get; } = new(true);
 
     private WinogradAlgorithm(bool heuristic) => _heuristic = heuristic;
@@ -40,7 +43,7 @@ public sealed class WinogradAlgorithm : IConvAlgorithm
         if (core.KernelSize[0] != 3 || core.KernelSize[1] != 3) return null;
         if (core.Stride[0] != 1 || core.Stride[1] != 1 || core.Dilation[0] != 1 || core.Dilation[1] != 1) return null;
         if (core.InChannels < 8 || core.OutChannels < 8) return null;
-        if (_heuristic && (core.InChannels < 128 || core.OutChannels < 128 || (long)core.N * core.OutputVolume < 2048)) return null;
+        if (_heuristic && (core.InChannels < 64 || core.OutChannels < 64 || (long)core.N * core.OutputVolume < 512)) return null;
         return new Plan(core);
     }
 
@@ -126,10 +129,19 @@ public sealed class WinogradAlgorithm : IConvAlgorithm
             int tpi = _th * _tw;
             long stride = (long)g.C * tn;
             float* d = stackalloc float[16];
+            bool simd = Avx2.IsSupported;
             for (int t = 0; t < tn; t++)
             {
                 int tile = t0 + t, n = tile / tpi, rem = tile - n * tpi, ty = rem / _tw, tx = rem - ty * _tw;
                 int iy0 = 2 * ty - g.PH, ix0 = 2 * tx - g.PW;
+                if (simd && t + 8 <= tn && tx + 8 <= _tw && iy0 >= 0 && iy0 + 4 <= g.IH && ix0 >= 0 && ix0 + 19 <= g.IW)
+                {
+                    // eight horizontally adjacent interior tiles at once: lane i is tile t + i
+                    for (int c = 0; c < g.C; c++)
+                        InputTiles8(x + ((long)n * g.C + c) * g.IV + (long)iy0 * g.IW + ix0, g.IW, v + (long)c * tn + t, stride);
+                    t += 7;
+                    continue;
+                }
                 bool inside = iy0 >= 0 && ix0 >= 0 && iy0 + 4 <= g.IH && ix0 + 4 <= g.IW;
                 for (int c = 0; c < g.C; c++)
                 {
@@ -168,6 +180,40 @@ public sealed class WinogradAlgorithm : IConvAlgorithm
             }
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<float> Evens(float* p)
+            => Avx2.Permute4x64(Avx.Shuffle(Avx.LoadVector256(p), Avx.LoadVector256(p + 8), 0x88).AsDouble(), 0xD8).AsSingle();
+
+        /// <summary>Bᵀ·d·B for 8 adjacent tiles (input columns 2i..2i+3 of tile i) of one channel, stored 8-wide.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void InputTiles8(float* s, int iw, float* o, long stride)
+        {
+            // rows first (·B), then columns (Bᵀ·)
+            Vector256<float> u00, u01, u02, u03, u10, u11, u12, u13, u20, u21, u22, u23, u30, u31, u32, u33;
+            Row(s, out u00, out u01, out u02, out u03);
+            Row(s + iw, out u10, out u11, out u12, out u13);
+            Row(s + 2 * iw, out u20, out u21, out u22, out u23);
+            Row(s + 3 * iw, out u30, out u31, out u32, out u33);
+            Col(o, stride, 0, u00, u10, u20, u30);
+            Col(o, stride, 1, u01, u11, u21, u31);
+            Col(o, stride, 2, u02, u12, u22, u32);
+            Col(o, stride, 3, u03, u13, u23, u33);
+
+            static void Row(float* r, out Vector256<float> e0, out Vector256<float> e1, out Vector256<float> e2, out Vector256<float> e3)
+            {
+                var d0 = Evens(r); var d1 = Evens(r + 1); var d2 = Evens(r + 2); var d3 = Evens(r + 3);
+                e0 = Avx.Subtract(d0, d2); e1 = Avx.Add(d1, d2); e2 = Avx.Subtract(d2, d1); e3 = Avx.Subtract(d1, d3);
+            }
+
+            static void Col(float* o, long stride, int q, Vector256<float> a0, Vector256<float> a1, Vector256<float> a2, Vector256<float> a3)
+            {
+                Avx.Store(o + (0 + q) * stride, Avx.Subtract(a0, a2));
+                Avx.Store(o + (4 + q) * stride, Avx.Add(a1, a2));
+                Avx.Store(o + (8 + q) * stride, Avx.Subtract(a2, a1));
+                Avx.Store(o + (12 + q) * stride, Avx.Subtract(a1, a3));
+            }
+        }
+
         /// <summary>y tile = Aᵀ·m·A (+ bias, ReLU) for tiles [t0, t0 + tn), clipped at the output edge.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void TransformOutput(float* m, float* y, float* bias, bool relu, int t0, int tn)
@@ -183,6 +229,12 @@ public sealed class WinogradAlgorithm : IConvAlgorithm
                 for (int t = 0; t < tn; t++)
                 {
                     int tile = t0 + t, n = tile / tpi, rem = tile - n * tpi, ty = rem / _tw, tx = rem - ty * _tw;
+                    if (Avx2.IsSupported && t + 8 <= tn && tx + 8 <= _tw && 2 * tx + 16 <= g.OW && 2 * ty + 2 <= g.OH)
+                    {
+                        OutputTiles8(mk + t, stride, y + ((long)n * g.K + k) * g.OV + (long)(2 * ty) * g.OW + 2 * tx, g.OW, bv, relu);
+                        t += 7;
+                        continue;
+                    }
                     float* mt = mk + t;
                     for (int q = 0; q < 4; q++)
                     {
@@ -203,6 +255,40 @@ public sealed class WinogradAlgorithm : IConvAlgorithm
                     }
                 }
             }
+        }
+
+        /// <summary>Aᵀ·m·A for 8 adjacent tiles, written as two interleaved 16-wide output rows.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void OutputTiles8(float* m, long stride, float* y, int ow, float bias, bool relu)
+        {
+            var vb = Vector256.Create(bias);
+            for (int r = 0; r < 2; r++)
+            {
+                // row r of Aᵀ·m, for the four columns
+                Vector256<float> s0, s1, s2, s3;
+                if (r == 0)
+                {
+                    s0 = Sum3(m, stride, 0); s1 = Sum3(m, stride, 1); s2 = Sum3(m, stride, 2); s3 = Sum3(m, stride, 3);
+                }
+                else
+                {
+                    s0 = Diff3(m, stride, 0); s1 = Diff3(m, stride, 1); s2 = Diff3(m, stride, 2); s3 = Diff3(m, stride, 3);
+                }
+                var y0 = Avx.Add(Avx.Add(Avx.Add(s0, s1), s2), vb);
+                var y1 = Avx.Add(Avx.Subtract(Avx.Subtract(s1, s2), s3), vb);
+                if (relu) { y0 = Avx.Max(y0, Vector256<float>.Zero); y1 = Avx.Max(y1, Vector256<float>.Zero); }
+                var lo = Avx.UnpackLow(y0, y1);
+                var hi = Avx.UnpackHigh(y0, y1);
+                float* yr = y + (long)r * ow;
+                Avx.Store(yr, Avx.Permute2x128(lo, hi, 0x20));
+                Avx.Store(yr + 8, Avx.Permute2x128(lo, hi, 0x31));
+            }
+
+            static Vector256<float> Sum3(float* m, long stride, int q)
+                => Avx.Add(Avx.Add(Avx.LoadVector256(m + q * stride), Avx.LoadVector256(m + (4 + q) * stride)), Avx.LoadVector256(m + (8 + q) * stride));
+
+            static Vector256<float> Diff3(float* m, long stride, int q)
+                => Avx.Subtract(Avx.Subtract(Avx.LoadVector256(m + (4 + q) * stride), Avx.LoadVector256(m + (8 + q) * stride)), Avx.LoadVector256(m + (12 + q) * stride));
         }
     }
 }

@@ -48,6 +48,12 @@ public class AlgorithmDifferentialTests
         // larger channel counts and an image big enough for several tile chunks and both threads
         var big = ConvDescriptor.Create(2, [2, 64, 33, 31], [48, 64, 3, 3], true, 1, 1);
         CheckAgainstReference(ConvPlanner.Plan(big, ConvDirection.Forward, "winograd_f2x2_3x3"), big, ConvDirection.Forward, r, 2e-5);
+        // wide rows: the 8-tile vector transforms (interior tiles) next to scalar edge tiles
+        foreach (var (h, w, p) in new[] { (12, 64, 1), (9, 70, 0), (14, 45, 2) })
+        {
+            var wide = ConvDescriptor.Create(2, [2, 16, h, w], [12, 16, 3, 3], true, 1, p);
+            CheckAgainstReference(ConvPlanner.Plan(wide, ConvDirection.Forward, "winograd_f2x2_3x3"), wide, ConvDirection.Forward, r, 2e-5);
+        }
     }
 
     [Fact]
