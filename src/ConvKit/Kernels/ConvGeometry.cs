@@ -19,7 +19,7 @@ internal readonly struct ConvGeometry
     public ConvGeometry(ConvDescriptor d)
     {
         if (!ReferenceEquals(d.Core, d))
-            throw new ArgumentException("descriptor: the engine runs Core descriptors (zero padding, no flip); run descriptor.Core on the padded input.", "descriptor");
+            throw new ArgumentException("descriptor: convolution kernels run Core descriptors (zero padding, no flip); run descriptor.Core on the padded input.", "descriptor");
         int r = d.Rank;
         int At(int[] a, int axis, int dflt) => axis >= 3 - r ? a[axis - (3 - r)] : dflt;
         N = d.N; C = d.InChannels; K = d.OutChannels; Groups = d.Groups; Cg = C / Groups; Kg = K / Groups;

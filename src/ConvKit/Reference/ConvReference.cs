@@ -1,5 +1,6 @@
 using System.Numerics;
 using ConvKit.Descriptors;
+using ConvKit.Kernels;
 
 namespace ConvKit.Reference;
 
@@ -11,32 +12,10 @@ namespace ConvKit.Reference;
 /// </summary>
 public static class ConvReference
 {
-    /// <summary>Geometry padded to three spatial axes (depth, height, width).</summary>
-    private readonly struct G
-    {
-        public readonly int N, C, K, Groups, Cg, Kg;
-        public readonly int ID, IH, IW, KD, KH, KW, OD, OH, OW;
-        public readonly int SD, SH, SW, DD, DH, DW, PD, PH, PW;
-
-        public G(ConvDescriptor d)
-        {
-            if (!ReferenceEquals(d.Core, d))
-                throw new ArgumentException("descriptor: the reference runs Core descriptors (zero padding, no flip); run descriptor.Core on the padded input.", "descriptor");
-            int r = d.Rank;
-            int At(int[] a, int axis, int dflt) => axis >= 3 - r ? a[axis - (3 - r)] : dflt;
-            N = d.N; C = d.InChannels; K = d.OutChannels; Groups = d.Groups; Cg = C / Groups; Kg = K / Groups;
-            ID = At(d.InputSize, 0, 1); IH = At(d.InputSize, 1, 1); IW = At(d.InputSize, 2, 1);
-            KD = At(d.KernelSize, 0, 1); KH = At(d.KernelSize, 1, 1); KW = At(d.KernelSize, 2, 1);
-            OD = At(d.OutputSize, 0, 1); OH = At(d.OutputSize, 1, 1); OW = At(d.OutputSize, 2, 1);
-            SD = At(d.Stride, 0, 1); SH = At(d.Stride, 1, 1); SW = At(d.Stride, 2, 1);
-            DD = At(d.Dilation, 0, 1); DH = At(d.Dilation, 1, 1); DW = At(d.Dilation, 2, 1);
-            PD = At(d.PadBegin, 0, 0); PH = At(d.PadBegin, 1, 0); PW = At(d.PadBegin, 2, 0);
-        }
-
-        public int X(int n, int c, int z, int y, int x) => (((n * C + c) * ID + z) * IH + y) * IW + x;
-        public int W(int k, int c, int z, int y, int x) => (((k * Cg + c) * KD + z) * KH + y) * KW + x;
-        public int Y(int n, int k, int z, int y, int x) => (((n * K + k) * OD + z) * OH + y) * OW + x;
-    }
+    // The engine's 3-axis geometry (lower ranks get leading sizes of 1); the index helpers are the reference's own.
+    private static int X(in ConvGeometry g, int n, int c, int z, int y, int x) => (((n * g.C + c) * g.ID + z) * g.IH + y) * g.IW + x;
+    private static int W(in ConvGeometry g, int k, int c, int z, int y, int x) => (((k * g.Cg + c) * g.KD + z) * g.KH + y) * g.KW + x;
+    private static int Y(in ConvGeometry g, int n, int k, int z, int y, int x) => (((n * g.K + k) * g.OD + z) * g.OH + y) * g.OW + x;
 
     private static void CheckLengths<T>(ConvDescriptor d, int x, int w, int y)
     {
@@ -49,7 +28,7 @@ public static class ConvReference
     public static void Forward<T>(ConvDescriptor d, ReadOnlySpan<T> x, ReadOnlySpan<T> w, ReadOnlySpan<T> bias, Span<T> y)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var g = new G(d);
+        var g = new ConvGeometry(d);
         CheckLengths<T>(d, x.Length, w.Length, y.Length);
         for (int n = 0; n < g.N; n++)
         for (int k = 0; k < g.K; k++)
@@ -74,11 +53,11 @@ public static class ConvReference
                         {
                             int ix = ox * g.SW - g.PW + kx * g.DW;
                             if ((uint)ix >= (uint)g.IW) continue;
-                            acc += double.CreateTruncating(x[g.X(n, grp * g.Cg + c, iz, iy, ix)]) * double.CreateTruncating(w[g.W(k, c, kz, ky, kx)]);
+                            acc += double.CreateTruncating(x[X(g, n, grp * g.Cg + c, iz, iy, ix)]) * double.CreateTruncating(w[W(g, k, c, kz, ky, kx)]);
                         }
                     }
                 }
-                y[g.Y(n, k, oz, oy, ox)] = T.CreateTruncating(acc);
+                y[Y(g, n, k, oz, oy, ox)] = T.CreateTruncating(acc);
             }
         }
     }
@@ -87,7 +66,7 @@ public static class ConvReference
     public static void BackwardData<T>(ConvDescriptor d, ReadOnlySpan<T> gy, ReadOnlySpan<T> w, Span<T> gx)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var g = new G(d);
+        var g = new ConvGeometry(d);
         CheckLengths<T>(d, gx.Length, w.Length, gy.Length);
         var acc = new double[gx.Length];
         for (int n = 0; n < g.N; n++)
@@ -98,7 +77,7 @@ public static class ConvReference
             for (int oy = 0; oy < g.OH; oy++)
             for (int ox = 0; ox < g.OW; ox++)
             {
-                double gv = double.CreateTruncating(gy[g.Y(n, k, oz, oy, ox)]);
+                double gv = double.CreateTruncating(gy[Y(g, n, k, oz, oy, ox)]);
                 for (int c = 0; c < g.Cg; c++)
                 for (int kz = 0; kz < g.KD; kz++)
                 {
@@ -112,7 +91,7 @@ public static class ConvReference
                         {
                             int ix = ox * g.SW - g.PW + kx * g.DW;
                             if ((uint)ix >= (uint)g.IW) continue;
-                            acc[g.X(n, grp * g.Cg + c, iz, iy, ix)] += gv * double.CreateTruncating(w[g.W(k, c, kz, ky, kx)]);
+                            acc[X(g, n, grp * g.Cg + c, iz, iy, ix)] += gv * double.CreateTruncating(w[W(g, k, c, kz, ky, kx)]);
                         }
                     }
                 }
@@ -125,7 +104,7 @@ public static class ConvReference
     public static void BackwardWeight<T>(ConvDescriptor d, ReadOnlySpan<T> x, ReadOnlySpan<T> gy, Span<T> gw)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var g = new G(d);
+        var g = new ConvGeometry(d);
         CheckLengths<T>(d, x.Length, gw.Length, gy.Length);
         for (int k = 0; k < g.K; k++)
         {
@@ -149,11 +128,11 @@ public static class ConvReference
                         {
                             int ix = ox * g.SW - g.PW + kx * g.DW;
                             if ((uint)ix >= (uint)g.IW) continue;
-                            acc += double.CreateTruncating(x[g.X(n, grp * g.Cg + c, iz, iy, ix)]) * double.CreateTruncating(gy[g.Y(n, k, oz, oy, ox)]);
+                            acc += double.CreateTruncating(x[X(g, n, grp * g.Cg + c, iz, iy, ix)]) * double.CreateTruncating(gy[Y(g, n, k, oz, oy, ox)]);
                         }
                     }
                 }
-                gw[g.W(k, c, kz, ky, kx)] = T.CreateTruncating(acc);
+                gw[W(g, k, c, kz, ky, kx)] = T.CreateTruncating(acc);
             }
         }
     }
