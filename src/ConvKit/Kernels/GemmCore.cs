@@ -43,6 +43,13 @@ internal static unsafe class GemmCore
 
     internal static int RoundUp(int v, int m) => (v + m - 1) / m * m;
 
+    /// <summary>
+    /// Whether full 12×32 tiles run on the AVX-512 kernel (where the CPU has it: about 1.6× the AVX2 FMA throughput
+    /// per core on Ice Lake). Off, everything runs on the 6×16 AVX2 kernel, the baseline for CPUs without AVX-512
+    /// such as Zen 3. Both read the same packed layout; tests switch this to cover both.
+    /// </summary>
+    internal static bool UseAvx512 { get; set; } = Avx512F.IsSupported;
+
     /// <summary>Size in floats of a fully packed A (see <see cref="PackAFull"/>).</summary>
     public static long PackedASize(int m, int k) => (long)RoundUp(m, MR) * k;
 
@@ -203,6 +210,7 @@ internal static unsafe class GemmCore
         float* bufB = ThreadBuffer(ref t_bufB, KC * Math.Min(NC, RoundUp(n, NR)));
         nint rs = transA ? 1 : lda, ps = transA ? lda : 1;
         float* bufA = packedA == null && !directA ? ThreadBuffer(ref t_bufA, KC * Math.Min(MC, RoundUp(m, MR))) : null;
+        bool wide = UseAvx512 && !directA;
         for (int jc = 0; jc < n; jc += NC)
         {
             int nc = Math.Min(NC, n - jc);
@@ -237,7 +245,26 @@ internal static unsafe class GemmCore
                             else { PackB(false, kc, nr, bsrc, ldb, bufB); bp = bufB; }
                         }
                         float* cc = c + (long)ic * ldc + jc + jr;
-                        for (int ir = 0; ir < mc; ir += MR)
+                        int ir = 0;
+                        if (wide && nc - jr >= 2 * NR)
+                        {
+                            // Two B panels side by side: full 12×32 tiles on the AVX-512 kernel, leftover rows on the
+                            // 6×16 kernel once per panel.
+                            float* bp2 = directB ? bp + NR : bp + (long)NR * kc;
+                            for (; ir + 2 * MR <= mc; ir += 2 * MR)
+                                Kernel12x32Avx512(kc, ablk + (long)ir * kc, bp, bp2, bs, cc + (long)ir * ldc, ldc, betaEff,
+                                    biasBlk == null ? null : biasBlk + ir, reluBlk);
+                            for (; ir < mc; ir += MR)
+                            {
+                                int mr2 = Math.Min(MR, mc - ir);
+                                float* bias2 = biasBlk == null ? null : biasBlk + ir;
+                                Micro(kc, ablk + (long)ir * kc, bp, bs, cc + (long)ir * ldc, ldc, mr2, NR, betaEff, bias2, reluBlk);
+                                Micro(kc, ablk + (long)ir * kc, bp2, bs, cc + (long)ir * ldc + NR, ldc, mr2, NR, betaEff, bias2, reluBlk);
+                            }
+                            jr += NR;
+                            continue;
+                        }
+                        for (; ir < mc; ir += MR)
                         {
                             int mr = Math.Min(MR, mc - ir);
                             if (directA)
@@ -433,6 +460,86 @@ internal static unsafe class GemmCore
         StoreRow(c + 3L * ldc, c30, c31, beta, bias, 3, relu);
         StoreRow(c + 4L * ldc, c40, c41, beta, bias, 4, relu);
         StoreRow(c + 5L * ldc, c50, c51, beta, bias, 5, relu);
+    }
+
+    /// <summary>
+    /// The AVX-512 micro-kernel over the 6×16 packed layout: two A panels (rows 0-5 at <paramref name="a"/>, rows
+    /// 6-11 at a + 6·kc) times two B panels (<paramref name="b0"/>, <paramref name="b1"/>; one 16-float row each,
+    /// a zmm load) into 24 zmm accumulators, so each broadcast feeds two FMAs and each B load six.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel12x32Avx512(int kc, float* a, float* b0, float* b1, nint bs, float* c, int ldc, float beta, float* bias, bool relu)
+    {
+        float* a2 = a + MR * kc;
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+        Vector512<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        Vector512<float> c60 = default, c61 = default, c70 = default, c71 = default, c80 = default, c81 = default;
+        Vector512<float> c90 = default, c91 = default, ca0 = default, ca1 = default, cb0 = default, cb1 = default;
+        for (int p = 0; p < kc; p++, a += MR, a2 += MR, b0 += bs, b1 += bs)
+        {
+            var x0 = Avx512F.LoadVector512(b0);
+            var x1 = Avx512F.LoadVector512(b1);
+            var av = Vector512.Create(a[0]);
+            c00 = Avx512F.FusedMultiplyAdd(av, x0, c00); c01 = Avx512F.FusedMultiplyAdd(av, x1, c01);
+            av = Vector512.Create(a[1]);
+            c10 = Avx512F.FusedMultiplyAdd(av, x0, c10); c11 = Avx512F.FusedMultiplyAdd(av, x1, c11);
+            av = Vector512.Create(a[2]);
+            c20 = Avx512F.FusedMultiplyAdd(av, x0, c20); c21 = Avx512F.FusedMultiplyAdd(av, x1, c21);
+            av = Vector512.Create(a[3]);
+            c30 = Avx512F.FusedMultiplyAdd(av, x0, c30); c31 = Avx512F.FusedMultiplyAdd(av, x1, c31);
+            av = Vector512.Create(a[4]);
+            c40 = Avx512F.FusedMultiplyAdd(av, x0, c40); c41 = Avx512F.FusedMultiplyAdd(av, x1, c41);
+            av = Vector512.Create(a[5]);
+            c50 = Avx512F.FusedMultiplyAdd(av, x0, c50); c51 = Avx512F.FusedMultiplyAdd(av, x1, c51);
+            av = Vector512.Create(a2[0]);
+            c60 = Avx512F.FusedMultiplyAdd(av, x0, c60); c61 = Avx512F.FusedMultiplyAdd(av, x1, c61);
+            av = Vector512.Create(a2[1]);
+            c70 = Avx512F.FusedMultiplyAdd(av, x0, c70); c71 = Avx512F.FusedMultiplyAdd(av, x1, c71);
+            av = Vector512.Create(a2[2]);
+            c80 = Avx512F.FusedMultiplyAdd(av, x0, c80); c81 = Avx512F.FusedMultiplyAdd(av, x1, c81);
+            av = Vector512.Create(a2[3]);
+            c90 = Avx512F.FusedMultiplyAdd(av, x0, c90); c91 = Avx512F.FusedMultiplyAdd(av, x1, c91);
+            av = Vector512.Create(a2[4]);
+            ca0 = Avx512F.FusedMultiplyAdd(av, x0, ca0); ca1 = Avx512F.FusedMultiplyAdd(av, x1, ca1);
+            av = Vector512.Create(a2[5]);
+            cb0 = Avx512F.FusedMultiplyAdd(av, x0, cb0); cb1 = Avx512F.FusedMultiplyAdd(av, x1, cb1);
+        }
+        StoreRow512(c, c00, c01, beta, bias, 0, relu);
+        StoreRow512(c + ldc, c10, c11, beta, bias, 1, relu);
+        StoreRow512(c + 2L * ldc, c20, c21, beta, bias, 2, relu);
+        StoreRow512(c + 3L * ldc, c30, c31, beta, bias, 3, relu);
+        StoreRow512(c + 4L * ldc, c40, c41, beta, bias, 4, relu);
+        StoreRow512(c + 5L * ldc, c50, c51, beta, bias, 5, relu);
+        StoreRow512(c + 6L * ldc, c60, c61, beta, bias, 6, relu);
+        StoreRow512(c + 7L * ldc, c70, c71, beta, bias, 7, relu);
+        StoreRow512(c + 8L * ldc, c80, c81, beta, bias, 8, relu);
+        StoreRow512(c + 9L * ldc, c90, c91, beta, bias, 9, relu);
+        StoreRow512(c + 10L * ldc, ca0, ca1, beta, bias, 10, relu);
+        StoreRow512(c + 11L * ldc, cb0, cb1, beta, bias, 11, relu);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreRow512(float* r, Vector512<float> x0, Vector512<float> x1, float beta, float* bias, int i, bool relu)
+    {
+        if (beta != 0)
+        {
+            var vb = Vector512.Create(beta);
+            x0 = Avx512F.FusedMultiplyAdd(vb, Avx512F.LoadVector512(r), x0);
+            x1 = Avx512F.FusedMultiplyAdd(vb, Avx512F.LoadVector512(r + 16), x1);
+        }
+        if (bias != null)
+        {
+            var bb = Vector512.Create(bias[i]);
+            x0 = Avx512F.Add(x0, bb);
+            x1 = Avx512F.Add(x1, bb);
+        }
+        if (relu)
+        {
+            x0 = Avx512F.Max(x0, Vector512<float>.Zero);
+            x1 = Avx512F.Max(x1, Vector512<float>.Zero);
+        }
+        Avx512F.Store(r, x0);
+        Avx512F.Store(r + 16, x1);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
