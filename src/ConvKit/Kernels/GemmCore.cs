@@ -210,7 +210,7 @@ internal static unsafe class GemmCore
         float* bufB = ThreadBuffer(ref t_bufB, KC * Math.Min(NC, RoundUp(n, NR)));
         nint rs = transA ? 1 : lda, ps = transA ? lda : 1;
         float* bufA = packedA == null && !directA ? ThreadBuffer(ref t_bufA, KC * Math.Min(MC, RoundUp(m, MR))) : null;
-        bool wide = UseAvx512 && !directA;
+        bool wide = UseAvx512;
         for (int jc = 0; jc < n; jc += NC)
         {
             int nc = Math.Min(NC, n - jc);
@@ -252,14 +252,23 @@ internal static unsafe class GemmCore
                             // 6×16 kernel once per panel.
                             float* bp2 = directB ? bp + NR : bp + (long)NR * kc;
                             for (; ir + 2 * MR <= mc; ir += 2 * MR)
-                                Kernel12x32Avx512(kc, ablk + (long)ir * kc, bp, bp2, bs, cc + (long)ir * ldc, ldc, betaEff,
-                                    biasBlk == null ? null : biasBlk + ir, reluBlk);
+                            {
+                                float* biasT = biasBlk == null ? null : biasBlk + ir;
+                                if (directA)
+                                    KernelDirectA12x32Avx512(kc, ablk + ir * rs, rs, ps, bp, bp2, bs, cc + (long)ir * ldc, ldc, betaEff, biasT, reluBlk);
+                                else
+                                    Kernel12x32Avx512(kc, ablk + (long)ir * kc, bp, bp2, bs, cc + (long)ir * ldc, ldc, betaEff, biasT, reluBlk);
+                            }
                             for (; ir < mc; ir += MR)
                             {
                                 int mr2 = Math.Min(MR, mc - ir);
                                 float* bias2 = biasBlk == null ? null : biasBlk + ir;
-                                Micro(kc, ablk + (long)ir * kc, bp, bs, cc + (long)ir * ldc, ldc, mr2, NR, betaEff, bias2, reluBlk);
-                                Micro(kc, ablk + (long)ir * kc, bp2, bs, cc + (long)ir * ldc + NR, ldc, mr2, NR, betaEff, bias2, reluBlk);
+                                for (int half = 0; half < 2; half++)
+                                {
+                                    float* bpH = half == 0 ? bp : bp2, ccH = cc + (long)ir * ldc + half * NR;
+                                    if (directA) MicroDirect(kc, ablk + ir * rs, rs, ps, bpH, bs, ccH, ldc, mr2, NR, betaEff, bias2, reluBlk);
+                                    else Micro(kc, ablk + (long)ir * kc, bpH, bs, ccH, ldc, mr2, NR, betaEff, bias2, reluBlk);
+                                }
                             }
                             jr += NR;
                             continue;
@@ -268,7 +277,7 @@ internal static unsafe class GemmCore
                         {
                             int mr = Math.Min(MR, mc - ir);
                             if (directA)
-                                MicroDirect(kc, ablk + ir * rs, rs, ps, bp, cc + (long)ir * ldc, ldc, mr, nr, betaEff,
+                                MicroDirect(kc, ablk + ir * rs, rs, ps, bp, bs, cc + (long)ir * ldc, ldc, mr, nr, betaEff,
                                     biasBlk == null ? null : biasBlk + ir, reluBlk);
                             else
                                 Micro(kc, ablk + (long)ir * kc, bp, bs, cc + (long)ir * ldc, ldc, mr, nr, betaEff,
@@ -303,15 +312,15 @@ internal static unsafe class GemmCore
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void MicroDirect(int kc, float* a, nint rs, nint ps, float* b, float* c, int ldc, int mr, int nr, float beta, float* bias, bool relu)
+    private static void MicroDirect(int kc, float* a, nint rs, nint ps, float* b, nint bs, float* c, int ldc, int mr, int nr, float beta, float* bias, bool relu)
     {
         if (mr == MR && nr == NR)
         {
-            KernelDirectA(kc, a, rs, ps, mr, b, c, ldc, beta, bias, relu);
+            KernelDirectA(kc, a, rs, ps, mr, b, bs, c, ldc, beta, bias, relu);
             return;
         }
         float* tile = stackalloc float[MR * NR];
-        KernelDirectA(kc, a, rs, ps, mr, b, tile, NR, 0f, null, false);
+        KernelDirectA(kc, a, rs, ps, mr, b, bs, tile, NR, 0f, null, false);
         MergeTile(tile, c, ldc, mr, nr, beta, bias, relu);
     }
 
@@ -320,7 +329,7 @@ internal static unsafe class GemmCore
     /// last valid row; their results are discarded by the caller). Used when A would be packed for only a few columns.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void KernelDirectA(int kc, float* a, nint rs, nint ps, int mr, float* b, float* c, int ldc, float beta, float* bias, bool relu)
+    private static void KernelDirectA(int kc, float* a, nint rs, nint ps, int mr, float* b, nint bs, float* c, int ldc, float beta, float* bias, bool relu)
     {
         float* a0 = a, a1 = a + Math.Min(1, mr - 1) * rs, a2 = a + Math.Min(2, mr - 1) * rs;
         float* a3 = a + Math.Min(3, mr - 1) * rs, a4 = a + Math.Min(4, mr - 1) * rs, a5 = a + Math.Min(5, mr - 1) * rs;
@@ -331,7 +340,7 @@ internal static unsafe class GemmCore
         Vector256<float> c40 = Vector256<float>.Zero, c41 = Vector256<float>.Zero;
         Vector256<float> c50 = Vector256<float>.Zero, c51 = Vector256<float>.Zero;
         nint q = 0;
-        for (int p = 0; p < kc; p++, q += ps, b += NR)
+        for (int p = 0; p < kc; p++, q += ps, b += bs)
         {
             var b0 = Avx.LoadVector256(b);
             var b1 = Avx.LoadVector256(b + 8);
@@ -502,6 +511,62 @@ internal static unsafe class GemmCore
             av = Vector512.Create(a2[4]);
             ca0 = Avx512F.FusedMultiplyAdd(av, x0, ca0); ca1 = Avx512F.FusedMultiplyAdd(av, x1, ca1);
             av = Vector512.Create(a2[5]);
+            cb0 = Avx512F.FusedMultiplyAdd(av, x0, cb0); cb1 = Avx512F.FusedMultiplyAdd(av, x1, cb1);
+        }
+        StoreRow512(c, c00, c01, beta, bias, 0, relu);
+        StoreRow512(c + ldc, c10, c11, beta, bias, 1, relu);
+        StoreRow512(c + 2L * ldc, c20, c21, beta, bias, 2, relu);
+        StoreRow512(c + 3L * ldc, c30, c31, beta, bias, 3, relu);
+        StoreRow512(c + 4L * ldc, c40, c41, beta, bias, 4, relu);
+        StoreRow512(c + 5L * ldc, c50, c51, beta, bias, 5, relu);
+        StoreRow512(c + 6L * ldc, c60, c61, beta, bias, 6, relu);
+        StoreRow512(c + 7L * ldc, c70, c71, beta, bias, 7, relu);
+        StoreRow512(c + 8L * ldc, c80, c81, beta, bias, 8, relu);
+        StoreRow512(c + 9L * ldc, c90, c91, beta, bias, 9, relu);
+        StoreRow512(c + 10L * ldc, ca0, ca1, beta, bias, 10, relu);
+        StoreRow512(c + 11L * ldc, cb0, cb1, beta, bias, 11, relu);
+    }
+
+    /// <summary>
+    /// <see cref="Kernel12x32Avx512"/> reading A in place: element (r, p) at a[r·rs + p·ps], rows 0-11 all valid.
+    /// Two base pointers (rows 0 and 6) plus multiples of rs keep the twelve row addresses in few registers.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void KernelDirectA12x32Avx512(int kc, float* a, nint rs, nint ps, float* b0, float* b1, nint bs, float* c, int ldc, float beta, float* bias, bool relu)
+    {
+        float* a6 = a + 6 * rs;
+        nint r2 = 2 * rs, r3 = 3 * rs, r4 = 4 * rs, r5 = 5 * rs;
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+        Vector512<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        Vector512<float> c60 = default, c61 = default, c70 = default, c71 = default, c80 = default, c81 = default;
+        Vector512<float> c90 = default, c91 = default, ca0 = default, ca1 = default, cb0 = default, cb1 = default;
+        for (int p = 0; p < kc; p++, a += ps, a6 += ps, b0 += bs, b1 += bs)
+        {
+            var x0 = Avx512F.LoadVector512(b0);
+            var x1 = Avx512F.LoadVector512(b1);
+            var av = Vector512.Create(a[0]);
+            c00 = Avx512F.FusedMultiplyAdd(av, x0, c00); c01 = Avx512F.FusedMultiplyAdd(av, x1, c01);
+            av = Vector512.Create(a[rs]);
+            c10 = Avx512F.FusedMultiplyAdd(av, x0, c10); c11 = Avx512F.FusedMultiplyAdd(av, x1, c11);
+            av = Vector512.Create(a[r2]);
+            c20 = Avx512F.FusedMultiplyAdd(av, x0, c20); c21 = Avx512F.FusedMultiplyAdd(av, x1, c21);
+            av = Vector512.Create(a[r3]);
+            c30 = Avx512F.FusedMultiplyAdd(av, x0, c30); c31 = Avx512F.FusedMultiplyAdd(av, x1, c31);
+            av = Vector512.Create(a[r4]);
+            c40 = Avx512F.FusedMultiplyAdd(av, x0, c40); c41 = Avx512F.FusedMultiplyAdd(av, x1, c41);
+            av = Vector512.Create(a[r5]);
+            c50 = Avx512F.FusedMultiplyAdd(av, x0, c50); c51 = Avx512F.FusedMultiplyAdd(av, x1, c51);
+            av = Vector512.Create(a6[0]);
+            c60 = Avx512F.FusedMultiplyAdd(av, x0, c60); c61 = Avx512F.FusedMultiplyAdd(av, x1, c61);
+            av = Vector512.Create(a6[rs]);
+            c70 = Avx512F.FusedMultiplyAdd(av, x0, c70); c71 = Avx512F.FusedMultiplyAdd(av, x1, c71);
+            av = Vector512.Create(a6[r2]);
+            c80 = Avx512F.FusedMultiplyAdd(av, x0, c80); c81 = Avx512F.FusedMultiplyAdd(av, x1, c81);
+            av = Vector512.Create(a6[r3]);
+            c90 = Avx512F.FusedMultiplyAdd(av, x0, c90); c91 = Avx512F.FusedMultiplyAdd(av, x1, c91);
+            av = Vector512.Create(a6[r4]);
+            ca0 = Avx512F.FusedMultiplyAdd(av, x0, ca0); ca1 = Avx512F.FusedMultiplyAdd(av, x1, ca1);
+            av = Vector512.Create(a6[r5]);
             cb0 = Avx512F.FusedMultiplyAdd(av, x0, cb0); cb1 = Avx512F.FusedMultiplyAdd(av, x1, cb1);
         }
         StoreRow512(c, c00, c01, beta, bias, 0, relu);

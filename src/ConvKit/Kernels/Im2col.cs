@@ -16,6 +16,11 @@ internal static unsafe class Im2col
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Gather(in ConvGeometry g, float* x, int c0, int c1, int j0, int cw, float* col)
     {
+        if (g.SW == 1 && g.OD == 1 && g.KD == 1 && g.ID == 1 && g.PD == 0 && j0 % g.OW == 0 && cw % g.OW == 0)
+        {
+            GatherRows(g, x, c0, c1, j0 / g.OW, cw / g.OW, col);
+            return;
+        }
         int ohw = g.OH * g.OW;
         for (int c = c0; c < c1; c++)
         {
@@ -43,7 +48,11 @@ internal static unsafe class Im2col
                             // valid t: 0 <= ix0 + t < IW
                             int lo = Math.Clamp(-ix0, 0, run), hi = Math.Clamp(g.IW - ix0, lo, run);
                             for (int t = 0; t < lo; t++) d[t] = 0f;
-                            if (hi > lo) new ReadOnlySpan<float>(src + ix0 + lo, hi - lo).CopyTo(new Span<float>(d + lo, hi - lo));
+                            if (hi > lo)
+                            {
+                                if (hi - lo <= 64) VecOps.CopyShort(d + lo, src + ix0 + lo, hi - lo);
+                                else new ReadOnlySpan<float>(src + ix0 + lo, hi - lo).CopyTo(new Span<float>(d + lo, hi - lo));
+                            }
                             for (int t = hi; t < run; t++) d[t] = 0f;
                         }
                         else
@@ -72,10 +81,51 @@ internal static unsafe class Im2col
         }
     }
 
+    /// <summary>
+    /// <see cref="Gather"/> for whole output rows of a 1-d/2-d stride-1 (horizontally) convolution: the in-bounds span
+    /// [lo, hi) of a row depends only on kx, so each row is zeros, one short copy, zeros, with no per-run bookkeeping.
+    /// Small images (rows of 7-28 outputs) spend most of their lowering time in that bookkeeping otherwise.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void GatherRows(in ConvGeometry g, float* x, int c0, int c1, int oy0, int rows, float* col)
+    {
+        int ow = g.OW, cw = rows * ow;
+        for (int c = c0; c < c1; c++)
+        {
+            float* xc = x + (long)c * g.IV;
+            for (int ky = 0; ky < g.KH; ky++)
+            for (int kx = 0; kx < g.KW; kx++)
+            {
+                float* dst = col + ((long)(c - c0) * g.KV + ky * g.KW + kx) * cw;
+                int ix0 = kx * g.DW - g.PW;
+                int lo = Math.Clamp(-ix0, 0, ow), hi = Math.Clamp(g.IW - ix0, lo, ow), len = hi - lo;
+                for (int r = 0; r < rows; r++, dst += ow)
+                {
+                    int iy = (oy0 + r) * g.SH - g.PH + ky * g.DH;
+                    if ((uint)iy >= (uint)g.IH)
+                    {
+                        for (int t = 0; t < ow; t++) dst[t] = 0f;
+                        continue;
+                    }
+                    for (int t = 0; t < lo; t++) dst[t] = 0f;
+                    float* src = xc + (long)iy * g.IW + ix0;
+                    if (len <= 64) VecOps.CopyShort(dst + lo, src + lo, len);
+                    else new ReadOnlySpan<float>(src + lo, len).CopyTo(new Span<float>(dst + lo, len));
+                    for (int t = hi; t < ow; t++) dst[t] = 0f;
+                }
+            }
+        }
+    }
+
     /// <summary>x[c, iz, iy, ix] += col[(c - c0)·KV + kidx][t] for every in-bounds tap: the adjoint of <see cref="Gather"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ScatterAdd(in ConvGeometry g, float* col, int c0, int c1, int j0, int cw, float* x)
     {
+        if (g.SW == 1 && g.OD == 1 && g.KD == 1 && g.ID == 1 && g.PD == 0 && j0 % g.OW == 0 && cw % g.OW == 0)
+        {
+            ScatterAddRows(g, col, c0, c1, j0 / g.OW, cw / g.OW, x);
+            return;
+        }
         int ohw = g.OH * g.OW;
         for (int c = c0; c < c1; c++)
         {
@@ -111,6 +161,30 @@ internal static unsafe class Im2col
                     done += run;
                     ox = 0;
                     if (++oy == g.OH) { oy = 0; oz++; }
+                }
+            }
+        }
+    }
+
+    /// <summary><see cref="ScatterAdd"/> for whole output rows of a 1-d/2-d stride-1 convolution (see <see cref="GatherRows"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ScatterAddRows(in ConvGeometry g, float* col, int c0, int c1, int oy0, int rows, float* x)
+    {
+        int ow = g.OW, cw = rows * ow;
+        for (int c = c0; c < c1; c++)
+        {
+            float* xc = x + (long)c * g.IV;
+            for (int ky = 0; ky < g.KH; ky++)
+            for (int kx = 0; kx < g.KW; kx++)
+            {
+                float* s = col + ((long)(c - c0) * g.KV + ky * g.KW + kx) * cw;
+                int ix0 = kx * g.DW - g.PW;
+                int lo = Math.Clamp(-ix0, 0, ow), hi = Math.Clamp(g.IW - ix0, lo, ow), len = hi - lo;
+                for (int r = 0; r < rows; r++, s += ow)
+                {
+                    int iy = (oy0 + r) * g.SH - g.PH + ky * g.DH;
+                    if ((uint)iy < (uint)g.IH && len > 0)
+                        VecOps.AddShort(xc + (long)iy * g.IW + ix0 + lo, s + lo, len);
                 }
             }
         }

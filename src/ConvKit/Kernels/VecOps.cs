@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace ConvKit.Kernels;
 
@@ -16,6 +17,46 @@ internal static unsafe class VecOps
             for (; i + 8 <= n; i += 8)
                 Vector256.Store(Vector256.Load(dst + i) + Vector256.Load(src + i), dst + i);
         for (; i < n; i++) dst[i] += src[i];
+    }
+
+    /// <summary>dst[i] += src[i] for short runs: whole vectors, then one masked vector for the tail (no scalar loop).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void AddShort(float* dst, float* src, int n)
+    {
+        if (!Avx2.IsSupported)
+        {
+            AddInPlace(dst, src, n);
+            return;
+        }
+        int i = 0;
+        for (; i + 8 <= n; i += 8)
+            Avx.Store(dst + i, Avx.Add(Avx.LoadVector256(dst + i), Avx.LoadVector256(src + i)));
+        if (i < n)
+        {
+            // lanes [0, n - i) on: a lane is on when its index is below the count
+            var mask = Avx2.CompareGreaterThan(Vector256.Create(n - i), Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7)).AsSingle();
+            Avx.MaskStore(dst + i, mask, Avx.Add(Avx.MaskLoad(dst + i, mask), Avx.MaskLoad(src + i, mask)));
+        }
+    }
+
+    /// <summary>dst[i] = src[i], inlined: the im2col rows of small images are runs of a few dozen floats, where a
+    /// call to the general memmove costs more than the copy.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void CopyShort(float* dst, float* src, int n)
+    {
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            for (; i + 8 <= n; i += 8)
+                Vector256.Store(Vector256.Load(src + i), dst + i);
+            // overlapping last vector instead of a scalar tail
+            if (i < n && n >= 8)
+            {
+                Vector256.Store(Vector256.Load(src + n - 8), dst + n - 8);
+                return;
+            }
+        }
+        for (; i < n; i++) dst[i] = src[i];
     }
 
     /// <summary>Runs <paramref name="items"/> work items on up to <paramref name="threads"/> workers, handing items out

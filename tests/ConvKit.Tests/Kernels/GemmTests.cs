@@ -59,13 +59,13 @@ public class GemmTests
     [InlineData(97, 33, 257)]
     public void WideKernelEqualsAvx2KernelBitwise(int m, int n, int k)
     {
-        // The AVX-512 12×32 kernel performs the same FMAs per element in the same order as the 6×16 AVX2 kernel, so
+        // The AVX-512 12×32 kernels (packed and in-place A) perform the same FMAs per element in the same order as the 6×16 AVX2 kernel, so
         // switching kernels must not change a single bit (on CPUs without AVX-512 both runs take the AVX2 path).
         var a = Rand(m * k, 1); var b = Rand(k * n, 2); var bias = Rand(m, 3);
         bool saved = GemmCore.UseAvx512;
         try
         {
-            foreach (bool relu in new[] { false, true })
+            foreach (var (relu, directA) in new[] { (false, false), (true, false), (false, true), (true, true) })
             {
                 var c0 = Rand(m * n, 4); var c1 = (float[])c0.Clone();
                 unsafe
@@ -73,9 +73,9 @@ public class GemmTests
                     fixed (float* pa = a) fixed (float* pb = b) fixed (float* pbias = bias) fixed (float* p0 = c0) fixed (float* p1 = c1)
                     {
                         GemmCore.UseAvx512 = false;
-                        GemmCore.Run(false, false, m, n, k, 1f, pa, k, pb, n, 0.5f, p0, n, pbias, relu, 1);
+                        GemmCore.Run(false, false, m, n, k, 1f, pa, k, pb, n, 0.5f, p0, n, pbias, relu, 1, directA: directA);
                         GemmCore.UseAvx512 = System.Runtime.Intrinsics.X86.Avx512F.IsSupported;
-                        GemmCore.Run(false, false, m, n, k, 1f, pa, k, pb, n, 0.5f, p1, n, pbias, relu, 1);
+                        GemmCore.Run(false, false, m, n, k, 1f, pa, k, pb, n, 0.5f, p1, n, pbias, relu, 1, directA: directA);
                     }
                 }
                 Assert.Equal(c0, c1);
