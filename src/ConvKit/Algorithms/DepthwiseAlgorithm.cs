@@ -65,6 +65,11 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void ForwardPlane(in ConvGeometry g, float* x, float* w, float bias, float* y, bool relu)
         {
+            if (g.Cg == 1 && g.SW == 1 && g.KD == 1 && g.OD == 1 && g.ID == 1 && g.PD == 0 && Fma.IsSupported && PaddedPlaneFloats(g) <= 1 << 22)
+            {
+                ForwardPlanePadded(g, x, w, bias, y, relu);
+                return;
+            }
             if (g.Cg == 1 && g.SW == 1 && g.KD == 1 && g.KH <= 16 && Fma.IsSupported)
             {
                 ForwardPlaneRegisters(g, x, w, bias, y, relu);
@@ -102,6 +107,89 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
             }
         }
 
+        /// <summary>Rows (padded input rows an output plane reads) and their width with slack for the last vector.</summary>
+        private static (int Rows, int Width) PaddedPlane(in ConvGeometry g)
+            => ((g.OH - 1) * g.SH + (g.KH - 1) * g.DH + 1, GemmCore.RoundUp(g.OW + (g.KW - 1) * g.DW + 8, 8));
+
+        private static long PaddedPlaneFloats(in ConvGeometry g)
+        {
+            var (rows, width) = PaddedPlane(g);
+            return (long)rows * width;
+        }
+
+        /// <summary>
+        /// Depthwise 1-d/2-d, stride 1 along x: the input plane is first copied into a zero-bordered scratch plane, so
+        /// every output row, edges included, runs in vectors without bounds checks (with 7×7-pixel rows, the scalar
+        /// edge columns otherwise cost more than the vector interior). Four 8-wide accumulators per block hide the FMA
+        /// latency; the last partial vector is computed whole and only its valid lanes stored.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void ForwardPlanePadded(in ConvGeometry g, float* x, float* w, float bias, float* y, bool relu)
+        {
+            var (hp, wp) = PaddedPlane(g);
+            float* p = Workspace.Get(Workspace.Scratch, (long)hp * wp);
+            for (int i = 0; i < hp; i++)
+            {
+                float* dst = p + (long)i * wp;
+                int iy = i - g.PH;
+                int n = (uint)iy < (uint)g.IH ? Math.Min(g.IW, wp - g.PW) : 0;
+                new Span<float>(dst, Math.Min(g.PW, wp)).Clear();
+                if (n > 0) new ReadOnlySpan<float>(x + (long)iy * g.IW, n).CopyTo(new Span<float>(dst + g.PW, n));
+                int used = Math.Min(wp, g.PW + n);
+                new Span<float>(dst + used, wp - used).Clear();
+            }
+            var vb = Vector256.Create(bias);
+            float* tail = stackalloc float[8];
+            for (int oy = 0; oy < g.OH; oy++)
+            {
+                float* pr = p + (long)oy * g.SH * wp;
+                float* yr = y + (long)oy * g.OW;
+                int ox = 0;
+                for (; ox + 32 <= g.OW; ox += 32)
+                {
+                    Vector256<float> a0 = vb, a1 = vb, a2 = vb, a3 = vb;
+                    for (int ky = 0; ky < g.KH; ky++)
+                    {
+                        float* xr = pr + (long)ky * g.DH * wp + ox;
+                        float* wr = w + ky * g.KW;
+                        for (int kx = 0; kx < g.KW; kx++)
+                        {
+                            var wv = Vector256.Create(wr[kx]);
+                            float* xk = xr + kx * g.DW;
+                            a0 = Fma.MultiplyAdd(wv, Avx.LoadVector256(xk), a0);
+                            a1 = Fma.MultiplyAdd(wv, Avx.LoadVector256(xk + 8), a1);
+                            a2 = Fma.MultiplyAdd(wv, Avx.LoadVector256(xk + 16), a2);
+                            a3 = Fma.MultiplyAdd(wv, Avx.LoadVector256(xk + 24), a3);
+                        }
+                    }
+                    if (relu)
+                    {
+                        a0 = Avx.Max(a0, Vector256<float>.Zero); a1 = Avx.Max(a1, Vector256<float>.Zero);
+                        a2 = Avx.Max(a2, Vector256<float>.Zero); a3 = Avx.Max(a3, Vector256<float>.Zero);
+                    }
+                    Avx.Store(yr + ox, a0); Avx.Store(yr + ox + 8, a1); Avx.Store(yr + ox + 16, a2); Avx.Store(yr + ox + 24, a3);
+                }
+                for (; ox < g.OW; ox += 8)
+                {
+                    var acc = vb;
+                    for (int ky = 0; ky < g.KH; ky++)
+                    {
+                        float* xr = pr + (long)ky * g.DH * wp + ox;
+                        float* wr = w + ky * g.KW;
+                        for (int kx = 0; kx < g.KW; kx++)
+                            acc = Fma.MultiplyAdd(Vector256.Create(wr[kx]), Avx.LoadVector256(xr + kx * g.DW), acc);
+                    }
+                    if (relu) acc = Avx.Max(acc, Vector256<float>.Zero);
+                    if (ox + 8 <= g.OW) Avx.Store(yr + ox, acc);
+                    else
+                    {
+                        Avx.Store(tail, acc);
+                        for (int t = 0; ox + t < g.OW; t++) yr[ox + t] = tail[t];
+                    }
+                }
+            }
+        }
+
         /// <summary>
         /// Depthwise, stride 1 along x: each 8-wide output vector is accumulated in a register over all taps and
         /// stored once (instead of one read-modify-write of the output row per tap); edges are done in scalar.
@@ -127,6 +215,31 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
                 }
                 float* yr = y + ((long)oz * g.OH + oy) * g.OW;
                 int ox = xlo;
+                // four independent accumulators per tap: one chain would stall on the FMA latency (≈4 cycles per tap)
+                for (; ox + 32 <= xhi; ox += 32)
+                {
+                    Vector256<float> a0 = vb, a1 = vb, a2 = vb, a3 = vb;
+                    for (int r = 0; r < nr; r++)
+                    {
+                        float* xr = rows[r] + ox - g.PW;
+                        float* wr = w + rowTap[r];
+                        for (int kx = 0; kx < g.KW; kx++)
+                        {
+                            var wv = Vector256.Create(wr[kx]);
+                            float* xk = xr + kx * g.DW;
+                            a0 = Fma.MultiplyAdd(wv, Avx.LoadVector256(xk), a0);
+                            a1 = Fma.MultiplyAdd(wv, Avx.LoadVector256(xk + 8), a1);
+                            a2 = Fma.MultiplyAdd(wv, Avx.LoadVector256(xk + 16), a2);
+                            a3 = Fma.MultiplyAdd(wv, Avx.LoadVector256(xk + 24), a3);
+                        }
+                    }
+                    if (relu)
+                    {
+                        a0 = Avx.Max(a0, Vector256<float>.Zero); a1 = Avx.Max(a1, Vector256<float>.Zero);
+                        a2 = Avx.Max(a2, Vector256<float>.Zero); a3 = Avx.Max(a3, Vector256<float>.Zero);
+                    }
+                    Avx.Store(yr + ox, a0); Avx.Store(yr + ox + 8, a1); Avx.Store(yr + ox + 16, a2); Avx.Store(yr + ox + 24, a3);
+                }
                 for (; ox + 8 <= xhi; ox += 8)
                 {
                     var acc = vb;

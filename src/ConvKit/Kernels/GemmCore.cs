@@ -76,7 +76,23 @@ internal static unsafe class GemmCore
         {
             int mr = Math.Min(MR, mc - i0);
             float* d = dst + (long)i0 * kc;
-            if (!transA)
+            if (!transA && mr == MR)
+            {
+                // six row streams written in panel order (sequential stores): much faster than one row at a time
+                // with stride-6 stores when A is wide and short (conv gradients as the A operand)
+                float* s0 = a + (long)i0 * lda, s1 = s0 + lda, s2 = s1 + lda, s3 = s2 + lda, s4 = s3 + lda, s5 = s4 + lda;
+                float* dp = d;
+                if (alpha == 1f)
+                    for (int p = 0; p < kc; p++, dp += MR)
+                    { dp[0] = s0[p]; dp[1] = s1[p]; dp[2] = s2[p]; dp[3] = s3[p]; dp[4] = s4[p]; dp[5] = s5[p]; }
+                else
+                    for (int p = 0; p < kc; p++, dp += MR)
+                    {
+                        dp[0] = alpha * s0[p]; dp[1] = alpha * s1[p]; dp[2] = alpha * s2[p];
+                        dp[3] = alpha * s3[p]; dp[4] = alpha * s4[p]; dp[5] = alpha * s5[p];
+                    }
+            }
+            else if (!transA)
             {
                 for (int r = 0; r < mr; r++)
                 {
@@ -129,13 +145,14 @@ internal static unsafe class GemmCore
             }
             else
             {
-                for (int j = 0; j < nr; j++)
+                // p outer: each packed row of 16 is written once, sequentially; the nr source rows are read in step
+                float* src = b + (long)j0 * ldb;
+                for (int p = 0; p < kc; p++, d += NR)
                 {
-                    float* src = b + (long)(j0 + j) * ldb;
-                    for (int p = 0; p < kc; p++) d[p * NR + j] = src[p];
+                    int j = 0;
+                    for (; j < nr; j++) d[j] = src[(long)j * ldb + p];
+                    for (; j < NR; j++) d[j] = 0f;
                 }
-                for (int j = nr; j < NR; j++)
-                    for (int p = 0; p < kc; p++) d[p * NR + j] = 0f;
             }
         }
     }
