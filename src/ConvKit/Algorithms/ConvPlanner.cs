@@ -15,7 +15,9 @@ public static class ConvPlanner
     [
         GemmConvAlgorithm.Pointwise,
         DepthwiseAlgorithm.Preferred,
+        DirectSmallChannelAlgorithm.Instance,
         WinogradAlgorithm.Preferred,
+        FlippedForwardAlgorithm.Preferred,
         GemmConvAlgorithm.Im2col,
         new ReferenceAlgorithm(),
     ];
@@ -25,7 +27,9 @@ public static class ConvPlanner
     [
         GemmConvAlgorithm.Pointwise,
         DepthwiseAlgorithm.Instance,
+        DirectSmallChannelAlgorithm.Instance,
         WinogradAlgorithm.Instance,
+        FlippedForwardAlgorithm.Instance,
         GemmConvAlgorithm.Im2col,
         s_algorithms[^1],
     ];

@@ -17,6 +17,7 @@ public class AlgorithmDifferentialTests
             yield return ["depthwise_direct", ConvShapes.Kind.Depthwise, dir, 100];
             yield return ["im2col_gemm", ConvShapes.Kind.Depthwise, dir, 30];
             yield return ["depthwise_direct", ConvShapes.Kind.Grouped, dir, 60];
+            if (dir != ConvDirection.BackwardData) yield return ["direct_small_c", ConvShapes.Kind.SmallChannels, dir, 120];
         }
     }
 
@@ -54,6 +55,45 @@ public class AlgorithmDifferentialTests
             var wide = ConvDescriptor.Create(2, [2, 16, h, w], [12, 16, 3, 3], true, 1, p);
             CheckAgainstReference(ConvPlanner.Plan(wide, ConvDirection.Forward, "winograd_f2x2_3x3"), wide, ConvDirection.Forward, r, 2e-5);
         }
+    }
+
+    [Fact]
+    public void FlippedForwardMatchesReferenceOnStrideOneShapes()
+    {
+        // general shapes (groups, dilation, asymmetric padding, 1-3 d) with stride 1; the rest must be declined
+        var r = new Random(777);
+        int run = 0;
+        for (int i = 0; i < 1500 && run < 120; i++)
+        {
+            var d = ConvShapes.Random(r, ConvShapes.Kind.General);
+            bool eligible = d.Stride.All(s => s == 1) && Enumerable.Range(0, d.Rank).All(a =>
+                d.PadBegin[a] <= d.Dilation[a] * (d.KernelSize[a] - 1) && d.PadEnd[a] <= d.Dilation[a] * (d.KernelSize[a] - 1));
+            if (!eligible)
+            {
+                Assert.Throws<ArgumentException>("algorithmName", () => ConvPlanner.Plan(d, ConvDirection.BackwardData, "flipped_forward"));
+                continue;
+            }
+            CheckAgainstReference(ConvPlanner.Plan(d, ConvDirection.BackwardData, "flipped_forward"), d, ConvDirection.BackwardData, r, 1e-5);
+            run++;
+        }
+        Assert.True(run >= 60, $"only {run} eligible shapes");
+        // the training shape: 3x3 padding 1, where the forward planner picks its own kernel
+        var t = ConvDescriptor.Create(2, [3, 32, 14, 14], [64, 32, 3, 3], true, 1, 1);
+        Assert.Equal("flipped_forward", ConvPlanner.Choose(t, ConvDirection.BackwardData));
+        CheckAgainstReference(ConvPlanner.Plan(t, ConvDirection.BackwardData), t, ConvDirection.BackwardData, r, 1e-5);
+    }
+
+    [Fact]
+    public void DirectSmallChannelsDeclinesWhatItCannotRun()
+    {
+        var first = ConvDescriptor.Create(2, [4, 1, 28, 28], [32, 1, 3, 3], true, 1, 1);
+        Assert.Equal("direct_small_c", ConvPlanner.Choose(first, ConvDirection.Forward));
+        Assert.Equal("direct_small_c", ConvPlanner.Choose(first, ConvDirection.BackwardWeight));
+        Assert.NotEqual("direct_small_c", ConvPlanner.Choose(first, ConvDirection.BackwardData));
+        var strided = ConvDescriptor.Create(2, [1, 3, 30, 30], [8, 3, 3, 3], true, 2, 1);
+        var wide = ConvDescriptor.Create(2, [1, 5, 30, 30], [8, 5, 3, 3], true, 1, 1);
+        foreach (var d in new[] { strided, wide })
+            Assert.Throws<ArgumentException>("algorithmName", () => ConvPlanner.Plan(d, ConvDirection.Forward, "direct_small_c"));
     }
 
     [Fact]

@@ -5,19 +5,20 @@ namespace ConvKit.Tests.Algorithms;
 /// <summary>Seeded random convolution geometries for the differential tests.</summary>
 public static class ConvShapes
 {
-    public enum Kind { General, Pointwise, Depthwise, Winograd3x3, Grouped }
+    public enum Kind { General, Pointwise, Depthwise, Winograd3x3, Grouped, SmallChannels }
 
     public static ConvDescriptor Random(Random r, Kind kind)
     {
         while (true)
         {
-            int rank = kind == Kind.Winograd3x3 ? 2 : 1 + r.Next(3);
+            int rank = kind == Kind.Winograd3x3 ? 2 : kind == Kind.SmallChannels ? 1 + r.Next(2) : 1 + r.Next(3);
             int groups = kind switch { Kind.Depthwise => 2 + r.Next(5), Kind.General => r.Next(3) == 0 ? 1 + r.Next(3) : 1, _ => r.Next(5) == 0 ? 2 : 1 };
             int cg = kind == Kind.Depthwise ? 1 : Pick(r, 1, 2, 3, 5, 7, 8, 13, 17);
             int kg = Pick(r, 1, 2, 3, 5, 6, 7, 12, 16, 17);
             if (kind == Kind.Depthwise) kg = Pick(r, 1, 1, 1, 2, 3);
             if (kind == Kind.Grouped) { groups = 2 + r.Next(4); cg = Pick(r, 1, 2, 3, 4, 7, 16); }
             if (kind == Kind.Winograd3x3) { groups = 1; cg = Pick(r, 8, 9, 13, 17, 24); kg = Pick(r, 8, 11, 16, 17, 30); }
+            if (kind == Kind.SmallChannels) { groups = 1; cg = Pick(r, 1, 2, 3, 4); kg = Pick(r, 1, 5, 8, 9, 16, 17); }
             int n = Pick(r, 1, 1, 2, 3);
             int maxSpatial = rank switch { 1 => 40, 2 => 19, _ => 7 };
             var input = new int[rank]; var kernel = new int[rank]; var stride = new int[rank]; var dil = new int[rank];
@@ -29,6 +30,11 @@ public static class ConvShapes
                 {
                     case Kind.Pointwise: kernel[i] = 1; stride[i] = 1; dil[i] = 1; break;
                     case Kind.Winograd3x3: kernel[i] = 3; stride[i] = 1; dil[i] = 1; pb[i] = r.Next(3); pe[i] = r.Next(3); break;
+                    case Kind.SmallChannels:
+                        // widths past one and two vectors (8, 16) and their tails
+                        input[i] = 1 + r.Next(i == rank - 1 ? 40 : 19);
+                        kernel[i] = 1 + r.Next(5); stride[i] = 1; dil[i] = 1 + r.Next(3); pb[i] = r.Next(3); pe[i] = r.Next(3);
+                        break;
                     default:
                         kernel[i] = 1 + r.Next(rank == 3 ? 3 : 5); stride[i] = 1 + r.Next(3); dil[i] = 1 + r.Next(3);
                         pb[i] = r.Next(3); pe[i] = r.Next(3);

@@ -1,0 +1,225 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using ConvKit.Descriptors;
+using ConvKit.Kernels;
+
+namespace ConvKit.Algorithms;
+
+/// <summary>
+/// Direct convolution for a handful of input channels (a network's first layer: gray or RGB images), 1-d/2-d,
+/// stride 1, one group, any kernel size, dilation and padding; forward and backward-weights. With C·KV of 9-27 the
+/// GEMM lowering is dominated by moving data (the column matrix is as large as the output, the GEMM depth tiny);
+/// here each image's planes are copied once into zero-bordered scratch planes and every tap is a shifted vector
+/// load. Forward keeps eight output channels in registers per 8-pixel vector (each input load feeds eight FMAs);
+/// backward-weights is one dot product of the output gradient with each shifted plane. Backward-data declines
+/// (a first layer's input needs no gradient; the GEMM lowering handles it when asked).
+/// </summary>
+public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
+{
+    /// <summary>Most input channels accepted.</summary>
+    public const int MaxInChannels = 4;
+
+    /// <summary>The single instance.</summary>
+    public static DirectSmallChannelAlgorithm Instance { get; } = new();
+
+    private DirectSmallChannelAlgorithm() { }
+
+    /// <inheritdoc/>
+    public string Name => "direct_small_c";
+
+    /// <inheritdoc/>
+    public ConvPlan? TryPlan(ConvDescriptor core, ConvDirection direction)
+    {
+        if (direction == ConvDirection.BackwardData || core.Rank > 2 || core.Groups != 1 || core.InChannels > MaxInChannels) return null;
+        if (!Fma.IsSupported || !Avx2.IsSupported) return null;
+        var g = new ConvGeometry(core);
+        if (g.SH != 1 || g.SW != 1) return null;
+        var (hp, wp) = PlaneSize(g);
+        if ((long)g.C * hp * wp > 1 << 22) return null;
+        return new Plan(core, direction);
+    }
+
+    /// <summary>Padded rows and row width (with slack for the last vector) of one scratch plane.</summary>
+    private static (int Rows, int Width) PlaneSize(in ConvGeometry g)
+        => (g.OH + (g.KH - 1) * g.DH, GemmCore.RoundUp(g.OW + (g.KW - 1) * g.DW + 8, 8));
+
+    private sealed unsafe class Plan(ConvDescriptor d, ConvDirection dir) : ConvPlan("direct_small_c", d, dir)
+    {
+        private int Workers => (long)G.N * G.K * G.OV * G.CKV < (1 << 16) ? 1 : Math.Min(Threads, G.N);
+
+        /// <summary>Copies the C planes of one image into zero-bordered scratch planes; returns the first.</summary>
+        private static float* PadImage(in ConvGeometry g, float* x)
+        {
+            var (hp, wp) = PlaneSize(g);
+            float* p = Workspace.Get(Workspace.Scratch, (long)g.C * hp * wp);
+            for (int c = 0; c < g.C; c++)
+                for (int i = 0; i < hp; i++)
+                {
+                    float* dst = p + ((long)c * hp + i) * wp;
+                    int iy = i - g.PH;
+                    int n = (uint)iy < (uint)g.IH ? Math.Min(g.IW, wp - g.PW) : 0;
+                    new Span<float>(dst, Math.Min(g.PW, wp)).Clear();
+                    if (n > 0) new ReadOnlySpan<float>(x + ((long)c * g.IH + iy) * g.IW, n).CopyTo(new Span<float>(dst + g.PW, n));
+                    int used = Math.Min(wp, g.PW + n);
+                    new Span<float>(dst + used, wp - used).Clear();
+                }
+            return p;
+        }
+
+        private protected override void RunForward(ReadOnlySpan<float> xs, ReadOnlySpan<float> ws, ReadOnlySpan<float> bs, Span<float> ys, bool relu)
+        {
+            fixed (float* x = xs) fixed (float* w = ws) fixed (float* b = bs) fixed (float* y = ys)
+            {
+                var g = G;
+                // weights of each block of eight output channels interleaved by tap, so a tap's eight broadcasts
+                // read consecutive floats at constant offsets
+                int blocks = g.K / 8;
+                float* wt = Workspace.Get(Workspace.PackedWeights, (long)Math.Max(1, blocks) * 8 * g.CKV);
+                for (int kb = 0; kb < blocks; kb++)
+                    for (int tap = 0; tap < g.CKV; tap++)
+                        for (int i = 0; i < 8; i++)
+                            wt[((long)kb * g.CKV + tap) * 8 + i] = w[((long)kb * 8 + i) * g.CKV + tap];
+                nint px = (nint)x, pw = (nint)w, pwt = (nint)wt, pb = (nint)b, py = (nint)y;
+                VecOps.ParallelItems(g.N, Workers, (_, n) =>
+                    ForwardImage(g, PadImage(g, (float*)px + (long)n * g.C * g.IV), (float*)pw, (float*)pwt, (float*)pb,
+                        (float*)py + (long)n * g.K * g.OV, relu));
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void ForwardImage(in ConvGeometry g, float* p, float* w, float* wt, float* bias, float* y, bool relu)
+        {
+            var (hp, wp) = PlaneSize(g);
+            long plane = (long)hp * wp;
+            int ckv = g.CKV;
+            float* tile = stackalloc float[8 * 8];
+            int k0 = 0;
+            for (; k0 + 8 <= g.K; k0 += 8)
+            {
+                float* wk = wt + (long)k0 * ckv;
+                for (int oy = 0; oy < g.OH; oy++)
+                    for (int ox = 0; ox < g.OW; ox += 8)
+                    {
+                        Vector256<float> a0, a1, a2, a3, a4, a5, a6, a7;
+                        if (bias == null) a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = Vector256<float>.Zero;
+                        else
+                        {
+                            a0 = Vector256.Create(bias[k0]); a1 = Vector256.Create(bias[k0 + 1]); a2 = Vector256.Create(bias[k0 + 2]);
+                            a3 = Vector256.Create(bias[k0 + 3]); a4 = Vector256.Create(bias[k0 + 4]); a5 = Vector256.Create(bias[k0 + 5]);
+                            a6 = Vector256.Create(bias[k0 + 6]); a7 = Vector256.Create(bias[k0 + 7]);
+                        }
+                        float* q = wk;
+                        for (int c = 0; c < g.C; c++)
+                            for (int ky = 0; ky < g.KH; ky++)
+                            {
+                                float* row = p + c * plane + (long)(oy + ky * g.DH) * wp + ox;
+                                for (int kx = 0; kx < g.KW; kx++, q += 8)
+                                {
+                                    var xv = Avx.LoadVector256(row + kx * g.DW);
+                                    a0 = Fma.MultiplyAdd(Vector256.Create(q[0]), xv, a0);
+                                    a1 = Fma.MultiplyAdd(Vector256.Create(q[1]), xv, a1);
+                                    a2 = Fma.MultiplyAdd(Vector256.Create(q[2]), xv, a2);
+                                    a3 = Fma.MultiplyAdd(Vector256.Create(q[3]), xv, a3);
+                                    a4 = Fma.MultiplyAdd(Vector256.Create(q[4]), xv, a4);
+                                    a5 = Fma.MultiplyAdd(Vector256.Create(q[5]), xv, a5);
+                                    a6 = Fma.MultiplyAdd(Vector256.Create(q[6]), xv, a6);
+                                    a7 = Fma.MultiplyAdd(Vector256.Create(q[7]), xv, a7);
+                                }
+                            }
+                        float* yo = y + (long)k0 * g.OV + (long)oy * g.OW + ox;
+                        int valid = Math.Min(8, g.OW - ox);
+                        Put(yo, 0, a0, relu, valid, tile, g.OV); Put(yo, 1, a1, relu, valid, tile, g.OV);
+                        Put(yo, 2, a2, relu, valid, tile, g.OV); Put(yo, 3, a3, relu, valid, tile, g.OV);
+                        Put(yo, 4, a4, relu, valid, tile, g.OV); Put(yo, 5, a5, relu, valid, tile, g.OV);
+                        Put(yo, 6, a6, relu, valid, tile, g.OV); Put(yo, 7, a7, relu, valid, tile, g.OV);
+                    }
+            }
+            // remaining output channels one at a time
+            for (; k0 < g.K; k0++)
+            {
+                float* wk = w + (long)k0 * ckv;
+                var vb = bias == null ? Vector256<float>.Zero : Vector256.Create(bias[k0]);
+                for (int oy = 0; oy < g.OH; oy++)
+                    for (int ox = 0; ox < g.OW; ox += 8)
+                    {
+                        var acc = vb;
+                        int tap = 0;
+                        for (int c = 0; c < g.C; c++)
+                            for (int ky = 0; ky < g.KH; ky++)
+                            {
+                                float* row = p + c * plane + (long)(oy + ky * g.DH) * wp + ox;
+                                for (int kx = 0; kx < g.KW; kx++, tap++)
+                                    acc = Fma.MultiplyAdd(Vector256.Create(wk[tap]), Avx.LoadVector256(row + kx * g.DW), acc);
+                            }
+                        Put(y + (long)k0 * g.OV + (long)oy * g.OW + ox, 0, acc, relu, Math.Min(8, g.OW - ox), tile, g.OV);
+                    }
+            }
+        }
+
+        /// <summary>Stores the first <paramref name="valid"/> lanes of <paramref name="v"/> at row <paramref name="i"/> (stride ov).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Put(float* y, int i, Vector256<float> v, bool relu, int valid, float* tmp, int ov)
+        {
+            if (relu) v = Avx.Max(v, Vector256<float>.Zero);
+            float* dst = y + (long)i * ov;
+            if (valid == 8) { Avx.Store(dst, v); return; }
+            Avx.Store(tmp, v);
+            for (int t = 0; t < valid; t++) dst[t] = tmp[t];
+        }
+
+        private protected override void RunBackwardWeight(ReadOnlySpan<float> xs, ReadOnlySpan<float> gys, Span<float> gws)
+        {
+            fixed (float* x = xs) fixed (float* gy = gys) fixed (float* gw = gws)
+            {
+                var g = G;
+                int workers = Workers;
+                long wlen = g.WLen;
+                // one accumulator set per worker, summed at the end (no sharing while running)
+                float* partials = Workspace.Get(Workspace.Partials, wlen * workers);
+                new Span<float>(partials, checked((int)(wlen * workers))).Clear();
+                nint px = (nint)x, pgy = (nint)gy, ppart = (nint)partials;
+                VecOps.ParallelItems(g.N, workers, (wk, n) =>
+                    WeightGradImage(g, PadImage(g, (float*)px + (long)n * g.C * g.IV), (float*)pgy + (long)n * g.K * g.OV, (float*)ppart + wk * wlen));
+                gws.Clear();
+                for (int wk = 0; wk < workers; wk++)
+                    VecOps.AddInPlace(gw, partials + wk * wlen, (int)wlen);
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void WeightGradImage(in ConvGeometry g, float* p, float* gy, float* gw)
+        {
+            var (hp, wp) = PlaneSize(g);
+            long plane = (long)hp * wp;
+            int full = g.OW & ~7, rest = g.OW - full;
+            var mask = Avx2.CompareGreaterThan(Vector256.Create(rest), Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7)).AsSingle();
+            for (int k = 0; k < g.K; k++)
+            {
+                float* gk = gy + (long)k * g.OV;
+                for (int c = 0; c < g.C; c++)
+                    for (int ky = 0; ky < g.KH; ky++)
+                        for (int kx = 0; kx < g.KW; kx++)
+                        {
+                            float* xs = p + c * plane + (long)ky * g.DH * wp + kx * g.DW;
+                            Vector256<float> s0 = Vector256<float>.Zero, s1 = Vector256<float>.Zero;
+                            for (int oy = 0; oy < g.OH; oy++)
+                            {
+                                float* gr = gk + (long)oy * g.OW, xr = xs + (long)oy * wp;
+                                int ox = 0;
+                                for (; ox + 16 <= full; ox += 16)
+                                {
+                                    s0 = Fma.MultiplyAdd(Avx.LoadVector256(gr + ox), Avx.LoadVector256(xr + ox), s0);
+                                    s1 = Fma.MultiplyAdd(Avx.LoadVector256(gr + ox + 8), Avx.LoadVector256(xr + ox + 8), s1);
+                                }
+                                if (ox < full)
+                                    s0 = Fma.MultiplyAdd(Avx.LoadVector256(gr + ox), Avx.LoadVector256(xr + ox), s0);
+                                if (rest > 0)
+                                    s1 = Fma.MultiplyAdd(Avx.MaskLoad(gr + full, mask), Avx.MaskLoad(xr + full, mask), s1);
+                            }
+                            gw[(long)k * g.CKV + (c * g.KH + ky) * g.KW + kx] += Vector256.Sum(Avx.Add(s0, s1));
+                        }
+            }
+        }
+    }
+}

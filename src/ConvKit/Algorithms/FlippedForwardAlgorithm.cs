@@ -1,0 +1,72 @@
+using ConvKit.Descriptors;
+
+namespace ConvKit.Algorithms;
+
+/// <summary>
+/// Backward-data of a stride-1 convolution run as a forward convolution: gx = conv(gy, W′) where W′ swaps each
+/// group's input and output channels and rotates the kernel by 180°, with padding dilation·(k − 1) − pad on each
+/// side. The forward planner then picks the kernel (Winograd, direct or the GEMM lowering), so backward-data gets the
+/// forward paths: no col2im scatter, and a GEMM whose depth is K·kernel volume instead of K. Declines strides above 1
+/// (the forward form would need zero insertion) and padding larger than the dilated kernel extent.
+/// </summary>
+public sealed class FlippedForwardAlgorithm : IConvAlgorithm
+{
+    private readonly bool _heuristic;
+
+    /// <summary>The instance used when forced: every stride-1 shape it can express.</summary>
+    public static FlippedForwardAlgorithm Instance { get; } = new(false);
+
+    /// <summary>The instance the planner tries: also declines fewer than 16 input channels per group, where the
+    /// forward form has as few output channels (a GEMM of one or two rows; measured 10× slower than col2im on a
+    /// one-channel first layer).</summary>
+    public static FlippedForwardAlgorithm Preferred { get; } = new(true);
+
+    private FlippedForwardAlgorithm(bool heuristic) => _heuristic = heuristic;
+
+    /// <inheritdoc/>
+    public string Name => "flipped_forward";
+
+    /// <inheritdoc/>
+    public ConvPlan? TryPlan(ConvDescriptor core, ConvDirection direction)
+    {
+        if (direction != ConvDirection.BackwardData || (_heuristic && core.InChannelsPerGroup < 16)) return null;
+        int r = core.Rank;
+        var pb = new int[r]; var pe = new int[r];
+        for (int i = 0; i < r; i++)
+        {
+            int extent = core.Dilation[i] * (core.KernelSize[i] - 1);
+            if (core.Stride[i] != 1 || core.PadBegin[i] > extent || core.PadEnd[i] > extent) return null;
+            pb[i] = extent - core.PadBegin[i];
+            pe[i] = extent - core.PadEnd[i];
+        }
+        var flipped = ConvDescriptor.FromGeometry(r, core.N, core.OutChannels, core.InChannels, core.Groups, core.OutputSize, core.KernelSize,
+            core.Stride, core.Dilation, pb, pe, false);
+        if (!flipped.OutputSize.AsSpan().SequenceEqual(core.InputSize)) return null;
+        return new Plan(core, ConvPlanner.Plan(flipped, ConvDirection.Forward));
+    }
+
+    private sealed unsafe class Plan(ConvDescriptor d, ConvPlan forward) : ConvPlan("flipped_forward", d, ConvDirection.BackwardData)
+    {
+        // The forward plan uses the shared per-thread workspace, so the flipped weights live in a buffer of their own.
+        [ThreadStatic] private static float[]? t_weights;
+
+        private protected override void RunBackwardData(ReadOnlySpan<float> gy, ReadOnlySpan<float> w, Span<float> gx)
+        {
+            var g = G;
+            if (t_weights is null || t_weights.Length < w.Length) t_weights = GC.AllocateUninitializedArray<float>(w.Length);
+            var wf = t_weights.AsSpan(0, w.Length);
+            // W[grp·Kg + k, c, tap] → W′[grp·Cg + c, k, KV − 1 − tap]
+            for (int grp = 0; grp < g.Groups; grp++)
+                for (int k = 0; k < g.Kg; k++)
+                    for (int c = 0; c < g.Cg; c++)
+                    {
+                        var src = w.Slice(((grp * g.Kg + k) * g.Cg + c) * g.KV, g.KV);
+                        var dst = wf.Slice(((grp * g.Cg + c) * g.Kg + k) * g.KV, g.KV);
+                        for (int t = 0; t < g.KV; t++) dst[g.KV - 1 - t] = src[t];
+                    }
+            forward.Forward(gy, wf, default, gx);
+        }
+
+        public override string ToString() => $"{base.ToString()} via {forward.AlgorithmName}";
+    }
+}
