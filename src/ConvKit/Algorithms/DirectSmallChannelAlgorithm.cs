@@ -7,17 +7,19 @@ using ConvKit.Kernels;
 namespace ConvKit.Algorithms;
 
 /// <summary>
-/// Direct convolution for a handful of input channels (a network's first layer: gray or RGB images), 1-d/2-d,
-/// stride 1, one group, any kernel size, dilation and padding; forward and backward-weights. With C·KV of 9-27 the
+/// Direct convolution for a handful of input channels per group (a network's first layer: gray or RGB images; grouped
+/// convolutions such as ResNeXt's 4 channels per group), 1-d/2-d, stride 1, any kernel size, dilation and padding;
+/// forward and backward-weights. With C·KV of 9-27 the
 /// GEMM lowering is dominated by moving data (the column matrix is as large as the output, the GEMM depth tiny);
-/// here each image's planes are copied once into zero-bordered scratch planes and every tap is a shifted vector
-/// load. Forward keeps eight output channels in registers per 8-pixel vector (each input load feeds eight FMAs);
+/// here each image's (group's) planes are copied once into zero-bordered scratch planes and every tap is a shifted
+/// vector load. Forward keeps eight output channels in registers per 8-pixel vector (each input load feeds eight
+/// FMAs), or four channels times two vectors;
 /// backward-weights is one dot product of the output gradient with each shifted plane. Backward-data declines
 /// (a first layer's input needs no gradient; the GEMM lowering handles it when asked).
 /// </summary>
 public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
 {
-    /// <summary>Most input channels accepted.</summary>
+    /// <summary>Most input channels per group accepted.</summary>
     public const int MaxInChannels = 4;
 
     /// <summary>The single instance.</summary>
@@ -31,29 +33,31 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
     /// <inheritdoc/>
     public ConvPlan? TryPlan(ConvDescriptor core, ConvDirection direction)
     {
-        if (direction == ConvDirection.BackwardData || core.Rank > 2 || core.Groups != 1 || core.InChannels > MaxInChannels) return null;
+        if (direction == ConvDirection.BackwardData || core.Rank > 2 || core.InChannelsPerGroup > MaxInChannels) return null;
         if (!Fma.IsSupported || !Avx2.IsSupported) return null;
         var g = new ConvGeometry(core);
         if (g.SH != 1 || g.SW != 1) return null;
         var (hp, wp) = PlaneSize(g);
-        if ((long)g.C * hp * wp > 1 << 22) return null;
+        if ((long)g.Cg * hp * wp > 1 << 22) return null;
         return new Plan(core, direction);
     }
 
-    /// <summary>Padded rows and row width (with slack for the last vector) of one scratch plane.</summary>
+    /// <summary>Padded rows and row width (with slack for the last two vectors) of one scratch plane.</summary>
     private static (int Rows, int Width) PlaneSize(in ConvGeometry g)
-        => (g.OH + (g.KH - 1) * g.DH, GemmCore.RoundUp(g.OW + (g.KW - 1) * g.DW + 8, 8));
+        => (g.OH + (g.KH - 1) * g.DH, GemmCore.RoundUp(g.OW + (g.KW - 1) * g.DW + 16, 8));
 
     private sealed unsafe class Plan(ConvDescriptor d, ConvDirection dir) : ConvPlan("direct_small_c", d, dir)
     {
-        private int Workers => (long)G.N * G.K * G.OV * G.CKV < (1 << 16) ? 1 : Math.Min(Threads, G.N);
+        private int Items => G.N * G.Groups;
 
-        /// <summary>Copies the C planes of one image into zero-bordered scratch planes; returns the first.</summary>
-        private static float* PadImage(in ConvGeometry g, float* x)
+        private int Workers => (long)G.N * G.K * G.OV * G.CKV < (1 << 16) ? 1 : Math.Min(Threads, Items);
+
+        /// <summary>Copies the Cg planes of one image's group into zero-bordered scratch planes; returns the first.</summary>
+        private static float* PadGroup(in ConvGeometry g, float* x)
         {
             var (hp, wp) = PlaneSize(g);
-            float* p = Workspace.Get(Workspace.Scratch, (long)g.C * hp * wp);
-            for (int c = 0; c < g.C; c++)
+            float* p = Workspace.Get(Workspace.Scratch, (long)g.Cg * hp * wp);
+            for (int c = 0; c < g.Cg; c++)
                 for (int i = 0; i < hp; i++)
                 {
                     float* dst = p + ((long)c * hp + i) * wp;
@@ -72,30 +76,40 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
             fixed (float* x = xs) fixed (float* w = ws) fixed (float* b = bs) fixed (float* y = ys)
             {
                 var g = G;
-                // weights of each block of eight output channels interleaved by tap, so a tap's eight broadcasts
-                // read consecutive floats at constant offsets
-                int blocks = g.K / 8;
-                float* wt = Workspace.Get(Workspace.PackedWeights, (long)Math.Max(1, blocks) * 8 * g.CKV);
-                for (int kb = 0; kb < blocks; kb++)
-                    for (int tap = 0; tap < g.CKV; tap++)
-                        for (int i = 0; i < 8; i++)
-                            wt[((long)kb * g.CKV + tap) * 8 + i] = w[((long)kb * 8 + i) * g.CKV + tap];
-                nint px = (nint)x, pw = (nint)w, pwt = (nint)wt, pb = (nint)b, py = (nint)y;
-                VecOps.ParallelItems(g.N, Workers, (_, n) =>
-                    ForwardImage(g, PadImage(g, (float*)px + (long)n * g.C * g.IV), (float*)pw, (float*)pwt, (float*)pb,
-                        (float*)py + (long)n * g.K * g.OV, relu));
+                // Each block of output channels a group is computed in (eight, then four, then one at a time) gets its
+                // weights interleaved by tap at the block's own offset, so a tap's broadcasts read consecutive floats.
+                float* wt = Workspace.Get(Workspace.PackedWeights, g.WLen);
+                for (int grp = 0; grp < g.Groups; grp++)
+                    for (int k0 = 0; k0 < g.Kg;)
+                    {
+                        int bsz = g.Kg - k0 >= 8 ? 8 : g.Kg - k0 >= 4 ? 4 : 1;
+                        long o = ((long)grp * g.Kg + k0) * g.CKV;
+                        for (int tap = 0; tap < g.CKV; tap++)
+                            for (int i = 0; i < bsz; i++)
+                                wt[o + (long)tap * bsz + i] = w[o + (long)i * g.CKV + tap];
+                        k0 += bsz;
+                    }
+                nint px = (nint)x, pwt = (nint)wt, pb = (nint)b, py = (nint)y;
+                VecOps.ParallelItems(Items, Workers, (_, item) =>
+                {
+                    int grp = item % g.Groups, n = item / g.Groups;
+                    float* p = PadGroup(g, (float*)px + ((long)n * g.C + grp * g.Cg) * g.IV);
+                    ForwardGroup(g, p, (float*)pwt + (long)grp * g.Kg * g.CKV, pb == 0 ? null : (float*)pb + grp * g.Kg,
+                        (float*)py + ((long)n * g.K + grp * g.Kg) * g.OV, relu);
+                });
             }
         }
 
+        /// <summary>The Kg output planes of one group from its padded input planes <paramref name="p"/>.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void ForwardImage(in ConvGeometry g, float* p, float* w, float* wt, float* bias, float* y, bool relu)
+        private static void ForwardGroup(in ConvGeometry g, float* p, float* wt, float* bias, float* y, bool relu)
         {
             var (hp, wp) = PlaneSize(g);
             long plane = (long)hp * wp;
             int ckv = g.CKV;
-            float* tile = stackalloc float[8 * 8];
+            float* tile = stackalloc float[8];
             int k0 = 0;
-            for (; k0 + 8 <= g.K; k0 += 8)
+            for (; k0 + 8 <= g.Kg; k0 += 8)
             {
                 float* wk = wt + (long)k0 * ckv;
                 for (int oy = 0; oy < g.OH; oy++)
@@ -110,7 +124,7 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
                             a6 = Vector256.Create(bias[k0 + 6]); a7 = Vector256.Create(bias[k0 + 7]);
                         }
                         float* q = wk;
-                        for (int c = 0; c < g.C; c++)
+                        for (int c = 0; c < g.Cg; c++)
                             for (int ky = 0; ky < g.KH; ky++)
                             {
                                 float* row = p + c * plane + (long)(oy + ky * g.DH) * wp + ox;
@@ -135,17 +149,62 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
                         Put(yo, 6, a6, relu, valid, tile, g.OV); Put(yo, 7, a7, relu, valid, tile, g.OV);
                     }
             }
-            // remaining output channels one at a time
-            for (; k0 < g.K; k0++)
+            if (k0 + 4 <= g.Kg)
             {
-                float* wk = w + (long)k0 * ckv;
+                // four channels × two vectors: still eight independent accumulators
+                float* wk = wt + (long)k0 * ckv;
+                for (int oy = 0; oy < g.OH; oy++)
+                    for (int ox = 0; ox < g.OW; ox += 16)
+                    {
+                        Vector256<float> a0, a1, a2, a3;
+                        if (bias == null) a0 = a1 = a2 = a3 = Vector256<float>.Zero;
+                        else
+                        {
+                            a0 = Vector256.Create(bias[k0]); a1 = Vector256.Create(bias[k0 + 1]);
+                            a2 = Vector256.Create(bias[k0 + 2]); a3 = Vector256.Create(bias[k0 + 3]);
+                        }
+                        Vector256<float> b0 = a0, b1 = a1, b2 = a2, b3 = a3;
+                        float* q = wk;
+                        for (int c = 0; c < g.Cg; c++)
+                            for (int ky = 0; ky < g.KH; ky++)
+                            {
+                                float* row = p + c * plane + (long)(oy + ky * g.DH) * wp + ox;
+                                for (int kx = 0; kx < g.KW; kx++, q += 4)
+                                {
+                                    var xv = Avx.LoadVector256(row + kx * g.DW);
+                                    var xw = Avx.LoadVector256(row + kx * g.DW + 8);
+                                    var w0 = Vector256.Create(q[0]); var w1 = Vector256.Create(q[1]);
+                                    var w2 = Vector256.Create(q[2]); var w3 = Vector256.Create(q[3]);
+                                    a0 = Fma.MultiplyAdd(w0, xv, a0); b0 = Fma.MultiplyAdd(w0, xw, b0);
+                                    a1 = Fma.MultiplyAdd(w1, xv, a1); b1 = Fma.MultiplyAdd(w1, xw, b1);
+                                    a2 = Fma.MultiplyAdd(w2, xv, a2); b2 = Fma.MultiplyAdd(w2, xw, b2);
+                                    a3 = Fma.MultiplyAdd(w3, xv, a3); b3 = Fma.MultiplyAdd(w3, xw, b3);
+                                }
+                            }
+                        float* yo = y + (long)k0 * g.OV + (long)oy * g.OW + ox;
+                        int valid = Math.Min(8, g.OW - ox);
+                        Put(yo, 0, a0, relu, valid, tile, g.OV); Put(yo, 1, a1, relu, valid, tile, g.OV);
+                        Put(yo, 2, a2, relu, valid, tile, g.OV); Put(yo, 3, a3, relu, valid, tile, g.OV);
+                        if (ox + 8 < g.OW)
+                        {
+                            int valid2 = Math.Min(8, g.OW - ox - 8);
+                            Put(yo + 8, 0, b0, relu, valid2, tile, g.OV); Put(yo + 8, 1, b1, relu, valid2, tile, g.OV);
+                            Put(yo + 8, 2, b2, relu, valid2, tile, g.OV); Put(yo + 8, 3, b3, relu, valid2, tile, g.OV);
+                        }
+                    }
+                k0 += 4;
+            }
+            // remaining output channels one at a time
+            for (; k0 < g.Kg; k0++)
+            {
+                float* wk = wt + (long)k0 * ckv;
                 var vb = bias == null ? Vector256<float>.Zero : Vector256.Create(bias[k0]);
                 for (int oy = 0; oy < g.OH; oy++)
                     for (int ox = 0; ox < g.OW; ox += 8)
                     {
                         var acc = vb;
                         int tap = 0;
-                        for (int c = 0; c < g.C; c++)
+                        for (int c = 0; c < g.Cg; c++)
                             for (int ky = 0; ky < g.KH; ky++)
                             {
                                 float* row = p + c * plane + (long)(oy + ky * g.DH) * wp + ox;
@@ -179,8 +238,12 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
                 float* partials = Workspace.Get(Workspace.Partials, wlen * workers);
                 new Span<float>(partials, checked((int)(wlen * workers))).Clear();
                 nint px = (nint)x, pgy = (nint)gy, ppart = (nint)partials;
-                VecOps.ParallelItems(g.N, workers, (wk, n) =>
-                    WeightGradImage(g, PadImage(g, (float*)px + (long)n * g.C * g.IV), (float*)pgy + (long)n * g.K * g.OV, (float*)ppart + wk * wlen));
+                VecOps.ParallelItems(Items, workers, (wk, item) =>
+                {
+                    int grp = item % g.Groups, n = item / g.Groups;
+                    WeightGradGroup(g, PadGroup(g, (float*)px + ((long)n * g.C + grp * g.Cg) * g.IV),
+                        (float*)pgy + ((long)n * g.K + grp * g.Kg) * g.OV, (float*)ppart + wk * wlen + (long)grp * g.Kg * g.CKV);
+                });
                 gws.Clear();
                 for (int wk = 0; wk < workers; wk++)
                     VecOps.AddInPlace(gw, partials + wk * wlen, (int)wlen);
@@ -188,16 +251,16 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
         }
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void WeightGradImage(in ConvGeometry g, float* p, float* gy, float* gw)
+        private static void WeightGradGroup(in ConvGeometry g, float* p, float* gy, float* gw)
         {
             var (hp, wp) = PlaneSize(g);
             long plane = (long)hp * wp;
             int full = g.OW & ~7, rest = g.OW - full;
             var mask = Avx2.CompareGreaterThan(Vector256.Create(rest), Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7)).AsSingle();
-            for (int k = 0; k < g.K; k++)
+            for (int k = 0; k < g.Kg; k++)
             {
                 float* gk = gy + (long)k * g.OV;
-                for (int c = 0; c < g.C; c++)
+                for (int c = 0; c < g.Cg; c++)
                     for (int ky = 0; ky < g.KH; ky++)
                         for (int kx = 0; kx < g.KW; kx++)
                         {

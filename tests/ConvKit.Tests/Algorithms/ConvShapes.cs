@@ -18,7 +18,7 @@ public static class ConvShapes
             if (kind == Kind.Depthwise) kg = Pick(r, 1, 1, 1, 2, 3);
             if (kind == Kind.Grouped) { groups = 2 + r.Next(4); cg = Pick(r, 1, 2, 3, 4, 7, 16); }
             if (kind == Kind.Winograd3x3) { groups = 1; cg = Pick(r, 8, 9, 13, 17, 24); kg = Pick(r, 8, 11, 16, 17, 30); }
-            if (kind == Kind.SmallChannels) { groups = 1; cg = Pick(r, 1, 2, 3, 4); kg = Pick(r, 1, 5, 8, 9, 16, 17); }
+            if (kind == Kind.SmallChannels) { groups = Pick(r, 1, 1, 2, 3); cg = Pick(r, 1, 2, 3, 4); kg = Pick(r, 1, 4, 5, 8, 9, 12, 16, 17); }
             int n = Pick(r, 1, 1, 2, 3);
             int maxSpatial = rank switch { 1 => 40, 2 => 19, _ => 7 };
             var input = new int[rank]; var kernel = new int[rank]; var stride = new int[rank]; var dil = new int[rank];
