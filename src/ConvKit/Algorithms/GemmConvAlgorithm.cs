@@ -45,6 +45,9 @@ public sealed class GemmConvAlgorithm : IConvAlgorithm
     {
         private readonly bool _direct;
         private readonly int _cw, _chunks;
+        // Images lowered side by side into one column matrix (forward and backward-weights of small images): a GEMM
+        // over 196 columns (14×14) wastes a third of its last micro-tiles and re-reads C for a short depth.
+        private readonly int _nb;
 
         public Plan(string name, ConvDescriptor d, ConvDirection dir, bool direct) : base(name, d, dir)
         {
@@ -56,8 +59,33 @@ public sealed class GemmConvAlgorithm : IConvAlgorithm
             int cw = (int)Math.Clamp(target / Math.Max(1, G.CKV), 64, int.MaxValue);
             cw = GemmCore.RoundUp(cw, GemmCore.NR);
             if (direct && dir != ConvDirection.BackwardWeight) cw = Math.Max(cw, 512);
+            _nb = !direct && dir != ConvDirection.BackwardData && G.N > 1 && cw >= 2 * G.OV ? Math.Min(G.N, cw / G.OV) : 1;
             _cw = Math.Min(cw, G.OV);
             _chunks = (G.OV + _cw - 1) / _cw;
+        }
+
+        /// <summary>Lowers images [n0, n0 + cnt) of group <paramref name="grp"/> side by side: col[CKV, cnt·OV].</summary>
+        private void GatherImages(float* x, int n0, int cnt, int grp, float* col)
+        {
+            var g = G;
+            int width = cnt * g.OV;
+            for (int i = 0; i < cnt; i++)
+                Kernels.Im2col.Gather(g, x + ((long)(n0 + i) * g.C + grp * g.Cg) * g.IV, 0, g.Cg, 0, g.OV, col + (long)i * g.OV, width);
+        }
+
+        /// <summary>Copies rows [Kg] of images [n0, n0 + cnt) between the image tensor t[N, K, OV] and a side-by-side
+        /// matrix m[Kg, cnt·OV] (toMatrix: t → m).</summary>
+        private void Interleave(float* t, int n0, int cnt, int grp, float* m, bool toMatrix)
+        {
+            var g = G;
+            int width = cnt * g.OV;
+            for (int i = 0; i < cnt; i++)
+                for (int k = 0; k < g.Kg; k++)
+                {
+                    float* a = t + ((long)(n0 + i) * g.K + grp * g.Kg + k) * g.OV, b = m + (long)k * width + (long)i * g.OV;
+                    if (toMatrix) Buffer.MemoryCopy(a, b, g.OV * 4L, g.OV * 4L);
+                    else Buffer.MemoryCopy(b, a, g.OV * 4L, g.OV * 4L);
+                }
         }
 
         /// <summary>
@@ -82,10 +110,28 @@ public sealed class GemmConvAlgorithm : IConvAlgorithm
                 if (!directA)
                     for (int grp = 0; grp < g.Groups; grp++)
                         GemmCore.PackAFull(false, g.Kg, g.CKV, 1f, w + (long)grp * g.Kg * g.CKV, g.CKV, packed + grp * paSize);
-                int items = g.N * g.Groups * _chunks, threads = Threads;
+                int threads = Threads;
+                nint px = (nint)x, py = (nint)y, pb = (nint)bias, pp = (nint)packed, pw = (nint)w;
+                if (_nb > 1)
+                {
+                    int nb = _nb, batches = (g.N + nb - 1) / nb, bItems = batches * g.Groups;
+                    bool bPar = ItemParallel(bItems, threads);
+                    VecOps.ParallelItems(bItems, bPar ? threads : 1, (_, item) =>
+                    {
+                        int grp = item % g.Groups, n0 = item / g.Groups * nb, cnt = Math.Min(nb, g.N - n0), width = cnt * g.OV;
+                        float* col = Workspace.Get(Workspace.Columns, (long)g.CKV * width);
+                        float* outp = Workspace.Get(Workspace.Scratch, (long)g.Kg * width);
+                        GatherImages((float*)px, n0, cnt, grp, col);
+                        float* bb = pb == 0 ? null : (float*)pb + grp * g.Kg;
+                        GemmCore.Run(false, false, g.Kg, width, g.CKV, 1f, (float*)pw + (long)grp * g.Kg * g.CKV, g.CKV, col, width, 0f, outp, width,
+                            bb, relu, bPar ? 1 : threads, directA ? null : (float*)pp + grp * paSize, directA);
+                        Interleave((float*)py, n0, cnt, grp, outp, toMatrix: false);
+                    });
+                    return;
+                }
+                int items = g.N * g.Groups * _chunks;
                 bool itemPar = ItemParallel(items, threads);
                 int gemmThreads = itemPar ? 1 : threads;
-                nint px = (nint)x, py = (nint)y, pb = (nint)bias, pp = (nint)packed, pw = (nint)w;
                 bool direct = _direct;
                 int cw = _cw, chunks = _chunks;
                 VecOps.ParallelItems(items, itemPar ? threads : 1, (_, item) =>
@@ -188,7 +234,8 @@ public sealed class GemmConvAlgorithm : IConvAlgorithm
             {
                 var g = G;
                 int threads = Threads;
-                int items = g.N * g.Groups * _chunks;
+                int nb = _nb, batches = (g.N + nb - 1) / nb;
+                int items = nb > 1 ? batches * g.Groups : g.N * g.Groups * _chunks;
                 bool itemPar = ItemParallel(items, threads);
                 int workers = itemPar ? Math.Min(threads, items) : 1;
                 long wlen = g.WLen;
@@ -206,30 +253,47 @@ public sealed class GemmConvAlgorithm : IConvAlgorithm
                 int cw = _cw, chunks = _chunks, gemmThreads = itemPar ? 1 : threads;
                 VecOps.ParallelItems(items, workers, (wk, item) =>
                 {
-                    int ch = item % chunks, rest = item / chunks, grp = rest % g.Groups, n = rest / g.Groups;
-                    int j0 = ch * cw, cwi = Math.Min(cw, g.OV - j0);
-                    float* xg = (float*)px + ((long)n * g.C + grp * g.Cg) * g.IV;
-                    float* gyg = (float*)pgy + ((long)n * g.K + grp * g.Kg) * g.OV;
-                    float* colp; int ldcol;
-                    if (direct) { colp = xg + j0; ldcol = g.IV; }
+                    float* colp, gyg; int ldcol, ldgy, cwi, grp;
+                    if (nb > 1)
+                    {
+                        // images [n0, n0 + cnt) side by side: one GEMM whose depth is cnt·OV
+                        grp = item % g.Groups;
+                        int n0 = item / g.Groups * nb, cnt = Math.Min(nb, g.N - n0);
+                        cwi = ldcol = ldgy = cnt * g.OV;
+                        colp = Workspace.Get(Workspace.Columns, (long)g.CKV * cwi);
+                        gyg = Workspace.Get(Workspace.Scratch, (long)g.Kg * cwi);
+                        GatherImages((float*)px, n0, cnt, grp, colp);
+                        Interleave((float*)pgy, n0, cnt, grp, gyg, toMatrix: true);
+                    }
                     else
                     {
-                        colp = Workspace.Get(Workspace.Columns, (long)g.CKV * cwi);
-                        Kernels.Im2col.Gather(g, xg, 0, g.Cg, j0, cwi, colp);
-                        ldcol = cwi;
+                        int ch = item % chunks, rest = item / chunks, n = rest / g.Groups;
+                        grp = rest % g.Groups;
+                        int j0 = ch * cw;
+                        cwi = Math.Min(cw, g.OV - j0);
+                        float* xg = (float*)px + ((long)n * g.C + grp * g.Cg) * g.IV;
+                        gyg = (float*)pgy + ((long)n * g.K + grp * g.Kg) * g.OV + j0;
+                        ldgy = g.OV;
+                        if (direct) { colp = xg + j0; ldcol = g.IV; }
+                        else
+                        {
+                            colp = Workspace.Get(Workspace.Columns, (long)g.CKV * cwi);
+                            Kernels.Im2col.Gather(g, xg, 0, g.Cg, j0, cwi, colp);
+                            ldcol = cwi;
+                        }
                     }
                     if (transposed)
                     {
                         // gWᵀ[CKV, Kg] += col[CKV, cwi] · gyᵀ[cwi, Kg]
                         float* dst = (float*)ppart + wk * wlen + (long)grp * g.Kg * g.CKV;
-                        GemmCore.Run(false, true, g.CKV, g.Kg, cwi, 1f, colp, ldcol, gyg + j0, g.OV, 1f, dst, g.Kg, null, false, gemmThreads,
+                        GemmCore.Run(false, true, g.CKV, g.Kg, cwi, 1f, colp, ldcol, gyg, ldgy, 1f, dst, g.Kg, null, false, gemmThreads,
                             null, directA: true);
                     }
                     else
                     {
                         // gW[Kg, CKV] += gy[Kg, cwi] · colᵀ[cwi, CKV]
                         float* dst = (wk == 0 ? (float*)pgw : (float*)ppart + (wk - 1) * wlen) + (long)grp * g.Kg * g.CKV;
-                        GemmCore.Run(false, true, g.Kg, g.CKV, cwi, 1f, gyg + j0, g.OV, colp, ldcol, 1f, dst, g.CKV, null, false, gemmThreads);
+                        GemmCore.Run(false, true, g.Kg, g.CKV, cwi, 1f, gyg, ldgy, colp, ldcol, 1f, dst, g.CKV, null, false, gemmThreads);
                     }
                 });
                 if (transposed)

@@ -12,13 +12,15 @@ namespace ConvKit.Kernels;
 /// </summary>
 internal static unsafe class Im2col
 {
-    /// <summary>col[(c - c0)·KV + kidx][t] = x[c, iz, iy, ix] (0 outside), for c in [c0, c1), t in [0, cw).</summary>
+    /// <summary>col[(c - c0)·KV + kidx][t] = x[c, iz, iy, ix] (0 outside), for c in [c0, c1), t in [0, cw); column
+    /// rows are <paramref name="ld"/> floats apart (cw when 0), so several images can be lowered side by side.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Gather(in ConvGeometry g, float* x, int c0, int c1, int j0, int cw, float* col)
+    public static void Gather(in ConvGeometry g, float* x, int c0, int c1, int j0, int cw, float* col, int ld = 0)
     {
+        if (ld == 0) ld = cw;
         if (g.SW == 1 && g.OD == 1 && g.KD == 1 && g.ID == 1 && g.PD == 0 && j0 % g.OW == 0 && cw % g.OW == 0)
         {
-            GatherRows(g, x, c0, c1, j0 / g.OW, cw / g.OW, col);
+            GatherRows(g, x, c0, c1, j0 / g.OW, cw / g.OW, col, ld);
             return;
         }
         int ohw = g.OH * g.OW;
@@ -29,7 +31,7 @@ internal static unsafe class Im2col
             for (int ky = 0; ky < g.KH; ky++)
             for (int kx = 0; kx < g.KW; kx++)
             {
-                float* dst = col + ((long)(c - c0) * g.KV + (kz * g.KH + ky) * g.KW + kx) * cw;
+                float* dst = col + ((long)(c - c0) * g.KV + (kz * g.KH + ky) * g.KW + kx) * ld;
                 int oz = j0 / ohw, rem = j0 - oz * ohw, oy = rem / g.OW, ox = rem - oy * g.OW;
                 int done = 0;
                 while (done < cw)
@@ -87,16 +89,16 @@ internal static unsafe class Im2col
     /// Small images (rows of 7-28 outputs) spend most of their lowering time in that bookkeeping otherwise.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void GatherRows(in ConvGeometry g, float* x, int c0, int c1, int oy0, int rows, float* col)
+    private static void GatherRows(in ConvGeometry g, float* x, int c0, int c1, int oy0, int rows, float* col, int ld)
     {
-        int ow = g.OW, cw = rows * ow;
+        int ow = g.OW;
         for (int c = c0; c < c1; c++)
         {
             float* xc = x + (long)c * g.IV;
             for (int ky = 0; ky < g.KH; ky++)
             for (int kx = 0; kx < g.KW; kx++)
             {
-                float* dst = col + ((long)(c - c0) * g.KV + ky * g.KW + kx) * cw;
+                float* dst = col + ((long)(c - c0) * g.KV + ky * g.KW + kx) * ld;
                 int ix0 = kx * g.DW - g.PW;
                 int lo = Math.Clamp(-ix0, 0, ow), hi = Math.Clamp(g.IW - ix0, lo, ow), len = hi - lo;
                 for (int r = 0; r < rows; r++, dst += ow)

@@ -83,6 +83,23 @@ public class AlgorithmDifferentialTests
         CheckAgainstReference(ConvPlanner.Plan(t, ConvDirection.BackwardData), t, ConvDirection.BackwardData, r, 1e-5);
     }
 
+    [Theory]
+    [InlineData(7, 1)]
+    [InlineData(5, 2)]
+    [InlineData(64, 1)]
+    public void ImageBatchedLoweringMatchesReference(int n, int groups)
+    {
+        // small images with many per batch: the GEMM lowering puts several images side by side (a partial last batch
+        // when n is not a multiple), forward and backward-weights, both GEMM orientations of backward-weights
+        var r = new Random(n * 31 + groups);
+        foreach (var (c, k) in new[] { (32, 64), (16 * groups, 4 * groups) })
+        {
+            var d = ConvDescriptor.Create(2, [n, c, 14, 13], [k, c / groups, 3, 3], n % 2 == 0, 1, 1, 1, groups);
+            foreach (var dir in new[] { ConvDirection.Forward, ConvDirection.BackwardWeight })
+                CheckAgainstReference(ConvPlanner.Plan(d, dir, "im2col_gemm"), d, dir, r, 1e-5);
+        }
+    }
+
     [Fact]
     public void DirectSmallChannelsDeclinesWhatItCannotRun()
     {
