@@ -14,8 +14,8 @@ public static class ConvPlanner
     private static readonly IConvAlgorithm[] s_algorithms =
     [
         GemmConvAlgorithm.Pointwise,
+        DirectSmallChannelAlgorithm.Preferred,
         DepthwiseAlgorithm.Preferred,
-        DirectSmallChannelAlgorithm.Instance,
         WinogradAlgorithm.Preferred,
         FlippedForwardAlgorithm.Preferred,
         GemmConvAlgorithm.Im2col,
