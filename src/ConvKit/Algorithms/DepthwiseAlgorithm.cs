@@ -65,7 +65,8 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void ForwardPlane(in ConvGeometry g, float* x, float* w, float bias, float* y, bool relu)
         {
-            if (g.Cg == 1 && g.SW == 1 && g.KD == 1 && g.OD == 1 && g.ID == 1 && g.PD == 0 && Fma.IsSupported && PaddedPlaneFloats(g) <= 1 << 22)
+            if (g.Cg == 1 && g.SW <= 2 && g.KD == 1 && g.OD == 1 && g.ID == 1 && g.PD == 0 && Fma.IsSupported && Avx2.IsSupported
+                && PaddedPlaneFloats(g) <= 1 << 22)
             {
                 ForwardPlanePadded(g, x, w, bias, y, relu);
                 return;
@@ -107,42 +108,58 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
             }
         }
 
-        /// <summary>Rows (padded input rows an output plane reads) and their width with slack for the last vector.</summary>
+        /// <summary>Rows (padded input rows an output plane reads) and the width of one phase row (see
+        /// <see cref="ForwardPlanePadded"/>) with slack for the last vector.</summary>
         private static (int Rows, int Width) PaddedPlane(in ConvGeometry g)
-            => ((g.OH - 1) * g.SH + (g.KH - 1) * g.DH + 1, GemmCore.RoundUp(g.OW + (g.KW - 1) * g.DW + 8, 8));
+            => ((g.OH - 1) * g.SH + (g.KH - 1) * g.DH + 1, GemmCore.RoundUp(g.OW + (g.KW - 1) * g.DW / g.SW + 9, 8));
 
         private static long PaddedPlaneFloats(in ConvGeometry g)
         {
             var (rows, width) = PaddedPlane(g);
-            return (long)rows * width;
+            return ((long)rows + 1) * width * g.SW;
         }
 
         /// <summary>
-        /// Depthwise 1-d/2-d, stride 1 along x: the input plane is first copied into a zero-bordered scratch plane, so
-        /// every output row, edges included, runs in vectors without bounds checks (with 7×7-pixel rows, the scalar
-        /// edge columns otherwise cost more than the vector interior). Four 8-wide accumulators per block hide the FMA
-        /// latency; the last partial vector is computed whole and only its valid lanes stored.
+        /// Depthwise 1-d/2-d with stride 1 or 2 along x: the input plane is first copied into a zero-bordered scratch
+        /// plane, so every output row, edges included, runs in vectors without bounds checks (with 7×7-pixel rows, the
+        /// scalar edge columns otherwise cost more than the vector interior). With stride 2 each padded row is stored
+        /// as its even and odd columns (phase rows), so the taps of 8 adjacent outputs are again one contiguous load.
+        /// Four 8-wide accumulators per block hide the FMA latency; the last partial vector is computed whole and only
+        /// its valid lanes stored.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void ForwardPlanePadded(in ConvGeometry g, float* x, float* w, float bias, float* y, bool relu)
         {
             var (hp, wp) = PaddedPlane(g);
-            float* p = Workspace.Get(Workspace.Scratch, (long)hp * wp);
+            int sw = g.SW, full = wp * sw;
+            float* p = Workspace.Get(Workspace.Scratch, ((long)hp + 1) * full);
+            float* line = p + (long)hp * full;   // one padded row before it is split into phases
             for (int i = 0; i < hp; i++)
             {
-                float* dst = p + (long)i * wp;
+                float* dst = sw == 1 ? p + (long)i * wp : line;
                 int iy = i - g.PH;
-                int n = (uint)iy < (uint)g.IH ? Math.Min(g.IW, wp - g.PW) : 0;
-                new Span<float>(dst, Math.Min(g.PW, wp)).Clear();
+                int n = (uint)iy < (uint)g.IH ? Math.Min(g.IW, full - g.PW) : 0;
+                new Span<float>(dst, Math.Min(g.PW, full)).Clear();
                 if (n > 0) new ReadOnlySpan<float>(x + (long)iy * g.IW, n).CopyTo(new Span<float>(dst + g.PW, n));
-                int used = Math.Min(wp, g.PW + n);
-                new Span<float>(dst + used, wp - used).Clear();
+                int used = Math.Min(full, g.PW + n);
+                new Span<float>(dst + used, full - used).Clear();
+                if (sw == 2)
+                {
+                    float* ev = p + (long)i * full, od = ev + wp;
+                    for (int j = 0; j < wp; j += 8)
+                    {
+                        var v0 = Avx.LoadVector256(line + 2 * j);
+                        var v1 = Avx.LoadVector256(line + 2 * j + 8);
+                        Avx.Store(ev + j, Avx2.Permute4x64(Avx.Shuffle(v0, v1, 0x88).AsDouble(), 0xD8).AsSingle());
+                        Avx.Store(od + j, Avx2.Permute4x64(Avx.Shuffle(v0, v1, 0xDD).AsDouble(), 0xD8).AsSingle());
+                    }
+                }
             }
             var vb = Vector256.Create(bias);
             float* tail = stackalloc float[8];
             for (int oy = 0; oy < g.OH; oy++)
             {
-                float* pr = p + (long)oy * g.SH * wp;
+                float* pr = p + (long)oy * g.SH * full;
                 float* yr = y + (long)oy * g.OW;
                 int ox = 0;
                 for (; ox + 32 <= g.OW; ox += 32)
@@ -150,12 +167,13 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
                     Vector256<float> a0 = vb, a1 = vb, a2 = vb, a3 = vb;
                     for (int ky = 0; ky < g.KH; ky++)
                     {
-                        float* xr = pr + (long)ky * g.DH * wp + ox;
+                        float* xr = pr + (long)ky * g.DH * full + ox;
                         float* wr = w + ky * g.KW;
                         for (int kx = 0; kx < g.KW; kx++)
                         {
                             var wv = Vector256.Create(wr[kx]);
-                            float* xk = xr + kx * g.DW;
+                            int off = kx * g.DW;
+                            float* xk = xr + (off % sw) * wp + off / sw;
                             a0 = Fma.MultiplyAdd(wv, Avx.LoadVector256(xk), a0);
                             a1 = Fma.MultiplyAdd(wv, Avx.LoadVector256(xk + 8), a1);
                             a2 = Fma.MultiplyAdd(wv, Avx.LoadVector256(xk + 16), a2);
@@ -174,10 +192,13 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
                     var acc = vb;
                     for (int ky = 0; ky < g.KH; ky++)
                     {
-                        float* xr = pr + (long)ky * g.DH * wp + ox;
+                        float* xr = pr + (long)ky * g.DH * full + ox;
                         float* wr = w + ky * g.KW;
                         for (int kx = 0; kx < g.KW; kx++)
-                            acc = Fma.MultiplyAdd(Vector256.Create(wr[kx]), Avx.LoadVector256(xr + kx * g.DW), acc);
+                        {
+                            int off = kx * g.DW;
+                            acc = Fma.MultiplyAdd(Vector256.Create(wr[kx]), Avx.LoadVector256(xr + (off % sw) * wp + off / sw), acc);
+                        }
                     }
                     if (relu) acc = Avx.Max(acc, Vector256<float>.Zero);
                     if (ox + 8 <= g.OW) Avx.Store(yr + ox, acc);
