@@ -332,7 +332,7 @@ public static class Filter2D
     {
         int h = plan.H, w = plan.W, kh = plan.KH;
         // Four output rows per pass with 16-wide vectors where AVX-512 runs and a row holds at least one vector.
-        bool wide = UseVector512 && w >= 16;
+        bool wide = UseVector512 && UseVectors && w >= 16;
         fixed (float* srcBase = &image.Data[image.Offset])
         fixed (float* dstBase = &output.Data[output.Offset])
         {
