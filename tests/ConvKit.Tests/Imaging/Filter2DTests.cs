@@ -192,6 +192,23 @@ public class Filter2DTests
     }
 
     [Fact]
+    public void LargeFreshOutputMatchesReusedOutput()
+    {
+        // Over HugePageThreshold: the fresh output range is marked for huge pages before the filter writes it.
+        var x = Tensor.Rand<float>(17, [1, 1030, 1031], 0, 1);
+        Assert.True(x.Length >= Filter2D.HugePageThreshold);
+        foreach (var k in new[] { RandomKernel(3, 3, 18), Filters.Parse("gaussian:5").Kernel })
+        {
+            var reused = new Tensor<float>(x.ShapeArray());
+            Filter2D.Apply(x, k, output: reused);
+            var fresh = Filter2D.Apply(x, k);
+            Assert.True(reused.AsSpan().SequenceEqual(fresh.AsSpan()));
+            var r = Filter2D.Reference(x, k);
+            FilterGoldenTests.AssertClose(r, fresh, 1e-4, $"{k.Rows}x{k.Cols} fresh");
+        }
+    }
+
+    [Fact]
     public void ThreadedRunsMatchSingleThreaded()
     {
         var x = Tensor.Rand<float>(4, [3, 67, 301], 0, 1);
