@@ -301,8 +301,6 @@ public static class Filter2D
         public readonly int PaddedWidth = (w + kw - 1 + 16 + 15) & ~15;
         /// <summary>Source column for each extended-row position (−1: constant).</summary>
         public readonly int[] ColumnMap = MakeColumnMap(w, kw, ax, border);
-        /// <summary>Σ column: what a constant border value sums to down a column outside the image.</summary>
-        public readonly float ColumnSum = column is null ? 0f : column.Sum();
         /// <summary>Write the output with non-temporal stores (set when it is too large to stay in cache).</summary>
         public bool Streaming;
 
@@ -334,30 +332,41 @@ public static class Filter2D
         if ((long)plan.W * rows * plan.KH * plan.KW < 1 << 18) t = 1;
         t = (int)Math.Max(1, Math.Min(t, rows));
         if (t == 1) { RunWorker(image, output, plan, rows, 1, null); return; }
-        // Each worker keeps its row cache and takes bands of rows from a shared counter: a few bands per worker
-        // even out the load when a core is busy with something else, at the cost of re-extending kH − 1 rows per band.
-        int bands = (int)Math.Min(rows, 8L * t);
+        // Workers take chunks of rows from a shared counter. Chunks are small, so a worker whose core is taken
+        // by another process holds up the call by one chunk at most; a worker that gets the chunk right after
+        // its previous one keeps its row cache, so a lone worker extends every source row once.
+        int chunk = (int)Math.Max(4, Math.Min(ChunkRows, rows / t) & ~3);
+        int bands = (int)((rows + chunk - 1) / chunk);
         var next = new int[1];
-        Parallel.For(0, t, new ParallelOptions { MaxDegreeOfParallelism = t }, _ => RunWorker(image, output, plan, rows, bands, next));
+        Parallel.For(0, t, new ParallelOptions { MaxDegreeOfParallelism = t }, _ => RunWorker(image, output, plan, rows, bands, next, chunk));
     }
 
-    private static void RunWorker(Tensor<float> image, Tensor<float> output, Plan plan, long rows, int bands, int[]? next)
+    /// <summary>Rows per chunk a worker takes at a time (a multiple of 4).</summary>
+    internal static int ChunkRows = 16;
+
+    private static void RunWorker(Tensor<float> image, Tensor<float> output, Plan plan, long rows, int bands, int[]? next, int chunk = 0)
     {
         using var cache = new RowCache(plan);
         using var scratch = new Scratch(plan);
         var rowPtrs = new nint[plan.KH + 3];
-        if (next is null) RunRange(image, output, plan, 0, rows, cache, scratch, rowPtrs);
+        if (next is null) RunRange(image, output, plan, 0, rows, cache, scratch, rowPtrs, false);
         else
         {
             int b;
+            long last = -1;
             while ((b = Interlocked.Increment(ref next[0]) - 1) < bands)
-                RunRange(image, output, plan, rows * b / bands, rows * (b + 1) / bands, cache, scratch, rowPtrs);
+            {
+                long start = (long)b * chunk, end = Math.Min(rows, start + chunk);
+                RunRange(image, output, plan, start, end, cache, scratch, rowPtrs, start == last && start % plan.H != 0);
+                last = end;
+            }
         }
         if (plan.Streaming && Sse.IsSupported) Sse.StoreFence(); // make the non-temporal stores visible before returning
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loops: skip the unoptimized first tier
-    private static unsafe void RunRange(Tensor<float> image, Tensor<float> output, Plan plan, long start, long end, RowCache cache, Scratch scratch, nint[] rowPtrs)
+    private static unsafe void RunRange(Tensor<float> image, Tensor<float> output, Plan plan, long start, long end, RowCache cache, Scratch scratch, nint[] rowPtrs,
+        bool continues)
     {
         int h = plan.H, w = plan.W, kh = plan.KH;
         // Four output rows per pass with 16-wide vectors where AVX-512 runs and a row holds at least one vector.
@@ -373,7 +382,9 @@ public static class Filter2D
                 int p = (int)(r / h), y = (int)(r % h);
                 int yEnd = (int)Math.Min(h, y + (end - r));
                 float* src = srcBase + (long)p * h * w;
-                cache.Reset();
+                // The cache holds rows of one plane; it stays valid when this range continues the previous one.
+                if (!continues) cache.Reset();
+                continues = false;
                 fixed (nint* rp = rowPtrs)
                     while (y < yEnd)
                     {
@@ -1121,7 +1132,8 @@ public static class Filter2D
             }
         }
         // Sideways extension of the 1-d rows: only the kW − 1 edge columns.
-        float edge = plan.BorderValue * plan.ColumnSum;
+        float edge = 0; // the vertical pass over a constant row, in the same order of fused steps
+        for (int i = 0; i < kh; i++) edge = MathF.FusedMultiplyAdd(plan.BorderValue, plan.Column![i], edge);
         var map = plan.ColumnMap;
         for (int k = 0; k < 4; k++)
         {

@@ -182,13 +182,26 @@ public class Filter2DTests
     [Fact]
     public void ThreadedRunsMatchSingleThreadedOnEveryPath()
     {
-        var x = Tensor.Rand<float>(14, [3, 61, 144], 0, 1);
-        foreach (var path in FilterPaths.Each())
-            foreach (var k in new[] { RandomKernel(3, 3, 15), RandomKernel(7, 7, 16), Filters.Parse("gaussian:5").Kernel })
-            {
-                var one = Filter2D.Apply(x, k, threads: 1).AsSpan().ToArray();
-                foreach (var t in new[] { 2, 3, 5 }) Assert.True(one.AsSpan().SequenceEqual(Filter2D.Apply(x, k, threads: t).AsSpan()), $"{path} {k.Rows}x{k.Cols} threads {t}");
-            }
+        // Large enough to be split across threads; plane height 61 puts chunk edges at every row phase. Smaller
+        // chunks make workers continue their previous chunk (row cache kept) and switch planes mid-chunk.
+        var x = Tensor.Rand<float>(14, [3, 61, 200], 0, 1);
+        int saved = Filter2D.ChunkRows;
+        try
+        {
+            foreach (var path in FilterPaths.Each())
+                foreach (var k in new[] { RandomKernel(3, 3, 15), RandomKernel(7, 7, 16), Filters.Parse("gaussian:5").Kernel })
+                    foreach (var border in new[] { BorderMode.Reflect101, BorderMode.Constant })
+                    {
+                        var one = Filter2D.Apply(x, k, border, 0.5f, threads: 1).AsSpan().ToArray();
+                        foreach (var chunk in new[] { 4, 8, 16 })
+                        {
+                            Filter2D.ChunkRows = chunk;
+                            foreach (var t in new[] { 2, 3, 5 })
+                                Assert.True(one.AsSpan().SequenceEqual(Filter2D.Apply(x, k, border, 0.5f, threads: t).AsSpan()), $"{path} {k.Rows}x{k.Cols} {border} chunk {chunk} threads {t}");
+                        }
+                    }
+        }
+        finally { Filter2D.ChunkRows = saved; }
     }
 
     [Fact]
