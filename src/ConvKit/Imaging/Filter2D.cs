@@ -341,37 +341,85 @@ public static class Filter2D
         // Small images are not worth a thread hand-off.
         if ((long)plan.W * rows * plan.KH * plan.KW < 1 << 18) t = 1;
         t = (int)Math.Max(1, Math.Min(t, rows));
-        if (t == 1) { RunWorker(image, output, plan, rows, 1, null); return; }
+        if (t == 1) { RunAll(image, output, plan, rows); return; }
         // Workers take chunks of rows from a shared counter. Chunks are small, so a worker whose core is taken
         // by another process holds up the call by one chunk at most; a worker that gets the chunk right after
-        // its previous one keeps its row cache, so a lone worker extends every source row once.
+        // its previous one keeps its row cache, so a lone worker extends every source row once. The caller
+        // works too and waits only for chunks a helper has taken: a helper that has not started by the time
+        // the chunks run out finds none and touches nothing (waiting for it to start cost milliseconds on a
+        // busy machine, more than the second thread gained).
         int chunk = (int)Math.Max(4, Math.Min(ChunkRows, rows / t) & ~3);
-        int bands = (int)((rows + chunk - 1) / chunk);
-        var next = new int[1];
-        Parallel.For(0, t, new ParallelOptions { MaxDegreeOfParallelism = t }, _ => RunWorker(image, output, plan, rows, bands, next, chunk));
+        var work = new Work(image, output, plan, rows, chunk);
+        for (int i = 1; i < t; i++) ThreadPool.UnsafeQueueUserWorkItem(static w => w.Help(), work, preferLocal: false);
+        work.Help();
+        work.WaitForHelpers();
     }
 
     /// <summary>Rows per chunk a worker takes at a time (a multiple of 4).</summary>
     internal static int ChunkRows = 16;
 
-    private static void RunWorker(Tensor<float> image, Tensor<float> output, Plan plan, long rows, int bands, int[]? next, int chunk = 0)
+    private static void RunAll(Tensor<float> image, Tensor<float> output, Plan plan, long rows)
     {
         using var cache = new RowCache(plan);
         using var scratch = new Scratch(plan);
-        var rowPtrs = new nint[plan.KH + 7];
-        if (next is null) RunRange(image, output, plan, 0, rows, cache, scratch, rowPtrs, false);
-        else
+        RunRange(image, output, plan, 0, rows, cache, scratch, new nint[plan.KH + 7], false);
+        if ((plan.Streaming || plan.SeparableStreaming) && Sse.IsSupported) Sse.StoreFence(); // make the non-temporal stores visible before returning
+    }
+
+    /// <summary>One threaded call: the chunk counter and the count of chunks being worked on.</summary>
+    private sealed class Work(Tensor<float> image, Tensor<float> output, Plan plan, long rows, int chunk)
+    {
+        private readonly int _chunks = (int)((rows + chunk - 1) / chunk);
+        private int _next, _inFlight;
+        private readonly ManualResetEventSlim _idle = new(false);
+
+        public void Help()
         {
-            int b;
+            RowCache? cache = null;
+            Scratch? scratch = null;
+            nint[]? rowPtrs = null;
             long last = -1;
-            while ((b = Interlocked.Increment(ref next[0]) - 1) < bands)
+            try
             {
-                long start = (long)b * chunk, end = Math.Min(rows, start + chunk);
-                RunRange(image, output, plan, start, end, cache, scratch, rowPtrs, start == last && start % plan.H != 0);
-                last = end;
+                while (true)
+                {
+                    // Announce before claiming: once every chunk is claimed, _inFlight counts all unfinished ones.
+                    Interlocked.Increment(ref _inFlight);
+                    try
+                    {
+                        int b = Interlocked.Increment(ref _next) - 1;
+                        if (b >= _chunks) return;
+                        cache ??= new RowCache(plan);
+                        scratch ??= new Scratch(plan);
+                        rowPtrs ??= new nint[plan.KH + 7];
+                        long start = (long)b * chunk, end = Math.Min(rows, start + chunk);
+                        RunRange(image, output, plan, start, end, cache, scratch, rowPtrs, start == last && start % plan.H != 0);
+                        last = end;
+                    }
+                    finally
+                    {
+                        // make the non-temporal stores visible before the chunk counts as done
+                        if ((plan.Streaming || plan.SeparableStreaming) && Sse.IsSupported) Sse.StoreFence();
+                        if (Interlocked.Decrement(ref _inFlight) == 0) _idle.Set();
+                    }
+                }
+            }
+            finally
+            {
+                cache?.Dispose();
+                scratch?.Dispose();
             }
         }
-        if ((plan.Streaming || plan.SeparableStreaming) && Sse.IsSupported) Sse.StoreFence(); // make the non-temporal stores visible before returning
+
+        /// <summary>Called by the caller after its own <see cref="Help"/>: every chunk is claimed by then.</summary>
+        public void WaitForHelpers()
+        {
+            while (Volatile.Read(ref _inFlight) != 0)
+            {
+                _idle.Wait();
+                _idle.Reset();
+            }
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loops: skip the unoptimized first tier
