@@ -1,7 +1,7 @@
-// ConvKit.Bench [--threads N] [--layers a,b] [--quick] [--json]
+// ConvKit.Bench [--threads N] [--layers a,b] [--quick] [--json] | --filters [--threads N] [--json]
 using ConvKit.Bench;
 
-int threads = 2; string? layers = null; bool quick = false, json = false; (int M, int N, int K)? gemm = null; string? algo = null;
+int threads = 2; string? layers = null; bool quick = false, json = false, filters = false; (int M, int N, int K)? gemm = null; string? algo = null;
 for (int i = 0; i < args.Length; i++)
 {
     switch (args[i])
@@ -12,6 +12,7 @@ for (int i = 0; i < args.Length; i++)
         case "--cpu": BenchHarness.ThreadCpuTime = true; threads = 1; break;
         case "--algo": algo = args[++i]; break;
         case "--json": json = true; break;
+        case "--filters": filters = true; break; // image filtering, the cases of peers_cv.py
         case "--gemm":
             {
                 // GEMM alone: --gemm M,N,K [--threads N]
@@ -19,8 +20,9 @@ for (int i = 0; i < args.Length; i++)
                 gemm = (v[0], v[1], v[2]);
                 break;
             }
-        default: Console.Error.WriteLine($"unknown argument '{args[i]}'; usage: ConvKit.Bench [--threads N] [--layers a,b] [--quick] [--json]"); return 2;
+        default: Console.Error.WriteLine($"unknown argument '{args[i]}'; usage: ConvKit.Bench [--threads N] [--layers a,b] [--quick] [--json] | --filters [--threads N] [--json]"); return 2;
     }
 }
+if (filters) return FilterBench.RunCli(threads, json, Console.Out);
 if (gemm is { } g) { Console.WriteLine(BenchHarness.GemmReport(g.M, g.N, g.K, threads)); return 0; }
 return BenchHarness.RunCli(threads, layers, quick, json, Console.Out, algo);

@@ -12,7 +12,7 @@ internal static class FilterCommand
     private const string Usage = """
         Usage: convkit filter IN.png -k KERNEL -o OUT.png [options]
                convkit filter DIR -k KERNEL -o OUTDIR [options]     (every .png/.pgm/.ppm in DIR)
-               convkit filter --bench [--threads 2]                   (1920x1080x3 float speed test)
+               convkit filter --bench [--threads 2] [--json]          (1920x1080x3 float speed test)
 
         KERNEL: identity, box:N, gaussian:N[:sigma], sharpen, emboss, sobel-x, sobel-y, sobel (magnitude),
                 scharr-x, scharr-y, scharr, prewitt-x, prewitt-y, prewitt, laplacian, laplacian8, edge,
@@ -37,11 +37,9 @@ internal static class FilterCommand
         if (args.Flag("bench"))
         {
             int bt = args.Int("threads", 2);
+            bool json = args.Flag("json");
             args.EnsureAllUsed();
-            Console.WriteLine($"Filtering a 1920x1080x3 float image, {bt} thread(s), median of 30 runs:");
-            ConvKit.Bench.FilterBench.Run(bt, preallocated: true);
-            ConvKit.Bench.FilterBench.Run(bt);
-            return 0;
+            return ConvKit.Bench.FilterBench.RunCli(bt, json, Console.Out);
         }
         var kernelSpec = args.Get("k", "kernel") ?? throw new ArgumentException("-k/--kernel: a kernel is required (see --help).");
         var output = args.Get("o", "output") ?? throw new ArgumentException("-o/--output: an output path is required.");

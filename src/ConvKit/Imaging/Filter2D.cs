@@ -57,7 +57,7 @@ public static class Filter2D
             return Strided(image, planes, h, w, kernel, border, borderValue, stride, dilation);
 
         // Every element is written below, so the destination need not be zeroed first.
-        output ??= new Tensor<float>(GC.AllocateUninitializedArray<float>(image.Length), image.ShapeArray());
+        output ??= new Tensor<float>(NewOutput(image.Length), image.ShapeArray());
         if (kernel.Rows * kernel.Cols == 1)
         {
             float k = kernel.Values[0];
@@ -176,6 +176,35 @@ public static class Filter2D
         };
     }
 
+    /// <summary>Ask Linux for transparent huge pages on fresh outputs of at least this many floats.</summary>
+    internal static long HugePageThreshold = 1 << 20;
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "madvise")]
+    private static extern int Madvise(nint addr, nuint length, int advice);
+
+    /// <summary>An uninitialized output array. A large one is first touched by the filter itself: on Linux the
+    /// range is marked for transparent huge pages, so the first touch costs one fault per 2 MB rather than one
+    /// per 4 KB page (a fresh 25 MB output otherwise spends milliseconds in page faults).</summary>
+    private static unsafe float[] NewOutput(int length)
+    {
+        var a = GC.AllocateUninitializedArray<float>(length);
+        if (length >= HugePageThreshold && OperatingSystem.IsLinux())
+        {
+            fixed (float* p = a)
+            {
+                const long Huge = 2 << 20;
+                long start = ((long)p + Huge - 1) & ~(Huge - 1), end = ((long)p + (long)length * sizeof(float)) & ~(Huge - 1);
+                if (end > start)
+                {
+                    try { _ = Madvise((nint)start, (nuint)(end - start), 14 /* MADV_HUGEPAGE */); }
+                    catch (DllNotFoundException) { HugePageThreshold = long.MaxValue; }
+                    catch (EntryPointNotFoundException) { HugePageThreshold = long.MaxValue; }
+                }
+            }
+        }
+        return a;
+    }
+
     private static void CheckArgs(BorderMode border, int stride, int dilation)
     {
         if (!Enum.IsDefined(border)) throw new ArgumentOutOfRangeException(nameof(border), $"border: unknown mode {border}.");
@@ -267,12 +296,15 @@ public static class Filter2D
         public readonly BorderMode Border = border;
         public readonly float BorderValue = borderValue;
         public readonly float[]? Kernel = kernel, Column = column, Row = row;
-        /// <summary>Length of a border-extended row, rounded up so vector loads past the end stay inside.</summary>
-        public readonly int PaddedWidth = (w + kw - 1 + 15) & ~7;
+        /// <summary>Length of a border-extended row, rounded up so vector loads past the end (up to 16 floats,
+        /// for the aligned loads of the shifted-view kernels) stay inside.</summary>
+        public readonly int PaddedWidth = (w + kw - 1 + 16 + 15) & ~15;
         /// <summary>Source column for each extended-row position (−1: constant).</summary>
         public readonly int[] ColumnMap = MakeColumnMap(w, kw, ax, border);
         /// <summary>Write the output with non-temporal stores (set when it is too large to stay in cache).</summary>
         public bool Streaming;
+        /// <summary>Write the output of the AVX-512 separable passes with non-temporal stores.</summary>
+        public bool SeparableStreaming;
 
         private static int[] MakeColumnMap(int w, int kw, int ax, BorderMode border)
         {
@@ -286,67 +318,178 @@ public static class Filter2D
     /// Zen 3 test machine they made 3x3 filtering of a 1920x1080x3 image about 1.5x slower.</summary>
     internal static long StreamingThreshold = long.MaxValue;
 
+    /// <summary>Run the 16-wide AVX-512 kernels (four output rows per pass). Tests switch it off to cover the
+    /// AVX2 path on machines that have AVX-512.</summary>
+    internal static bool UseVector512 = Vector512.IsHardwareAccelerated && Avx512F.IsSupported && Fma.IsSupported;
+
+    /// <summary>The AVX-512 separable passes write outputs larger than this many floats with non-temporal stores
+    /// (16 MB: well past the caches, where reading the destination lines before writing them is wasted traffic).</summary>
+    internal static long SeparableStreamingThreshold = 1 << 22;
+
+    /// <summary>Prefetch the next pass's source rows during the AVX-512 passes.</summary>
+    internal static bool PrefetchNext = true;
+
+    /// <summary>Run vector kernels at all; tests switch it off to cover the scalar loops.</summary>
+    internal static bool UseVectors = Vector256.IsHardwareAccelerated;
+
     private static void Run(Tensor<float> image, Tensor<float> output, int planes, Plan plan, int threads)
     {
         long rows = (long)planes * plan.H;
         plan.Streaming = rows * plan.W > StreamingThreshold;
+        plan.SeparableStreaming = plan.Kernel is null && rows * plan.W > SeparableStreamingThreshold;
         int t = threads > 0 ? threads : Environment.ProcessorCount;
         // Small images are not worth a thread hand-off.
         if ((long)plan.W * rows * plan.KH * plan.KW < 1 << 18) t = 1;
         t = (int)Math.Max(1, Math.Min(t, rows));
-        if (t == 1) { RunWorker(image, output, plan, rows, 1, null); return; }
-        // Each worker keeps its row cache and takes bands of rows from a shared counter: a few bands per worker
-        // even out the load when a core is busy with something else, at the cost of re-extending kH − 1 rows per band.
-        int bands = (int)Math.Min(rows, 8L * t);
-        var next = new int[1];
-        Parallel.For(0, t, new ParallelOptions { MaxDegreeOfParallelism = t }, _ => RunWorker(image, output, plan, rows, bands, next));
+        if (t == 1) { RunAll(image, output, plan, rows); return; }
+        // Workers take chunks of rows from a shared counter. Chunks are small, so a worker whose core is taken
+        // by another process holds up the call by one chunk at most; a worker that gets the chunk right after
+        // its previous one keeps its row cache, so a lone worker extends every source row once. The caller
+        // works too and waits only for chunks a helper has taken: a helper that has not started by the time
+        // the chunks run out finds none and touches nothing (waiting for it to start cost milliseconds on a
+        // busy machine, more than the second thread gained).
+        int chunk = (int)Math.Max(4, Math.Min(ChunkRows, rows / t) & ~3);
+        var work = new Work(image, output, plan, rows, chunk);
+        for (int i = 1; i < t; i++) ThreadPool.UnsafeQueueUserWorkItem(static w => w.Help(), work, preferLocal: false);
+        work.Help();
+        work.WaitForHelpers();
     }
 
-    private static void RunWorker(Tensor<float> image, Tensor<float> output, Plan plan, long rows, int bands, int[]? next)
+    /// <summary>Rows per chunk a worker takes at a time (a multiple of 4).</summary>
+    internal static int ChunkRows = 16;
+
+    private static void RunAll(Tensor<float> image, Tensor<float> output, Plan plan, long rows)
     {
         using var cache = new RowCache(plan);
-        var tmp = plan.Row is null ? null : new float[2 * plan.PaddedWidth];
-        var rowPtrs = new nint[plan.KH + 1];
-        if (next is null) RunRange(image, output, plan, 0, rows, cache, tmp, rowPtrs);
-        else
-        {
-            int b;
-            while ((b = Interlocked.Increment(ref next[0]) - 1) < bands)
-                RunRange(image, output, plan, rows * b / bands, rows * (b + 1) / bands, cache, tmp, rowPtrs);
-        }
-        if (plan.Streaming && Sse.IsSupported) Sse.StoreFence(); // make the non-temporal stores visible before returning
+        using var scratch = new Scratch(plan);
+        RunRange(image, output, plan, 0, rows, cache, scratch, new nint[plan.KH + 7], false);
+        if ((plan.Streaming || plan.SeparableStreaming) && Sse.IsSupported) Sse.StoreFence(); // make the non-temporal stores visible before returning
+    }
 
+    /// <summary>One threaded call: the chunk counter and the count of chunks being worked on.</summary>
+    private sealed class Work(Tensor<float> image, Tensor<float> output, Plan plan, long rows, int chunk)
+    {
+        private readonly int _chunks = (int)((rows + chunk - 1) / chunk);
+        private int _next, _inFlight;
+        private readonly ManualResetEventSlim _idle = new(false);
+
+        public void Help()
+        {
+            RowCache? cache = null;
+            Scratch? scratch = null;
+            nint[]? rowPtrs = null;
+            long last = -1;
+            try
+            {
+                while (true)
+                {
+                    // Announce before claiming: once every chunk is claimed, _inFlight counts all unfinished ones.
+                    Interlocked.Increment(ref _inFlight);
+                    try
+                    {
+                        int b = Interlocked.Increment(ref _next) - 1;
+                        if (b >= _chunks) return;
+                        cache ??= new RowCache(plan);
+                        scratch ??= new Scratch(plan);
+                        rowPtrs ??= new nint[plan.KH + 7];
+                        long start = (long)b * chunk, end = Math.Min(rows, start + chunk);
+                        RunRange(image, output, plan, start, end, cache, scratch, rowPtrs, start == last && start % plan.H != 0);
+                        last = end;
+                    }
+                    finally
+                    {
+                        // make the non-temporal stores visible before the chunk counts as done
+                        if ((plan.Streaming || plan.SeparableStreaming) && Sse.IsSupported) Sse.StoreFence();
+                        if (Interlocked.Decrement(ref _inFlight) == 0) _idle.Set();
+                    }
+                }
+            }
+            finally
+            {
+                cache?.Dispose();
+                scratch?.Dispose();
+            }
+        }
+
+        /// <summary>Called by the caller after its own <see cref="Help"/>: every chunk is claimed by then.</summary>
+        public void WaitForHelpers()
+        {
+            while (Volatile.Read(ref _inFlight) != 0)
+            {
+                _idle.Wait();
+                _idle.Reset();
+            }
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loops: skip the unoptimized first tier
-    private static unsafe void RunRange(Tensor<float> image, Tensor<float> output, Plan plan, long start, long end, RowCache cache, float[]? tmp, nint[] rowPtrs)
+    private static unsafe void RunRange(Tensor<float> image, Tensor<float> output, Plan plan, long start, long end, RowCache cache, Scratch scratch, nint[] rowPtrs,
+        bool continues)
     {
         int h = plan.H, w = plan.W, kh = plan.KH;
+        // Four output rows per pass with 16-wide vectors where AVX-512 runs and a row holds at least one vector.
+        bool wide = UseVector512 && UseVectors && w >= 16;
         fixed (float* srcBase = &image.Data[image.Offset])
         fixed (float* dstBase = &output.Data[output.Offset])
         {
+            // Non-temporal stores need every row of a four-row pass at the same 64-byte alignment. They pay off
+            // for the separable passes (a few percent) and lose for the direct ones, measured here.
+            bool nt = wide && (w & 15) == 0 && ((nint)dstBase & 3) == 0
+                && (plan.Streaming || plan.SeparableStreaming);
             long r = start;
             while (r < end)
             {
                 int p = (int)(r / h), y = (int)(r % h);
                 int yEnd = (int)Math.Min(h, y + (end - r));
                 float* src = srcBase + (long)p * h * w;
-                cache.Reset();
+                // The cache holds rows of one plane; it stays valid when this range continues the previous one.
+                if (!continues) cache.Reset();
+                continues = false;
                 fixed (nint* rp = rowPtrs)
                     while (y < yEnd)
                     {
                         float* dst = dstBase + ((long)p * h + y) * w;
+                        if (wide && y + 3 < yEnd)
+                        {
+                            nint* pf = null;
+                            if (PrefetchNext)
+                            {
+                                pf = rp + kh + 3;
+                                for (int i = 0; i < 4; i++)
+                                {
+                                    int sy = BorderIndex(y + kh + 3 + i - plan.AY, h, plan.Border);
+                                    pf[i] = sy < 0 ? (nint)scratch.ConstantRow : (nint)(src + (long)sy * w);
+                                }
+                            }
+                            if (plan.Kernel is not null)
+                            {
+                                for (int i = 0; i < kh + 3; i++)
+                                    rp[i] = cache.Get(src, BorderIndex(y + i - plan.AY, h, plan.Border), y);
+                                fixed (float* kp = plan.Kernel)
+                                    Direct4x512(rp, kp, kh, plan.KW, dst, w, nt, pf);
+                            }
+                            else
+                            {
+                                // The vertical pass reads the source rows in place (rows outside map to the
+                                // border rows or to a constant row); only its 1-d result is extended sideways.
+                                for (int i = 0; i < kh + 3; i++)
+                                {
+                                    int sy = BorderIndex(y + i - plan.AY, h, plan.Border);
+                                    rp[i] = sy < 0 ? (nint)scratch.ConstantRow : (nint)(src + (long)sy * w);
+                                }
+                                Separable4x512(rp, plan, scratch.Tmp, dst, nt, pf);
+                            }
+                            y += 4; r += 4;
+                            continue;
+                        }
                         if (plan.Kernel is null && y + 1 < yEnd)
                         {
                             for (int i = 0; i <= kh; i++)
                                 rp[i] = cache.Get(src, BorderIndex(y + i - plan.AY, h, plan.Border), y);
-                            fixed (float* tp = tmp)
-                            {
-                                float* tp1 = tp + plan.PaddedWidth;
-                                ColumnPass2(rp, plan.Column!, tp, tp1, w + plan.KW - 1);
-                                RowPass(tp, plan.Row!, dst, w, plan.Streaming);
-                                RowPass(tp1, plan.Row!, dst + w, w, plan.Streaming);
-                            }
+                            float* tp = scratch.Tmp, tp1 = tp + plan.PaddedWidth;
+                            ColumnPass2(rp, plan.Column!, tp, tp1, w + plan.KW - 1);
+                            RowPass(tp, plan.Row!, dst, w, plan.Streaming);
+                            RowPass(tp1, plan.Row!, dst + w, w, plan.Streaming);
                             y += 2; r += 2;
                             continue;
                         }
@@ -364,15 +507,32 @@ public static class Filter2D
                         if (plan.Kernel is not null) DirectRow(rp, plan.Kernel, plan.KH, plan.KW, dst, w, plan.Streaming);
                         else
                         {
-                            fixed (float* tp = tmp)
-                            {
-                                ColumnPass(rp, plan.Column!, tp, w + plan.KW - 1);
-                                RowPass(tp, plan.Row!, dst, w, plan.Streaming);
-                            }
+                            ColumnPass(rp, plan.Column!, scratch.Tmp, w + plan.KW - 1);
+                            RowPass(scratch.Tmp, plan.Row!, dst, w, plan.Streaming);
                         }
                         y++; r++;
                     }
             }
+        }
+    }
+
+    /// <summary>Per-worker buffers: four 1-d rows for the separable passes and a constant border row.</summary>
+    private sealed unsafe class Scratch : IDisposable
+    {
+        public readonly float* Tmp;
+        public readonly float* ConstantRow;
+
+        public Scratch(Plan plan)
+        {
+            Tmp = (float*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)(4 * plan.PaddedWidth) * sizeof(float), 64);
+            ConstantRow = (float*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)plan.PaddedWidth * sizeof(float), 64);
+            new Span<float>(ConstantRow, plan.PaddedWidth).Fill(plan.BorderValue);
+        }
+
+        public void Dispose()
+        {
+            System.Runtime.InteropServices.NativeMemory.AlignedFree(Tmp);
+            System.Runtime.InteropServices.NativeMemory.AlignedFree(ConstantRow);
         }
     }
 
@@ -387,7 +547,7 @@ public static class Filter2D
         public RowCache(Plan plan)
         {
             _plan = plan;
-            int n = plan.KH + 2; // two output rows at a time need kH + 1 rows, plus one to evict
+            int n = plan.KH + 4; // four output rows at a time need kH + 3 rows, plus one to evict
             _slots = new float*[n];
             _row = new int[n];
             _stamp = new int[n];
@@ -453,7 +613,7 @@ public static class Filter2D
         int x = 0;
         fixed (float* kp = k)
         {
-            if (Vector256.IsHardwareAccelerated && w >= 8)
+            if (UseVectors && w >= 8)
             {
                 bool nt = streaming && Avx.IsSupported && ((nint)dst & 3) == 0 && w >= 72;
                 if (nt)
@@ -512,7 +672,7 @@ public static class Filter2D
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loops: skip the unoptimized first tier
     private static unsafe void DirectRows2(nint* rows, float[] k, int kh, int kw, float* dst0, float* dst1, int w)
     {
-        if (!Vector256.IsHardwareAccelerated || w < 8)
+        if (!UseVectors || w < 8)
         {
             DirectRow(rows, k, kh, kw, dst0, w, false);
             DirectRow(rows + 1, k, kh, kw, dst1, w, false);
@@ -605,7 +765,7 @@ public static class Filter2D
         int x = 0;
         fixed (float* cp = col)
         {
-            if (Vector256.IsHardwareAccelerated)
+            if (UseVectors)
             {
                 for (; x + 64 <= n; x += 64)
                 {
@@ -648,7 +808,7 @@ public static class Filter2D
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loops: skip the unoptimized first tier
     private static unsafe void ColumnPass2(nint* rows, float[] col, float* tmp0, float* tmp1, int n)
     {
-        if (!Vector256.IsHardwareAccelerated)
+        if (!UseVectors)
         {
             ColumnPass(rows, col, tmp0, n);
             ColumnPass(rows + 1, col, tmp1, n);
@@ -707,7 +867,7 @@ public static class Filter2D
         int x = 0;
         fixed (float* rp = row)
         {
-            if (Vector256.IsHardwareAccelerated && w >= 8)
+            if (UseVectors && w >= 8)
             {
                 bool nt = streaming && Avx.IsSupported && ((nint)dst & 3) == 0 && w >= 72;
                 if (nt)
@@ -756,5 +916,425 @@ public static class Filter2D
                 dst[x] = acc;
             }
         }
+    }
+    // ------------------------------------------------------------------ AVX-512: four output rows per pass
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Store512(Vector512<float> v, float* p, bool nonTemporal)
+    {
+        if (nonTemporal) Avx512F.StoreAlignedNonTemporal(p, v);
+        else v.Store(p);
+    }
+
+    /// <summary>Asks for the 256 bytes at column <paramref name="x"/> of the four source rows the next pass adds
+    /// (into L2), so their loads overlap this pass's arithmetic instead of following it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void PrefetchBlock(nint* pf, int x)
+    {
+        for (int i = 0; i < 4; i++)
+        {
+            byte* p = (byte*)((float*)pf[i] + x);
+            Sse.Prefetch1(p); Sse.Prefetch1(p + 64); Sse.Prefetch1(p + 128); Sse.Prefetch1(p + 192);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Fmadd(Vector512<float> a, Vector512<float> b, Vector512<float> c) => Avx512F.FusedMultiplyAdd(a, b, c);
+
+    /// <summary>First column from which 16-wide stores to <paramref name="dst"/> are 64-byte aligned (0 without
+    /// non-temporal stores); the columns before it are covered by one ordinary unaligned vector.</summary>
+    private static unsafe int AlignedStart(float* dst, bool nt) => nt ? (int)(((64 - ((nint)dst & 63)) & 63) >> 2) : 0;
+
+    /// <summary>Output rows y .. y+3 (at dst, dst + w, ...) of a direct filter: dst_r[x] = Σ_i Σ_j k[i, j] · rows[r + i][x + j].
+    /// Every loaded source vector feeds each of the (up to) four output rows it belongs to; taps are added in the
+    /// same order as <see cref="DirectRow"/>, so both give the same bits.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loops: skip the unoptimized first tier
+    private static unsafe void Direct4x512(nint* rows, float* kp, int kh, int kw, float* dst, int w, bool nt, nint* pf)
+    {
+        int x = AlignedStart(dst, nt);
+        if (x > 0) Direct4x512One(rows, kp, kh, kw, dst, w, 0, false);
+        x = kw switch
+        {
+            3 => Direct4x512W3(rows, kp, kh, dst, w, x, nt, pf),
+            5 => Direct4x512W5(rows, kp, kh, dst, w, x, nt, pf),
+            7 => Direct4x512W7(rows, kp, kh, dst, w, x, nt, pf),
+            _ => x,
+        };
+        int sn = kh + 3;
+        for (; x + 64 <= w; x += 64)
+        {
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
+            Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, d0 = default, d1 = default, d2 = default, d3 = default;
+            for (int s = 0; s < sn; s++)
+            {
+                float* r = (float*)rows[s] + x;
+                // Source row s meets kernel row s of output row 0, row s − 1 of output row 1, and so on.
+                float* k0 = kp + s * kw;
+                bool u0 = s < kh, u1 = s >= 1 && s <= kh, u2 = s >= 2 && s <= kh + 1, u3 = s >= 3;
+                for (int j = 0; j < kw; j++)
+                {
+                    float* q = r + j;
+                    var v0 = Vector512.Load(q); var v1 = Vector512.Load(q + 16); var v2 = Vector512.Load(q + 32); var v3 = Vector512.Load(q + 48);
+                    if (u0) { var kv = Vector512.Create(k0[j]); a0 = Fmadd(v0, kv, a0); a1 = Fmadd(v1, kv, a1); a2 = Fmadd(v2, kv, a2); a3 = Fmadd(v3, kv, a3); }
+                    if (u1) { var kv = Vector512.Create(k0[j - kw]); b0 = Fmadd(v0, kv, b0); b1 = Fmadd(v1, kv, b1); b2 = Fmadd(v2, kv, b2); b3 = Fmadd(v3, kv, b3); }
+                    if (u2) { var kv = Vector512.Create(k0[j - 2 * kw]); c0 = Fmadd(v0, kv, c0); c1 = Fmadd(v1, kv, c1); c2 = Fmadd(v2, kv, c2); c3 = Fmadd(v3, kv, c3); }
+                    if (u3) { var kv = Vector512.Create(k0[j - 3 * kw]); d0 = Fmadd(v0, kv, d0); d1 = Fmadd(v1, kv, d1); d2 = Fmadd(v2, kv, d2); d3 = Fmadd(v3, kv, d3); }
+                }
+            }
+            float* o = dst + x;
+            Store512(a0, o, nt); Store512(a1, o + 16, nt); Store512(a2, o + 32, nt); Store512(a3, o + 48, nt); o += w;
+            Store512(b0, o, nt); Store512(b1, o + 16, nt); Store512(b2, o + 32, nt); Store512(b3, o + 48, nt); o += w;
+            Store512(c0, o, nt); Store512(c1, o + 16, nt); Store512(c2, o + 32, nt); Store512(c3, o + 48, nt); o += w;
+            Store512(d0, o, nt); Store512(d1, o + 16, nt); Store512(d2, o + 32, nt); Store512(d3, o + 48, nt);
+        }
+        for (; x + 16 <= w; x += 16) Direct4x512One(rows, kp, kh, kw, dst, w, x, nt);
+        if (x < w) Direct4x512One(rows, kp, kh, kw, dst, w, w - 16, false); // overlapping last vector: cheaper than a scalar tail
+    }
+
+    /// <summary><see cref="Direct4x512"/> for kernels 3 wide: each source row is read as aligned-stride vectors and the
+    /// 3 shifted views are built in registers (valignd), which avoids 2 cache-line-splitting loads per vector.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loops: skip the unoptimized first tier
+    private static unsafe int Direct4x512W3(nint* rows, float* kp, int kh, float* dst, int w, int x, bool nt, nint* pf)
+    {
+        int sn = kh + 3;
+        for (; x + 64 <= w; x += 64)
+        {
+            if (pf != null) PrefetchBlock(pf, x);
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
+            Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, d0 = default, d1 = default, d2 = default, d3 = default;
+            for (int s = 0; s < sn; s++)
+            {
+                float* r = (float*)rows[s] + x;
+                float* k0 = kp + s * 3;
+                bool u0 = s < kh, u1 = s >= 1 && s <= kh, u2 = s >= 2 && s <= kh + 1, u3 = s >= 3;
+                var l0 = Vector512.Load(r); var l1 = Vector512.Load(r + 16); var l2 = Vector512.Load(r + 32); var l3 = Vector512.Load(r + 48); var l4 = Vector512.Load(r + 64);
+                var v0 = l0; var v1 = l1; var v2 = l2; var v3 = l3;
+                if (u0) { var kv = Vector512.Create(k0[0]); a0 = Fmadd(v0, kv, a0); a1 = Fmadd(v1, kv, a1); a2 = Fmadd(v2, kv, a2); a3 = Fmadd(v3, kv, a3); }
+                if (u1) { var kv = Vector512.Create(k0[0 - 3]); b0 = Fmadd(v0, kv, b0); b1 = Fmadd(v1, kv, b1); b2 = Fmadd(v2, kv, b2); b3 = Fmadd(v3, kv, b3); }
+                if (u2) { var kv = Vector512.Create(k0[0 - 6]); c0 = Fmadd(v0, kv, c0); c1 = Fmadd(v1, kv, c1); c2 = Fmadd(v2, kv, c2); c3 = Fmadd(v3, kv, c3); }
+                if (u3) { var kv = Vector512.Create(k0[0 - 9]); d0 = Fmadd(v0, kv, d0); d1 = Fmadd(v1, kv, d1); d2 = Fmadd(v2, kv, d2); d3 = Fmadd(v3, kv, d3); }
+                v0 = Avx512F.AlignRight32(l1.AsInt32(), l0.AsInt32(), 1).AsSingle(); v1 = Avx512F.AlignRight32(l2.AsInt32(), l1.AsInt32(), 1).AsSingle(); v2 = Avx512F.AlignRight32(l3.AsInt32(), l2.AsInt32(), 1).AsSingle(); v3 = Avx512F.AlignRight32(l4.AsInt32(), l3.AsInt32(), 1).AsSingle();
+                if (u0) { var kv = Vector512.Create(k0[1]); a0 = Fmadd(v0, kv, a0); a1 = Fmadd(v1, kv, a1); a2 = Fmadd(v2, kv, a2); a3 = Fmadd(v3, kv, a3); }
+                if (u1) { var kv = Vector512.Create(k0[1 - 3]); b0 = Fmadd(v0, kv, b0); b1 = Fmadd(v1, kv, b1); b2 = Fmadd(v2, kv, b2); b3 = Fmadd(v3, kv, b3); }
+                if (u2) { var kv = Vector512.Create(k0[1 - 6]); c0 = Fmadd(v0, kv, c0); c1 = Fmadd(v1, kv, c1); c2 = Fmadd(v2, kv, c2); c3 = Fmadd(v3, kv, c3); }
+                if (u3) { var kv = Vector512.Create(k0[1 - 9]); d0 = Fmadd(v0, kv, d0); d1 = Fmadd(v1, kv, d1); d2 = Fmadd(v2, kv, d2); d3 = Fmadd(v3, kv, d3); }
+                v0 = Avx512F.AlignRight32(l1.AsInt32(), l0.AsInt32(), 2).AsSingle(); v1 = Avx512F.AlignRight32(l2.AsInt32(), l1.AsInt32(), 2).AsSingle(); v2 = Avx512F.AlignRight32(l3.AsInt32(), l2.AsInt32(), 2).AsSingle(); v3 = Avx512F.AlignRight32(l4.AsInt32(), l3.AsInt32(), 2).AsSingle();
+                if (u0) { var kv = Vector512.Create(k0[2]); a0 = Fmadd(v0, kv, a0); a1 = Fmadd(v1, kv, a1); a2 = Fmadd(v2, kv, a2); a3 = Fmadd(v3, kv, a3); }
+                if (u1) { var kv = Vector512.Create(k0[2 - 3]); b0 = Fmadd(v0, kv, b0); b1 = Fmadd(v1, kv, b1); b2 = Fmadd(v2, kv, b2); b3 = Fmadd(v3, kv, b3); }
+                if (u2) { var kv = Vector512.Create(k0[2 - 6]); c0 = Fmadd(v0, kv, c0); c1 = Fmadd(v1, kv, c1); c2 = Fmadd(v2, kv, c2); c3 = Fmadd(v3, kv, c3); }
+                if (u3) { var kv = Vector512.Create(k0[2 - 9]); d0 = Fmadd(v0, kv, d0); d1 = Fmadd(v1, kv, d1); d2 = Fmadd(v2, kv, d2); d3 = Fmadd(v3, kv, d3); }
+            }
+            float* o = dst + x;
+            Store512(a0, o, nt); Store512(a1, o + 16, nt); Store512(a2, o + 32, nt); Store512(a3, o + 48, nt); o += w;
+            Store512(b0, o, nt); Store512(b1, o + 16, nt); Store512(b2, o + 32, nt); Store512(b3, o + 48, nt); o += w;
+            Store512(c0, o, nt); Store512(c1, o + 16, nt); Store512(c2, o + 32, nt); Store512(c3, o + 48, nt); o += w;
+            Store512(d0, o, nt); Store512(d1, o + 16, nt); Store512(d2, o + 32, nt); Store512(d3, o + 48, nt);
+        }
+        return x;
+    }
+
+    /// <summary><see cref="Direct4x512"/> for kernels 5 wide: each source row is read as aligned-stride vectors and the
+    /// 5 shifted views are built in registers (valignd), which avoids 4 cache-line-splitting loads per vector.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loops: skip the unoptimized first tier
+    private static unsafe int Direct4x512W5(nint* rows, float* kp, int kh, float* dst, int w, int x, bool nt, nint* pf)
+    {
+        int sn = kh + 3;
+        for (; x + 64 <= w; x += 64)
+        {
+            if (pf != null) PrefetchBlock(pf, x);
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
+            Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, d0 = default, d1 = default, d2 = default, d3 = default;
+            for (int s = 0; s < sn; s++)
+            {
+                float* r = (float*)rows[s] + x;
+                float* k0 = kp + s * 5;
+                bool u0 = s < kh, u1 = s >= 1 && s <= kh, u2 = s >= 2 && s <= kh + 1, u3 = s >= 3;
+                var l0 = Vector512.Load(r); var l1 = Vector512.Load(r + 16); var l2 = Vector512.Load(r + 32); var l3 = Vector512.Load(r + 48); var l4 = Vector512.Load(r + 64);
+                var v0 = l0; var v1 = l1; var v2 = l2; var v3 = l3;
+                if (u0) { var kv = Vector512.Create(k0[0]); a0 = Fmadd(v0, kv, a0); a1 = Fmadd(v1, kv, a1); a2 = Fmadd(v2, kv, a2); a3 = Fmadd(v3, kv, a3); }
+                if (u1) { var kv = Vector512.Create(k0[0 - 5]); b0 = Fmadd(v0, kv, b0); b1 = Fmadd(v1, kv, b1); b2 = Fmadd(v2, kv, b2); b3 = Fmadd(v3, kv, b3); }
+                if (u2) { var kv = Vector512.Create(k0[0 - 10]); c0 = Fmadd(v0, kv, c0); c1 = Fmadd(v1, kv, c1); c2 = Fmadd(v2, kv, c2); c3 = Fmadd(v3, kv, c3); }
+                if (u3) { var kv = Vector512.Create(k0[0 - 15]); d0 = Fmadd(v0, kv, d0); d1 = Fmadd(v1, kv, d1); d2 = Fmadd(v2, kv, d2); d3 = Fmadd(v3, kv, d3); }
+                v0 = Avx512F.AlignRight32(l1.AsInt32(), l0.AsInt32(), 1).AsSingle(); v1 = Avx512F.AlignRight32(l2.AsInt32(), l1.AsInt32(), 1).AsSingle(); v2 = Avx512F.AlignRight32(l3.AsInt32(), l2.AsInt32(), 1).AsSingle(); v3 = Avx512F.AlignRight32(l4.AsInt32(), l3.AsInt32(), 1).AsSingle();
+                if (u0) { var kv = Vector512.Create(k0[1]); a0 = Fmadd(v0, kv, a0); a1 = Fmadd(v1, kv, a1); a2 = Fmadd(v2, kv, a2); a3 = Fmadd(v3, kv, a3); }
+                if (u1) { var kv = Vector512.Create(k0[1 - 5]); b0 = Fmadd(v0, kv, b0); b1 = Fmadd(v1, kv, b1); b2 = Fmadd(v2, kv, b2); b3 = Fmadd(v3, kv, b3); }
+                if (u2) { var kv = Vector512.Create(k0[1 - 10]); c0 = Fmadd(v0, kv, c0); c1 = Fmadd(v1, kv, c1); c2 = Fmadd(v2, kv, c2); c3 = Fmadd(v3, kv, c3); }
+                if (u3) { var kv = Vector512.Create(k0[1 - 15]); d0 = Fmadd(v0, kv, d0); d1 = Fmadd(v1, kv, d1); d2 = Fmadd(v2, kv, d2); d3 = Fmadd(v3, kv, d3); }
+                v0 = Avx512F.AlignRight32(l1.AsInt32(), l0.AsInt32(), 2).AsSingle(); v1 = Avx512F.AlignRight32(l2.AsInt32(), l1.AsInt32(), 2).AsSingle(); v2 = Avx512F.AlignRight32(l3.AsInt32(), l2.AsInt32(), 2).AsSingle(); v3 = Avx512F.AlignRight32(l4.AsInt32(), l3.AsInt32(), 2).AsSingle();
+                if (u0) { var kv = Vector512.Create(k0[2]); a0 = Fmadd(v0, kv, a0); a1 = Fmadd(v1, kv, a1); a2 = Fmadd(v2, kv, a2); a3 = Fmadd(v3, kv, a3); }
+                if (u1) { var kv = Vector512.Create(k0[2 - 5]); b0 = Fmadd(v0, kv, b0); b1 = Fmadd(v1, kv, b1); b2 = Fmadd(v2, kv, b2); b3 = Fmadd(v3, kv, b3); }
+                if (u2) { var kv = Vector512.Create(k0[2 - 10]); c0 = Fmadd(v0, kv, c0); c1 = Fmadd(v1, kv, c1); c2 = Fmadd(v2, kv, c2); c3 = Fmadd(v3, kv, c3); }
+                if (u3) { var kv = Vector512.Create(k0[2 - 15]); d0 = Fmadd(v0, kv, d0); d1 = Fmadd(v1, kv, d1); d2 = Fmadd(v2, kv, d2); d3 = Fmadd(v3, kv, d3); }
+                v0 = Avx512F.AlignRight32(l1.AsInt32(), l0.AsInt32(), 3).AsSingle(); v1 = Avx512F.AlignRight32(l2.AsInt32(), l1.AsInt32(), 3).AsSingle(); v2 = Avx512F.AlignRight32(l3.AsInt32(), l2.AsInt32(), 3).AsSingle(); v3 = Avx512F.AlignRight32(l4.AsInt32(), l3.AsInt32(), 3).AsSingle();
+                if (u0) { var kv = Vector512.Create(k0[3]); a0 = Fmadd(v0, kv, a0); a1 = Fmadd(v1, kv, a1); a2 = Fmadd(v2, kv, a2); a3 = Fmadd(v3, kv, a3); }
+                if (u1) { var kv = Vector512.Create(k0[3 - 5]); b0 = Fmadd(v0, kv, b0); b1 = Fmadd(v1, kv, b1); b2 = Fmadd(v2, kv, b2); b3 = Fmadd(v3, kv, b3); }
+                if (u2) { var kv = Vector512.Create(k0[3 - 10]); c0 = Fmadd(v0, kv, c0); c1 = Fmadd(v1, kv, c1); c2 = Fmadd(v2, kv, c2); c3 = Fmadd(v3, kv, c3); }
+                if (u3) { var kv = Vector512.Create(k0[3 - 15]); d0 = Fmadd(v0, kv, d0); d1 = Fmadd(v1, kv, d1); d2 = Fmadd(v2, kv, d2); d3 = Fmadd(v3, kv, d3); }
+                v0 = Avx512F.AlignRight32(l1.AsInt32(), l0.AsInt32(), 4).AsSingle(); v1 = Avx512F.AlignRight32(l2.AsInt32(), l1.AsInt32(), 4).AsSingle(); v2 = Avx512F.AlignRight32(l3.AsInt32(), l2.AsInt32(), 4).AsSingle(); v3 = Avx512F.AlignRight32(l4.AsInt32(), l3.AsInt32(), 4).AsSingle();
+                if (u0) { var kv = Vector512.Create(k0[4]); a0 = Fmadd(v0, kv, a0); a1 = Fmadd(v1, kv, a1); a2 = Fmadd(v2, kv, a2); a3 = Fmadd(v3, kv, a3); }
+                if (u1) { var kv = Vector512.Create(k0[4 - 5]); b0 = Fmadd(v0, kv, b0); b1 = Fmadd(v1, kv, b1); b2 = Fmadd(v2, kv, b2); b3 = Fmadd(v3, kv, b3); }
+                if (u2) { var kv = Vector512.Create(k0[4 - 10]); c0 = Fmadd(v0, kv, c0); c1 = Fmadd(v1, kv, c1); c2 = Fmadd(v2, kv, c2); c3 = Fmadd(v3, kv, c3); }
+                if (u3) { var kv = Vector512.Create(k0[4 - 15]); d0 = Fmadd(v0, kv, d0); d1 = Fmadd(v1, kv, d1); d2 = Fmadd(v2, kv, d2); d3 = Fmadd(v3, kv, d3); }
+            }
+            float* o = dst + x;
+            Store512(a0, o, nt); Store512(a1, o + 16, nt); Store512(a2, o + 32, nt); Store512(a3, o + 48, nt); o += w;
+            Store512(b0, o, nt); Store512(b1, o + 16, nt); Store512(b2, o + 32, nt); Store512(b3, o + 48, nt); o += w;
+            Store512(c0, o, nt); Store512(c1, o + 16, nt); Store512(c2, o + 32, nt); Store512(c3, o + 48, nt); o += w;
+            Store512(d0, o, nt); Store512(d1, o + 16, nt); Store512(d2, o + 32, nt); Store512(d3, o + 48, nt);
+        }
+        return x;
+    }
+
+    /// <summary><see cref="Direct4x512"/> for kernels 7 wide: each source row is read as aligned-stride vectors and the
+    /// 7 shifted views are built in registers (valignd), which avoids 6 cache-line-splitting loads per vector.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loops: skip the unoptimized first tier
+    private static unsafe int Direct4x512W7(nint* rows, float* kp, int kh, float* dst, int w, int x, bool nt, nint* pf)
+    {
+        int sn = kh + 3;
+        for (; x + 64 <= w; x += 64)
+        {
+            if (pf != null) PrefetchBlock(pf, x);
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
+            Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, d0 = default, d1 = default, d2 = default, d3 = default;
+            for (int s = 0; s < sn; s++)
+            {
+                float* r = (float*)rows[s] + x;
+                float* k0 = kp + s * 7;
+                bool u0 = s < kh, u1 = s >= 1 && s <= kh, u2 = s >= 2 && s <= kh + 1, u3 = s >= 3;
+                var l0 = Vector512.Load(r); var l1 = Vector512.Load(r + 16); var l2 = Vector512.Load(r + 32); var l3 = Vector512.Load(r + 48); var l4 = Vector512.Load(r + 64);
+                var v0 = l0; var v1 = l1; var v2 = l2; var v3 = l3;
+                if (u0) { var kv = Vector512.Create(k0[0]); a0 = Fmadd(v0, kv, a0); a1 = Fmadd(v1, kv, a1); a2 = Fmadd(v2, kv, a2); a3 = Fmadd(v3, kv, a3); }
+                if (u1) { var kv = Vector512.Create(k0[0 - 7]); b0 = Fmadd(v0, kv, b0); b1 = Fmadd(v1, kv, b1); b2 = Fmadd(v2, kv, b2); b3 = Fmadd(v3, kv, b3); }
+                if (u2) { var kv = Vector512.Create(k0[0 - 14]); c0 = Fmadd(v0, kv, c0); c1 = Fmadd(v1, kv, c1); c2 = Fmadd(v2, kv, c2); c3 = Fmadd(v3, kv, c3); }
+                if (u3) { var kv = Vector512.Create(k0[0 - 21]); d0 = Fmadd(v0, kv, d0); d1 = Fmadd(v1, kv, d1); d2 = Fmadd(v2, kv, d2); d3 = Fmadd(v3, kv, d3); }
+                v0 = Avx512F.AlignRight32(l1.AsInt32(), l0.AsInt32(), 1).AsSingle(); v1 = Avx512F.AlignRight32(l2.AsInt32(), l1.AsInt32(), 1).AsSingle(); v2 = Avx512F.AlignRight32(l3.AsInt32(), l2.AsInt32(), 1).AsSingle(); v3 = Avx512F.AlignRight32(l4.AsInt32(), l3.AsInt32(), 1).AsSingle();
+                if (u0) { var kv = Vector512.Create(k0[1]); a0 = Fmadd(v0, kv, a0); a1 = Fmadd(v1, kv, a1); a2 = Fmadd(v2, kv, a2); a3 = Fmadd(v3, kv, a3); }
+                if (u1) { var kv = Vector512.Create(k0[1 - 7]); b0 = Fmadd(v0, kv, b0); b1 = Fmadd(v1, kv, b1); b2 = Fmadd(v2, kv, b2); b3 = Fmadd(v3, kv, b3); }
+                if (u2) { var kv = Vector512.Create(k0[1 - 14]); c0 = Fmadd(v0, kv, c0); c1 = Fmadd(v1, kv, c1); c2 = Fmadd(v2, kv, c2); c3 = Fmadd(v3, kv, c3); }
+                if (u3) { var kv = Vector512.Create(k0[1 - 21]); d0 = Fmadd(v0, kv, d0); d1 = Fmadd(v1, kv, d1); d2 = Fmadd(v2, kv, d2); d3 = Fmadd(v3, kv, d3); }
+                v0 = Avx512F.AlignRight32(l1.AsInt32(), l0.AsInt32(), 2).AsSingle(); v1 = Avx512F.AlignRight32(l2.AsInt32(), l1.AsInt32(), 2).AsSingle(); v2 = Avx512F.AlignRight32(l3.AsInt32(), l2.AsInt32(), 2).AsSingle(); v3 = Avx512F.AlignRight32(l4.AsInt32(), l3.AsInt32(), 2).AsSingle();
+                if (u0) { var kv = Vector512.Create(k0[2]); a0 = Fmadd(v0, kv, a0); a1 = Fmadd(v1, kv, a1); a2 = Fmadd(v2, kv, a2); a3 = Fmadd(v3, kv, a3); }
+                if (u1) { var kv = Vector512.Create(k0[2 - 7]); b0 = Fmadd(v0, kv, b0); b1 = Fmadd(v1, kv, b1); b2 = Fmadd(v2, kv, b2); b3 = Fmadd(v3, kv, b3); }
+                if (u2) { var kv = Vector512.Create(k0[2 - 14]); c0 = Fmadd(v0, kv, c0); c1 = Fmadd(v1, kv, c1); c2 = Fmadd(v2, kv, c2); c3 = Fmadd(v3, kv, c3); }
+                if (u3) { var kv = Vector512.Create(k0[2 - 21]); d0 = Fmadd(v0, kv, d0); d1 = Fmadd(v1, kv, d1); d2 = Fmadd(v2, kv, d2); d3 = Fmadd(v3, kv, d3); }
+                v0 = Avx512F.AlignRight32(l1.AsInt32(), l0.AsInt32(), 3).AsSingle(); v1 = Avx512F.AlignRight32(l2.AsInt32(), l1.AsInt32(), 3).AsSingle(); v2 = Avx512F.AlignRight32(l3.AsInt32(), l2.AsInt32(), 3).AsSingle(); v3 = Avx512F.AlignRight32(l4.AsInt32(), l3.AsInt32(), 3).AsSingle();
+                if (u0) { var kv = Vector512.Create(k0[3]); a0 = Fmadd(v0, kv, a0); a1 = Fmadd(v1, kv, a1); a2 = Fmadd(v2, kv, a2); a3 = Fmadd(v3, kv, a3); }
+                if (u1) { var kv = Vector512.Create(k0[3 - 7]); b0 = Fmadd(v0, kv, b0); b1 = Fmadd(v1, kv, b1); b2 = Fmadd(v2, kv, b2); b3 = Fmadd(v3, kv, b3); }
+                if (u2) { var kv = Vector512.Create(k0[3 - 14]); c0 = Fmadd(v0, kv, c0); c1 = Fmadd(v1, kv, c1); c2 = Fmadd(v2, kv, c2); c3 = Fmadd(v3, kv, c3); }
+                if (u3) { var kv = Vector512.Create(k0[3 - 21]); d0 = Fmadd(v0, kv, d0); d1 = Fmadd(v1, kv, d1); d2 = Fmadd(v2, kv, d2); d3 = Fmadd(v3, kv, d3); }
+                v0 = Avx512F.AlignRight32(l1.AsInt32(), l0.AsInt32(), 4).AsSingle(); v1 = Avx512F.AlignRight32(l2.AsInt32(), l1.AsInt32(), 4).AsSingle(); v2 = Avx512F.AlignRight32(l3.AsInt32(), l2.AsInt32(), 4).AsSingle(); v3 = Avx512F.AlignRight32(l4.AsInt32(), l3.AsInt32(), 4).AsSingle();
+                if (u0) { var kv = Vector512.Create(k0[4]); a0 = Fmadd(v0, kv, a0); a1 = Fmadd(v1, kv, a1); a2 = Fmadd(v2, kv, a2); a3 = Fmadd(v3, kv, a3); }
+                if (u1) { var kv = Vector512.Create(k0[4 - 7]); b0 = Fmadd(v0, kv, b0); b1 = Fmadd(v1, kv, b1); b2 = Fmadd(v2, kv, b2); b3 = Fmadd(v3, kv, b3); }
+                if (u2) { var kv = Vector512.Create(k0[4 - 14]); c0 = Fmadd(v0, kv, c0); c1 = Fmadd(v1, kv, c1); c2 = Fmadd(v2, kv, c2); c3 = Fmadd(v3, kv, c3); }
+                if (u3) { var kv = Vector512.Create(k0[4 - 21]); d0 = Fmadd(v0, kv, d0); d1 = Fmadd(v1, kv, d1); d2 = Fmadd(v2, kv, d2); d3 = Fmadd(v3, kv, d3); }
+                v0 = Avx512F.AlignRight32(l1.AsInt32(), l0.AsInt32(), 5).AsSingle(); v1 = Avx512F.AlignRight32(l2.AsInt32(), l1.AsInt32(), 5).AsSingle(); v2 = Avx512F.AlignRight32(l3.AsInt32(), l2.AsInt32(), 5).AsSingle(); v3 = Avx512F.AlignRight32(l4.AsInt32(), l3.AsInt32(), 5).AsSingle();
+                if (u0) { var kv = Vector512.Create(k0[5]); a0 = Fmadd(v0, kv, a0); a1 = Fmadd(v1, kv, a1); a2 = Fmadd(v2, kv, a2); a3 = Fmadd(v3, kv, a3); }
+                if (u1) { var kv = Vector512.Create(k0[5 - 7]); b0 = Fmadd(v0, kv, b0); b1 = Fmadd(v1, kv, b1); b2 = Fmadd(v2, kv, b2); b3 = Fmadd(v3, kv, b3); }
+                if (u2) { var kv = Vector512.Create(k0[5 - 14]); c0 = Fmadd(v0, kv, c0); c1 = Fmadd(v1, kv, c1); c2 = Fmadd(v2, kv, c2); c3 = Fmadd(v3, kv, c3); }
+                if (u3) { var kv = Vector512.Create(k0[5 - 21]); d0 = Fmadd(v0, kv, d0); d1 = Fmadd(v1, kv, d1); d2 = Fmadd(v2, kv, d2); d3 = Fmadd(v3, kv, d3); }
+                v0 = Avx512F.AlignRight32(l1.AsInt32(), l0.AsInt32(), 6).AsSingle(); v1 = Avx512F.AlignRight32(l2.AsInt32(), l1.AsInt32(), 6).AsSingle(); v2 = Avx512F.AlignRight32(l3.AsInt32(), l2.AsInt32(), 6).AsSingle(); v3 = Avx512F.AlignRight32(l4.AsInt32(), l3.AsInt32(), 6).AsSingle();
+                if (u0) { var kv = Vector512.Create(k0[6]); a0 = Fmadd(v0, kv, a0); a1 = Fmadd(v1, kv, a1); a2 = Fmadd(v2, kv, a2); a3 = Fmadd(v3, kv, a3); }
+                if (u1) { var kv = Vector512.Create(k0[6 - 7]); b0 = Fmadd(v0, kv, b0); b1 = Fmadd(v1, kv, b1); b2 = Fmadd(v2, kv, b2); b3 = Fmadd(v3, kv, b3); }
+                if (u2) { var kv = Vector512.Create(k0[6 - 14]); c0 = Fmadd(v0, kv, c0); c1 = Fmadd(v1, kv, c1); c2 = Fmadd(v2, kv, c2); c3 = Fmadd(v3, kv, c3); }
+                if (u3) { var kv = Vector512.Create(k0[6 - 21]); d0 = Fmadd(v0, kv, d0); d1 = Fmadd(v1, kv, d1); d2 = Fmadd(v2, kv, d2); d3 = Fmadd(v3, kv, d3); }
+            }
+            float* o = dst + x;
+            Store512(a0, o, nt); Store512(a1, o + 16, nt); Store512(a2, o + 32, nt); Store512(a3, o + 48, nt); o += w;
+            Store512(b0, o, nt); Store512(b1, o + 16, nt); Store512(b2, o + 32, nt); Store512(b3, o + 48, nt); o += w;
+            Store512(c0, o, nt); Store512(c1, o + 16, nt); Store512(c2, o + 32, nt); Store512(c3, o + 48, nt); o += w;
+            Store512(d0, o, nt); Store512(d1, o + 16, nt); Store512(d2, o + 32, nt); Store512(d3, o + 48, nt);
+        }
+        return x;
+    }
+
+    /// <summary>One 16-wide column of <see cref="Direct4x512"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loops: skip the unoptimized first tier
+    private static unsafe void Direct4x512One(nint* rows, float* kp, int kh, int kw, float* dst, int w, int x, bool nt)
+    {
+        Vector512<float> a = default, b = default, c = default, d = default;
+        for (int s = 0; s < kh + 3; s++)
+        {
+            float* r = (float*)rows[s] + x;
+            float* k0 = kp + s * kw;
+            bool u0 = s < kh, u1 = s >= 1 && s <= kh, u2 = s >= 2 && s <= kh + 1, u3 = s >= 3;
+            for (int j = 0; j < kw; j++)
+            {
+                var v = Vector512.Load(r + j);
+                if (u0) a = Fmadd(v, Vector512.Create(k0[j]), a);
+                if (u1) b = Fmadd(v, Vector512.Create(k0[j - kw]), b);
+                if (u2) c = Fmadd(v, Vector512.Create(k0[j - 2 * kw]), c);
+                if (u3) d = Fmadd(v, Vector512.Create(k0[j - 3 * kw]), d);
+            }
+        }
+        float* o = dst + x;
+        Store512(a, o, nt); Store512(b, o + w, nt); Store512(c, o + 2 * w, nt); Store512(d, o + 3 * w, nt);
+    }
+
+    /// <summary>Output rows y .. y+3 of a separable filter. The vertical pass reads the source rows in place
+    /// (<paramref name="rows"/>: kH + 3 row pointers, unextended) into four 1-d rows, which are then extended
+    /// sideways (a column outside the image sums to the column's mapped twin, or to value·Σcol for a constant
+    /// border) and run through the horizontal pass.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loops: skip the unoptimized first tier
+    private static unsafe void Separable4x512(nint* rows, Plan plan, float* tmp, float* dst, bool nt, nint* pf)
+    {
+        int w = plan.W, kh = plan.KH, kw = plan.KW, ax = plan.AX, pw = plan.PaddedWidth, sn = kh + 3;
+        float* t0 = tmp + ax, t1 = t0 + pw, t2 = t1 + pw, t3 = t2 + pw;
+        fixed (float* cp = plan.Column)
+        {
+            int x = 0;
+            for (; x + 64 <= w; x += 64)
+            {
+                if (pf != null) PrefetchBlock(pf, x);
+                Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
+                Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, d0 = default, d1 = default, d2 = default, d3 = default;
+                for (int s = 0; s < sn; s++)
+                {
+                    float* q = (float*)rows[s] + x;
+                    var v0 = Vector512.Load(q); var v1 = Vector512.Load(q + 16); var v2 = Vector512.Load(q + 32); var v3 = Vector512.Load(q + 48);
+                    if (s < kh) { var kv = Vector512.Create(cp[s]); a0 = Fmadd(v0, kv, a0); a1 = Fmadd(v1, kv, a1); a2 = Fmadd(v2, kv, a2); a3 = Fmadd(v3, kv, a3); }
+                    if (s >= 1 && s <= kh) { var kv = Vector512.Create(cp[s - 1]); b0 = Fmadd(v0, kv, b0); b1 = Fmadd(v1, kv, b1); b2 = Fmadd(v2, kv, b2); b3 = Fmadd(v3, kv, b3); }
+                    if (s >= 2 && s <= kh + 1) { var kv = Vector512.Create(cp[s - 2]); c0 = Fmadd(v0, kv, c0); c1 = Fmadd(v1, kv, c1); c2 = Fmadd(v2, kv, c2); c3 = Fmadd(v3, kv, c3); }
+                    if (s >= 3) { var kv = Vector512.Create(cp[s - 3]); d0 = Fmadd(v0, kv, d0); d1 = Fmadd(v1, kv, d1); d2 = Fmadd(v2, kv, d2); d3 = Fmadd(v3, kv, d3); }
+                }
+                a0.Store(t0 + x); a1.Store(t0 + x + 16); a2.Store(t0 + x + 32); a3.Store(t0 + x + 48);
+                b0.Store(t1 + x); b1.Store(t1 + x + 16); b2.Store(t1 + x + 32); b3.Store(t1 + x + 48);
+                c0.Store(t2 + x); c1.Store(t2 + x + 16); c2.Store(t2 + x + 32); c3.Store(t2 + x + 48);
+                d0.Store(t3 + x); d1.Store(t3 + x + 16); d2.Store(t3 + x + 32); d3.Store(t3 + x + 48);
+            }
+            while (x < w)
+            {
+                int xs = Math.Min(x, w - 16); // overlapping last vector
+                Vector512<float> a = default, b = default, c = default, d = default;
+                for (int s = 0; s < sn; s++)
+                {
+                    var v = Vector512.Load((float*)rows[s] + xs);
+                    if (s < kh) a = Fmadd(v, Vector512.Create(cp[s]), a);
+                    if (s >= 1 && s <= kh) b = Fmadd(v, Vector512.Create(cp[s - 1]), b);
+                    if (s >= 2 && s <= kh + 1) c = Fmadd(v, Vector512.Create(cp[s - 2]), c);
+                    if (s >= 3) d = Fmadd(v, Vector512.Create(cp[s - 3]), d);
+                }
+                a.Store(t0 + xs); b.Store(t1 + xs); c.Store(t2 + xs); d.Store(t3 + xs);
+                x = xs + 16;
+            }
+        }
+        // Sideways extension of the 1-d rows: only the kW − 1 edge columns.
+        float edge = 0; // the vertical pass over a constant row, in the same order of fused steps
+        for (int i = 0; i < kh; i++) edge = MathF.FusedMultiplyAdd(plan.BorderValue, plan.Column![i], edge);
+        var map = plan.ColumnMap;
+        for (int k = 0; k < 4; k++)
+        {
+            float* t = tmp + k * pw;
+            for (int e = 0; e < ax; e++) t[e] = map[e] < 0 ? edge : t[ax + map[e]];
+            for (int e = ax + w; e < w + kw - 1; e++) t[e] = map[e] < 0 ? edge : t[ax + map[e]];
+        }
+        fixed (float* rp = plan.Row)
+            for (int k = 0; k < 4; k++) RowPass512(tmp + k * pw, rp, kw, dst + k * w, w, nt);
+    }
+
+    /// <summary>dst[x] = Σ_j row[j] · tmp[x + j] for x in [0, w), w ≥ 16.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loops: skip the unoptimized first tier
+    private static unsafe void RowPass512(float* tmp, float* rp, int kw, float* dst, int w, bool nt)
+    {
+        int x = AlignedStart(dst, nt);
+        if (x > 0) RowPass512One(tmp, rp, kw, dst, 0, false);
+        x = kw switch
+        {
+            3 => RowPass512W3(tmp, rp, dst, w, x, nt),
+            5 => RowPass512W5(tmp, rp, dst, w, x, nt),
+            7 => RowPass512W7(tmp, rp, dst, w, x, nt),
+            _ => x,
+        };
+        for (; x + 64 <= w; x += 64)
+        {
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (int j = 0; j < kw; j++)
+            {
+                float* q = tmp + x + j;
+                var kv = Vector512.Create(rp[j]);
+                a0 = Fmadd(Vector512.Load(q), kv, a0);
+                a1 = Fmadd(Vector512.Load(q + 16), kv, a1);
+                a2 = Fmadd(Vector512.Load(q + 32), kv, a2);
+                a3 = Fmadd(Vector512.Load(q + 48), kv, a3);
+            }
+            Store512(a0, dst + x, nt); Store512(a1, dst + x + 16, nt); Store512(a2, dst + x + 32, nt); Store512(a3, dst + x + 48, nt);
+        }
+        for (; x + 16 <= w; x += 16) RowPass512One(tmp, rp, kw, dst, x, nt);
+        if (x < w) RowPass512One(tmp, rp, kw, dst, w - 16, false);
+    }
+
+    /// <summary><see cref="RowPass512"/> for kernels 3 wide: taps held in registers, shifted views built with valignd.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loops: skip the unoptimized first tier
+    private static unsafe int RowPass512W3(float* tmp, float* rp, float* dst, int w, int x, bool nt)
+    {
+        var k0 = Vector512.Create(rp[0]); var k1 = Vector512.Create(rp[1]); var k2 = Vector512.Create(rp[2]);
+        for (; x + 64 <= w; x += 64)
+        {
+            float* q = tmp + x;
+            var l0 = Vector512.Load(q); var l1 = Vector512.Load(q + 16); var l2 = Vector512.Load(q + 32); var l3 = Vector512.Load(q + 48); var l4 = Vector512.Load(q + 64);
+            var a0 = l0 * k0; var a1 = l1 * k0; var a2 = l2 * k0; var a3 = l3 * k0;
+            a0 = Fmadd(Avx512F.AlignRight32(l1.AsInt32(), l0.AsInt32(), 1).AsSingle(), k1, a0); a1 = Fmadd(Avx512F.AlignRight32(l2.AsInt32(), l1.AsInt32(), 1).AsSingle(), k1, a1);
+            a2 = Fmadd(Avx512F.AlignRight32(l3.AsInt32(), l2.AsInt32(), 1).AsSingle(), k1, a2); a3 = Fmadd(Avx512F.AlignRight32(l4.AsInt32(), l3.AsInt32(), 1).AsSingle(), k1, a3);
+            a0 = Fmadd(Avx512F.AlignRight32(l1.AsInt32(), l0.AsInt32(), 2).AsSingle(), k2, a0); a1 = Fmadd(Avx512F.AlignRight32(l2.AsInt32(), l1.AsInt32(), 2).AsSingle(), k2, a1);
+            a2 = Fmadd(Avx512F.AlignRight32(l3.AsInt32(), l2.AsInt32(), 2).AsSingle(), k2, a2); a3 = Fmadd(Avx512F.AlignRight32(l4.AsInt32(), l3.AsInt32(), 2).AsSingle(), k2, a3);
+            Store512(a0, dst + x, nt); Store512(a1, dst + x + 16, nt); Store512(a2, dst + x + 32, nt); Store512(a3, dst + x + 48, nt);
+        }
+        return x;
+    }
+
+    /// <summary><see cref="RowPass512"/> for kernels 5 wide: taps held in registers, shifted views built with valignd.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loops: skip the unoptimized first tier
+    private static unsafe int RowPass512W5(float* tmp, float* rp, float* dst, int w, int x, bool nt)
+    {
+        var k0 = Vector512.Create(rp[0]); var k1 = Vector512.Create(rp[1]); var k2 = Vector512.Create(rp[2]); var k3 = Vector512.Create(rp[3]); var k4 = Vector512.Create(rp[4]);
+        for (; x + 64 <= w; x += 64)
+        {
+            float* q = tmp + x;
+            var l0 = Vector512.Load(q); var l1 = Vector512.Load(q + 16); var l2 = Vector512.Load(q + 32); var l3 = Vector512.Load(q + 48); var l4 = Vector512.Load(q + 64);
+            var a0 = l0 * k0; var a1 = l1 * k0; var a2 = l2 * k0; var a3 = l3 * k0;
+            a0 = Fmadd(Avx512F.AlignRight32(l1.AsInt32(), l0.AsInt32(), 1).AsSingle(), k1, a0); a1 = Fmadd(Avx512F.AlignRight32(l2.AsInt32(), l1.AsInt32(), 1).AsSingle(), k1, a1);
+            a2 = Fmadd(Avx512F.AlignRight32(l3.AsInt32(), l2.AsInt32(), 1).AsSingle(), k1, a2); a3 = Fmadd(Avx512F.AlignRight32(l4.AsInt32(), l3.AsInt32(), 1).AsSingle(), k1, a3);
+            a0 = Fmadd(Avx512F.AlignRight32(l1.AsInt32(), l0.AsInt32(), 2).AsSingle(), k2, a0); a1 = Fmadd(Avx512F.AlignRight32(l2.AsInt32(), l1.AsInt32(), 2).AsSingle(), k2, a1);
+            a2 = Fmadd(Avx512F.AlignRight32(l3.AsInt32(), l2.AsInt32(), 2).AsSingle(), k2, a2); a3 = Fmadd(Avx512F.AlignRight32(l4.AsInt32(), l3.AsInt32(), 2).AsSingle(), k2, a3);
+            a0 = Fmadd(Avx512F.AlignRight32(l1.AsInt32(), l0.AsInt32(), 3).AsSingle(), k3, a0); a1 = Fmadd(Avx512F.AlignRight32(l2.AsInt32(), l1.AsInt32(), 3).AsSingle(), k3, a1);
+            a2 = Fmadd(Avx512F.AlignRight32(l3.AsInt32(), l2.AsInt32(), 3).AsSingle(), k3, a2); a3 = Fmadd(Avx512F.AlignRight32(l4.AsInt32(), l3.AsInt32(), 3).AsSingle(), k3, a3);
+            a0 = Fmadd(Avx512F.AlignRight32(l1.AsInt32(), l0.AsInt32(), 4).AsSingle(), k4, a0); a1 = Fmadd(Avx512F.AlignRight32(l2.AsInt32(), l1.AsInt32(), 4).AsSingle(), k4, a1);
+            a2 = Fmadd(Avx512F.AlignRight32(l3.AsInt32(), l2.AsInt32(), 4).AsSingle(), k4, a2); a3 = Fmadd(Avx512F.AlignRight32(l4.AsInt32(), l3.AsInt32(), 4).AsSingle(), k4, a3);
+            Store512(a0, dst + x, nt); Store512(a1, dst + x + 16, nt); Store512(a2, dst + x + 32, nt); Store512(a3, dst + x + 48, nt);
+        }
+        return x;
+    }
+
+    /// <summary><see cref="RowPass512"/> for kernels 7 wide: taps held in registers, shifted views built with valignd.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loops: skip the unoptimized first tier
+    private static unsafe int RowPass512W7(float* tmp, float* rp, float* dst, int w, int x, bool nt)
+    {
+        var k0 = Vector512.Create(rp[0]); var k1 = Vector512.Create(rp[1]); var k2 = Vector512.Create(rp[2]); var k3 = Vector512.Create(rp[3]); var k4 = Vector512.Create(rp[4]); var k5 = Vector512.Create(rp[5]); var k6 = Vector512.Create(rp[6]);
+        for (; x + 64 <= w; x += 64)
+        {
+            float* q = tmp + x;
+            var l0 = Vector512.Load(q); var l1 = Vector512.Load(q + 16); var l2 = Vector512.Load(q + 32); var l3 = Vector512.Load(q + 48); var l4 = Vector512.Load(q + 64);
+            var a0 = l0 * k0; var a1 = l1 * k0; var a2 = l2 * k0; var a3 = l3 * k0;
+            a0 = Fmadd(Avx512F.AlignRight32(l1.AsInt32(), l0.AsInt32(), 1).AsSingle(), k1, a0); a1 = Fmadd(Avx512F.AlignRight32(l2.AsInt32(), l1.AsInt32(), 1).AsSingle(), k1, a1);
+            a2 = Fmadd(Avx512F.AlignRight32(l3.AsInt32(), l2.AsInt32(), 1).AsSingle(), k1, a2); a3 = Fmadd(Avx512F.AlignRight32(l4.AsInt32(), l3.AsInt32(), 1).AsSingle(), k1, a3);
+            a0 = Fmadd(Avx512F.AlignRight32(l1.AsInt32(), l0.AsInt32(), 2).AsSingle(), k2, a0); a1 = Fmadd(Avx512F.AlignRight32(l2.AsInt32(), l1.AsInt32(), 2).AsSingle(), k2, a1);
+            a2 = Fmadd(Avx512F.AlignRight32(l3.AsInt32(), l2.AsInt32(), 2).AsSingle(), k2, a2); a3 = Fmadd(Avx512F.AlignRight32(l4.AsInt32(), l3.AsInt32(), 2).AsSingle(), k2, a3);
+            a0 = Fmadd(Avx512F.AlignRight32(l1.AsInt32(), l0.AsInt32(), 3).AsSingle(), k3, a0); a1 = Fmadd(Avx512F.AlignRight32(l2.AsInt32(), l1.AsInt32(), 3).AsSingle(), k3, a1);
+            a2 = Fmadd(Avx512F.AlignRight32(l3.AsInt32(), l2.AsInt32(), 3).AsSingle(), k3, a2); a3 = Fmadd(Avx512F.AlignRight32(l4.AsInt32(), l3.AsInt32(), 3).AsSingle(), k3, a3);
+            a0 = Fmadd(Avx512F.AlignRight32(l1.AsInt32(), l0.AsInt32(), 4).AsSingle(), k4, a0); a1 = Fmadd(Avx512F.AlignRight32(l2.AsInt32(), l1.AsInt32(), 4).AsSingle(), k4, a1);
+            a2 = Fmadd(Avx512F.AlignRight32(l3.AsInt32(), l2.AsInt32(), 4).AsSingle(), k4, a2); a3 = Fmadd(Avx512F.AlignRight32(l4.AsInt32(), l3.AsInt32(), 4).AsSingle(), k4, a3);
+            a0 = Fmadd(Avx512F.AlignRight32(l1.AsInt32(), l0.AsInt32(), 5).AsSingle(), k5, a0); a1 = Fmadd(Avx512F.AlignRight32(l2.AsInt32(), l1.AsInt32(), 5).AsSingle(), k5, a1);
+            a2 = Fmadd(Avx512F.AlignRight32(l3.AsInt32(), l2.AsInt32(), 5).AsSingle(), k5, a2); a3 = Fmadd(Avx512F.AlignRight32(l4.AsInt32(), l3.AsInt32(), 5).AsSingle(), k5, a3);
+            a0 = Fmadd(Avx512F.AlignRight32(l1.AsInt32(), l0.AsInt32(), 6).AsSingle(), k6, a0); a1 = Fmadd(Avx512F.AlignRight32(l2.AsInt32(), l1.AsInt32(), 6).AsSingle(), k6, a1);
+            a2 = Fmadd(Avx512F.AlignRight32(l3.AsInt32(), l2.AsInt32(), 6).AsSingle(), k6, a2); a3 = Fmadd(Avx512F.AlignRight32(l4.AsInt32(), l3.AsInt32(), 6).AsSingle(), k6, a3);
+            Store512(a0, dst + x, nt); Store512(a1, dst + x + 16, nt); Store512(a2, dst + x + 32, nt); Store512(a3, dst + x + 48, nt);
+        }
+        return x;
+    }
+
+    private static unsafe void RowPass512One(float* tmp, float* rp, int kw, float* dst, int x, bool nt)
+    {
+        Vector512<float> a = default;
+        for (int j = 0; j < kw; j++) a = Fmadd(Vector512.Load(tmp + x + j), Vector512.Create(rp[j]), a);
+        Store512(a, dst + x, nt);
     }
 }

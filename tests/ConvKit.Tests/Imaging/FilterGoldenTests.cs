@@ -7,6 +7,7 @@ using Xunit;
 namespace ConvKit.Tests.Imaging;
 
 /// <summary>Filters photo crops like OpenCV (filter2D, Sobel, Scharr, GaussianBlur, Laplacian) in every border mode.</summary>
+[Collection(FilterPaths.Name)]
 public class FilterGoldenTests
 {
     private static readonly string Dir = Path.Combine(AppContext.BaseDirectory, "Fixtures", "images");
@@ -34,9 +35,12 @@ public class FilterGoldenTests
     public void MatchesOpenCv(string name)
     {
         var (x, f, border, conv, expected) = Load(name);
-        var y = f.Apply(x, border, 0f, conv);
-        Assert.Equal(expected.ShapeArray(), y.ShapeArray());
-        AssertClose(expected, y, 1e-4, name);
+        foreach (var path in FilterPaths.Each())
+        {
+            var y = f.Apply(x, border, 0f, conv);
+            Assert.Equal(expected.ShapeArray(), y.ShapeArray());
+            AssertClose(expected, y, 1e-4, $"{name} ({path})");
+        }
         // The plain-loop reference agrees as well (single-kernel filters).
         if (f.KernelY is null) AssertClose(expected, Filter2D.Reference(x, f.Kernel, border, 0f, conv), 1e-4, name + " (reference)");
     }
