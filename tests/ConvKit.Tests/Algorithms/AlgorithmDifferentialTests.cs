@@ -78,7 +78,7 @@ public class AlgorithmDifferentialTests
         }
         Assert.True(run >= 60, $"only {run} eligible shapes");
         // a square 3x3 layer the planner sends this way, where the forward planner then picks its own kernel
-        var t = ConvDescriptor.Create(2, [1, 64, 15, 14], [64, 64, 3, 3], true, 1, 1);
+        var t = ConvDescriptor.Create(2, [6, 64, 15, 14], [64, 64, 3, 3], true, 1, 1);
         Assert.Equal("flipped_forward", ConvPlanner.Choose(t, ConvDirection.BackwardData));
         CheckAgainstReference(ConvPlanner.Plan(t, ConvDirection.BackwardData), t, ConvDirection.BackwardData, r, 1e-5);
     }
