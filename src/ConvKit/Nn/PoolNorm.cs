@@ -47,6 +47,30 @@ public static partial class Autograd
     }
 }
 
+public static partial class Autograd
+{
+    /// <summary>
+    /// relu(batch_norm(x)) as one node: the same values and gradients as <see cref="BatchNorm{T}"/> followed by
+    /// <see cref="Relu{T}"/>, without the intermediate tensor, its gradient and two passes over them.
+    /// <see cref="Sequential{T}"/> uses it for a batch-norm layer directly followed by a ReLU layer.
+    /// </summary>
+    internal static Variable<T> BatchNormRelu<T>(Variable<T> x, Tensor<T>? runningMean, Tensor<T>? runningVar, Variable<T>? weight, Variable<T>? bias,
+        bool training, double momentum = 0.1, double eps = 1e-5) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (y, mean, invstd) = Ops.BatchNorm.Forward(x.Data, runningMean, runningVar, weight?.Data, bias?.Data, training, momentum, eps, relu: true);
+        var parents = new List<Variable<T>> { x };
+        if (weight is not null) parents.Add(weight);
+        if (bias is not null) parents.Add(bias);
+        return new Variable<T>(y, [.. parents], g =>
+        {
+            var (gx, gw, gb) = Ops.BatchNorm.Backward(g, x.Data, weight?.Data, mean, invstd, training, reluOutput: y);
+            x.Accumulate(gx);
+            weight?.Accumulate(gw);
+            bias?.Accumulate(gb);
+        });
+    }
+}
+
 /// <summary>torch.nn.BatchNorm1d/2d (and 3d): <c>weight</c>, <c>bias</c>, buffers <c>running_mean</c>, <c>running_var</c>, <c>num_batches_tracked</c> (I64).</summary>
 public class BatchNormNd<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
@@ -93,6 +117,15 @@ public class BatchNormNd<T> : Module<T> where T : unmanaged, IFloatingPointIeee7
             throw new ArgumentException($"input: {_name}({NumFeatures}) expects [N, {NumFeatures}, ...] of rank {_inputRankMin}..{_inputRankMax}, got {ShapeMath.Format(input.Shape)}.", nameof(input));
         if (Training) NumBatchesTracked.AsSpan()[0] += T.One;
         return Autograd.BatchNorm(input, RunningMean, RunningVar, Weight, Bias, Training, Momentum, Eps);
+    }
+
+    /// <summary>relu(Forward(input)) in one pass (see <see cref="Autograd.BatchNormRelu{T}"/>).</summary>
+    internal Variable<T> ForwardRelu(Variable<T> input)
+    {
+        if (input.Data.Rank < _inputRankMin || input.Data.Rank > _inputRankMax || input.Data.Size(1) != NumFeatures)
+            throw new ArgumentException($"input: {_name}({NumFeatures}) expects [N, {NumFeatures}, ...] of rank {_inputRankMin}..{_inputRankMax}, got {ShapeMath.Format(input.Shape)}.", nameof(input));
+        if (Training) NumBatchesTracked.AsSpan()[0] += T.One;
+        return Autograd.BatchNormRelu(input, RunningMean, RunningVar, Weight, Bias, Training, Momentum, Eps);
     }
 
     /// <inheritdoc/>
