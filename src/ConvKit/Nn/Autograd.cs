@@ -86,15 +86,21 @@ public static partial class Autograd
             var gs = g.AsSpan();
             if (input.RequiresGrad)
             {
-                var gx = new Tensor<T>(n, k);
+                var gx = Tensor.Uninitialized<T>(n, k); // MatMul overwrites every element
                 MatMul(false, false, n, k, m, gs, m, weight.Data.AsSpan(), k, gx.AsSpan(), k);
                 input.Accumulate(gx);
             }
             if (weight.RequiresGrad)
             {
-                var gw = new Tensor<T>(m, k);
-                MatMul(true, false, m, k, n, gs, m, input.Data.AsSpan(), k, gw.AsSpan(), k);
-                weight.Accumulate(gw);
+                // a parameter's existing gradient buffer takes the product directly (no temporary, no extra pass)
+                if (weight.IsLeaf && weight.Grad is { } wg && wg.SameShape(weight.Data))
+                    MatMul(true, false, m, k, n, gs, m, input.Data.AsSpan(), k, wg.AsSpan(), k, accumulate: true);
+                else
+                {
+                    var gw = Tensor.Uninitialized<T>(m, k);
+                    MatMul(true, false, m, k, n, gs, m, input.Data.AsSpan(), k, gw.AsSpan(), k);
+                    weight.Accumulate(gw);
+                }
             }
             if (bias is not null && bias.RequiresGrad)
             {
@@ -106,13 +112,13 @@ public static partial class Autograd
         });
     }
 
-    /// <summary>C = op(A)·op(B) (row-major, overwrites C): Sgemm for float, a plain loop for other types.</summary>
-    internal static void MatMul<T>(bool transA, bool transB, int m, int n, int k, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc)
-        where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>C = op(A)·op(B) (row-major, overwrites C; adds to C when <paramref name="accumulate"/>): Sgemm for float, a plain loop for other types.</summary>
+    internal static void MatMul<T>(bool transA, bool transB, int m, int n, int k, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc,
+        bool accumulate = false) where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (typeof(T) == typeof(float))
         {
-            Gemm.Sgemm(transA, transB, m, n, k, 1f, Functional.F(a), lda, Functional.F(b), ldb, 0f, Functional.F(c), ldc);
+            Gemm.Sgemm(transA, transB, m, n, k, 1f, Functional.F(a), lda, Functional.F(b), ldb, accumulate ? 1f : 0f, Functional.F(c), ldc);
             return;
         }
         for (int i = 0; i < m; i++)
@@ -121,7 +127,7 @@ public static partial class Autograd
                 T acc = T.Zero;
                 for (int p = 0; p < k; p++)
                     acc += (transA ? a[p * lda + i] : a[i * lda + p]) * (transB ? b[j * ldb + p] : b[p * ldb + j]);
-                c[i * ldc + j] = acc;
+                c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc : acc;
             }
     }
 

@@ -12,7 +12,15 @@ public static partial class Autograd
     {
         if (GradDisabled || !x.RequiresGrad)
             return new Variable<T>(Functional.MaxPool2d(x.Data, kernelSize, stride, padding, dilation, ceilMode));
-        var (y, idx) = Functional.MaxPool2dWithIndices(x.Data, kernelSize, stride, padding, dilation, ceilMode);
+        Tensor<T> y; int[] idx;
+        if (StepBuffers.Active is { } arena && x.Data.Rank == 4)
+        {
+            // inside a training step the indices come from the step's recycled buffers (as Functional.MaxPool2dWithIndices otherwise)
+            var d = PoolDescriptor.Create(2, x.Shape, kernelSize, stride, padding, dilation, ceilMode);
+            idx = arena.RentInts(ShapeMath.Numel(d.OutputShape, "output"));
+            y = Ops.Pooling.MaxPool(d, x.Data, idx);
+        }
+        else (y, idx) = Functional.MaxPool2dWithIndices(x.Data, kernelSize, stride, padding, dilation, ceilMode);
         return new Variable<T>(y, [x], g => x.Accumulate(Functional.MaxPool2dBackward(g, x.Data, idx)));
     }
 

@@ -271,6 +271,8 @@ internal sealed class StepBuffers
 
     private readonly Dictionary<int, Stack<float[]>> _free = [];
     private readonly List<float[]> _lent = [];
+    private readonly Dictionary<int, Stack<int[]>> _freeInts = [];
+    private readonly List<int[]> _lentInts = [];
 
     /// <summary>The arena lending on this thread, if any.</summary>
     internal static StepBuffers? Active => _active;
@@ -293,6 +295,15 @@ internal sealed class StepBuffers
         return a;
     }
 
+    /// <summary>An int buffer (max-pooling indices) of exactly <paramref name="length"/> entries with arbitrary contents.</summary>
+    internal int[] RentInts(int length)
+    {
+        if (length < MinLength) return GC.AllocateUninitializedArray<int>(length);
+        var a = _freeInts.TryGetValue(length, out var s) && s.Count > 0 ? s.Pop() : GC.AllocateUninitializedArray<int>(length);
+        _lentInts.Add(a);
+        return a;
+    }
+
     /// <summary>Test hook (this thread): recycled buffers are filled with NaN, so reading a stale value shows.</summary>
     [ThreadStatic] internal static bool PoisonOnRecycle;
 
@@ -306,11 +317,18 @@ internal sealed class StepBuffers
             s.Push(a);
         }
         _lent.Clear();
+        foreach (var a in _lentInts)
+        {
+            if (PoisonOnRecycle) a.AsSpan().Fill(int.MinValue);
+            if (!_freeInts.TryGetValue(a.Length, out var s)) _freeInts[a.Length] = s = new Stack<int[]>();
+            s.Push(a);
+        }
+        _lentInts.Clear();
     }
 
     /// <summary>Number of buffers lent since the last <see cref="Recycle"/> (tests).</summary>
-    internal int LentCount => _lent.Count;
+    internal int LentCount => _lent.Count + _lentInts.Count;
 
     /// <summary>Number of buffers ready to be lent again (tests).</summary>
-    internal int FreeCount => _free.Values.Sum(s => s.Count);
+    internal int FreeCount => _free.Values.Sum(s => s.Count) + _freeInts.Values.Sum(s => s.Count);
 }
