@@ -1,5 +1,6 @@
 using System.Numerics;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using ConvKit.Algorithms;
 using ConvKit.Descriptors;
 using ConvKit.Kernels;
 using ConvKit.Tensors;
@@ -32,14 +33,45 @@ public static partial class Autograd
     public static Variable<T> Conv<T>(ConvDescriptor d, Variable<T> input, Variable<T> weight, Variable<T>? bias)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var y = Functional.ConvForward(d, input.Data, weight.Data, bias?.Data);
+        var y = StepConv(d) ? ConvForwardInStep(d, input.Data, weight.Data, bias?.Data) : Functional.ConvForward(d, input.Data, weight.Data, bias?.Data);
         var parents = bias is null ? new[] { input, weight } : new[] { input, weight, bias };
         return new Variable<T>(y, parents, g =>
         {
-            if (input.RequiresGrad) input.Accumulate(Functional.ConvBackwardData(d, weight.Data, g));
+            if (input.RequiresGrad)
+                input.Accumulate(StepConv(d) ? ConvBackwardDataInStep(d, weight.Data, g) : Functional.ConvBackwardData(d, weight.Data, g));
             if (weight.RequiresGrad) weight.Accumulate(Functional.ConvBackwardWeight(d, input.Data, g));
             if (bias is not null && bias.RequiresGrad) bias.Accumulate(Functional.ConvBackwardBias(g));
         });
+    }
+
+    // Inside a training step (StepBuffers active) the float convolutions of the plain case (zero padding, no flip)
+    // write into recycled buffers: the same engine calls as Functional.ConvForward / ConvBackwardData, on a buffer
+    // cleared like the fresh zeroed tensor those allocate, without a large-object allocation and its page faults.
+    private static bool StepConv(ConvDescriptor d) => StepBuffers.Active is not null && d.PaddingMode == PaddingMode.Zeros && !d.Flip;
+
+    private static Tensor<T> ConvForwardInStep<T>(ConvDescriptor d, Tensor<T> input, Tensor<T> weight, Tensor<T>? bias)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (typeof(T) != typeof(float)) return Functional.ConvForward(d, input, weight, bias);
+        Functional.CheckShape(input, d.InputShape, "input");
+        Functional.CheckShape(weight, d.WeightShape, "weight");
+        var y = Tensor.Uninitialized<T>(d.OutputShape);
+        y.AsSpan().Clear();
+        var b = bias is null ? ReadOnlySpan<T>.Empty : bias.AsSpan();
+        ConvEngine.Forward(d.Core, Functional.F<T>(input.AsSpan()), Functional.F<T>(weight.AsSpan()), Functional.F(b), Functional.F(y.AsSpan()));
+        return y;
+    }
+
+    private static Tensor<T> ConvBackwardDataInStep<T>(ConvDescriptor d, Tensor<T> weight, Tensor<T> gradOutput)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (typeof(T) != typeof(float)) return Functional.ConvBackwardData(d, weight, gradOutput);
+        Functional.CheckShape(weight, d.WeightShape, "weight");
+        Functional.CheckShape(gradOutput, d.OutputShape, "gradOutput");
+        var gx = Tensor.Uninitialized<T>(d.Core.InputShape);
+        gx.AsSpan().Clear();
+        ConvEngine.BackwardData(d.Core, Functional.F<T>(gradOutput.AsSpan()), Functional.F<T>(weight.AsSpan()), Functional.F(gx.AsSpan()));
+        return gx;
     }
 
     /// <summary>conv2d with PyTorch arguments (see <see cref="Functional.Conv2d{T}"/>).</summary>

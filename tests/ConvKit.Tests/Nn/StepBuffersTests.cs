@@ -67,6 +67,33 @@ public class StepBuffersTests
         Assert.Null(StepBuffers.Active);
     }
 
+    [Fact]
+    public void ConvolutionInsideAStepEqualsTheFunctionalOperators()
+    {
+        var x = new Variable<float>(Tensor.Randn<float>(20, 8, 16, 23, 29), true);   // 85,376 floats: recycled
+        var w = new Variable<float>(Tensor.Randn<float>(21, 16, 16, 3, 3), true);
+        var b = new Variable<float>(Tensor.Randn<float>(22, 16), true);
+        var g = Tensor.Randn<float>(23, 8, 16, 23, 29);
+        var expected = Functional.Conv2d(x.Data, w.Data, b.Data, padding: 1);
+        var expectedGx = Functional.Conv2dBackwardInput(x.Data.ShapeArray(), w.Data, g, padding: 1);
+        var arena = new StepBuffers();
+        StepBuffers.PoisonOnRecycle = true;
+        arena.Activate();
+        try
+        {
+            for (int step = 0; step < 2; step++) // the second step runs on poisoned recycled buffers
+            {
+                x.ZeroGrad();
+                var y = Autograd.Conv2d(x, w, b, padding: 1);
+                Assert.Equal(expected.AsSpan().ToArray(), y.Data.AsSpan().ToArray());
+                y.Backward(g);
+                Assert.Equal(expectedGx.AsSpan().ToArray(), x.Grad!.AsSpan().ToArray());
+                arena.Recycle();
+            }
+        }
+        finally { arena.Deactivate(); StepBuffers.PoisonOnRecycle = false; }
+    }
+
     /// <summary>A layer from outside the library: the trainer does not recycle buffers for models containing one.</summary>
     private sealed class Wrapper : Module<float>
     {
