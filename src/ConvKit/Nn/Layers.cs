@@ -215,7 +215,7 @@ public sealed class Sequential<T> : Module<T> where T : unmanaged, IFloatingPoin
         {
             // BatchNorm followed by ReLU runs as one fused node (same values and gradients, one tensor less);
             // only the library's own sealed layers, whose Forward cannot have been overridden
-            if (_layers[i] is BatchNorm1d<T> or BatchNorm2d<T> && _layers[i] is BatchNormNd<T> bn && i + 1 < _layers.Count && _layers[i + 1].GetType() == typeof(ReLU<T>))
+            if (_layers[i] is BatchNormNd<T> bn and (BatchNorm1d<T> or BatchNorm2d<T>) && i + 1 < _layers.Count && _layers[i + 1] is ReLU<T>)
             {
                 x = bn.ForwardRelu(x);
                 i++;
