@@ -45,8 +45,9 @@ public static partial class Autograd
     }
 
     // Inside a training step (StepBuffers active) the float convolutions of the plain case (zero padding, no flip)
-    // write into recycled buffers: the same engine calls as Functional.ConvForward / ConvBackwardData, on a buffer
-    // cleared like the fresh zeroed tensor those allocate, without a large-object allocation and its page faults.
+    // write into recycled buffers: the same engine calls as Functional.ConvForward / ConvBackwardData, without a
+    // large-object allocation, its zeroing and its page faults (the engine's Forward and BackwardData overwrite
+    // their output; StepBuffersTests runs them on poisoned buffers).
     private static bool StepConv(ConvDescriptor d) => StepBuffers.Active is not null && d.PaddingMode == PaddingMode.Zeros && !d.Flip;
 
     private static Tensor<T> ConvForwardInStep<T>(ConvDescriptor d, Tensor<T> input, Tensor<T> weight, Tensor<T>? bias)
@@ -56,7 +57,6 @@ public static partial class Autograd
         Functional.CheckShape(input, d.InputShape, "input");
         Functional.CheckShape(weight, d.WeightShape, "weight");
         var y = Tensor.Uninitialized<T>(d.OutputShape);
-        y.AsSpan().Clear();
         var b = bias is null ? ReadOnlySpan<T>.Empty : bias.AsSpan();
         ConvEngine.Forward(d.Core, Functional.F<T>(input.AsSpan()), Functional.F<T>(weight.AsSpan()), Functional.F(b), Functional.F(y.AsSpan()));
         return y;
@@ -69,7 +69,6 @@ public static partial class Autograd
         Functional.CheckShape(weight, d.WeightShape, "weight");
         Functional.CheckShape(gradOutput, d.OutputShape, "gradOutput");
         var gx = Tensor.Uninitialized<T>(d.Core.InputShape);
-        gx.AsSpan().Clear();
         ConvEngine.BackwardData(d.Core, Functional.F<T>(gradOutput.AsSpan()), Functional.F<T>(weight.AsSpan()), Functional.F(gx.AsSpan()));
         return gx;
     }

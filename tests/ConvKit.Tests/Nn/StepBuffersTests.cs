@@ -67,13 +67,17 @@ public class StepBuffersTests
         Assert.Null(StepBuffers.Active);
     }
 
-    [Fact]
-    public void ConvolutionInsideAStepEqualsTheFunctionalOperators()
+    [Theory]
+    [InlineData(8, 16, 16, 23, 29)]  // odd sizes
+    [InlineData(8, 1, 32, 28, 28)]   // fashionnet's first convolution
+    [InlineData(8, 32, 64, 14, 14)]  // and its second
+    public void ConvolutionInsideAStepEqualsTheFunctionalOperators(int n, int cin, int cout, int h, int w0)
     {
-        var x = new Variable<float>(Tensor.Randn<float>(20, 8, 16, 23, 29), true);   // 85,376 floats: recycled
-        var w = new Variable<float>(Tensor.Randn<float>(21, 16, 16, 3, 3), true);
-        var b = new Variable<float>(Tensor.Randn<float>(22, 16), true);
-        var g = Tensor.Randn<float>(23, 8, 16, 23, 29);
+        // at least one of input and output is large enough to be recycled
+        var x = new Variable<float>(Tensor.Randn<float>(20, n, cin, h, w0), true);
+        var w = new Variable<float>(Tensor.Randn<float>(21, cout, cin, 3, 3), true);
+        var b = new Variable<float>(Tensor.Randn<float>(22, cout), true);
+        var g = Tensor.Randn<float>(23, n, cout, h, w0);
         var expected = Functional.Conv2d(x.Data, w.Data, b.Data, padding: 1);
         var expectedGx = Functional.Conv2dBackwardInput(x.Data.ShapeArray(), w.Data, g, padding: 1);
         var arena = new StepBuffers();
