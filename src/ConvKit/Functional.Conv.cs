@@ -150,8 +150,26 @@ public static partial class Functional
         if (gradOutput.Rank < 2) throw new ArgumentException($"gradOutput: expected [N, C, ...], got {ShapeMath.Format(gradOutput.Shape)}.", nameof(gradOutput));
         int n = gradOutput.Size(0), c = gradOutput.Size(1);
         var gb = new Tensor<T>(c);
-        ConvReference.BackwardBias(n, c, gradOutput.Length / Math.Max(1, n * c), gradOutput.AsSpan(), gb.AsSpan());
+        int spatial = gradOutput.Length / Math.Max(1, n * c);
+        if (typeof(T) == typeof(float)) BackwardBiasFloat(n, c, spatial, (Tensor<float>)(object)gradOutput, (Tensor<float>)(object)gb);
+        else ConvReference.BackwardBias(n, c, spatial, gradOutput.AsSpan(), gb.AsSpan());
         return gb;
+    }
+
+    /// <summary>Float bias gradient: each (n, c) plane summed in float lanes, the plane sums added in double per
+    /// channel (the same order of magnitude of rounding as the double reference); channels split over two cores.</summary>
+    private static void BackwardBiasFloat(int n, int c, int spatial, Tensor<float> gy, Tensor<float> gb)
+    {
+        var gd = gy.Data; int go = gy.Offset;
+        Ops.BatchNorm.ForChannels(c, (long)n * spatial, (c0, c1) =>
+        {
+            for (int k = c0; k < c1; k++)
+            {
+                double acc = 0;
+                for (int b = 0; b < n; b++) acc += Ops.BatchNorm.PlaneSum(gd.AsSpan(go + (b * c + k) * spatial, spatial));
+                gb.Data[k] = (float)acc;
+            }
+        });
     }
 
     /// <summary>∂L/∂input for a validated descriptor (padding modes and flip included).</summary>

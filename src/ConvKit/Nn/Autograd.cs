@@ -1,5 +1,6 @@
 using System.Numerics;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using ConvKit.Algorithms;
 using ConvKit.Descriptors;
 using ConvKit.Kernels;
 using ConvKit.Tensors;
@@ -32,14 +33,44 @@ public static partial class Autograd
     public static Variable<T> Conv<T>(ConvDescriptor d, Variable<T> input, Variable<T> weight, Variable<T>? bias)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var y = Functional.ConvForward(d, input.Data, weight.Data, bias?.Data);
+        var y = StepConv(d) ? ConvForwardInStep(d, input.Data, weight.Data, bias?.Data) : Functional.ConvForward(d, input.Data, weight.Data, bias?.Data);
         var parents = bias is null ? new[] { input, weight } : new[] { input, weight, bias };
         return new Variable<T>(y, parents, g =>
         {
-            if (input.RequiresGrad) input.Accumulate(Functional.ConvBackwardData(d, weight.Data, g));
+            if (input.RequiresGrad)
+                input.Accumulate(StepConv(d) ? ConvBackwardDataInStep(d, weight.Data, g) : Functional.ConvBackwardData(d, weight.Data, g));
             if (weight.RequiresGrad) weight.Accumulate(Functional.ConvBackwardWeight(d, input.Data, g));
             if (bias is not null && bias.RequiresGrad) bias.Accumulate(Functional.ConvBackwardBias(g));
         });
+    }
+
+    // Inside a training step (StepBuffers active) the float convolutions of the plain case (zero padding, no flip)
+    // write into recycled buffers: the same engine calls as Functional.ConvForward / ConvBackwardData, without a
+    // large-object allocation, its zeroing and its page faults (the engine's Forward and BackwardData overwrite
+    // their output; StepBuffersTests runs them on poisoned buffers).
+    private static bool StepConv(ConvDescriptor d) => StepBuffers.Active is not null && d.PaddingMode == PaddingMode.Zeros && !d.Flip;
+
+    private static Tensor<T> ConvForwardInStep<T>(ConvDescriptor d, Tensor<T> input, Tensor<T> weight, Tensor<T>? bias)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (typeof(T) != typeof(float)) return Functional.ConvForward(d, input, weight, bias);
+        Functional.CheckShape(input, d.InputShape, "input");
+        Functional.CheckShape(weight, d.WeightShape, "weight");
+        var y = Tensor.Uninitialized<T>(d.OutputShape);
+        var b = bias is null ? ReadOnlySpan<T>.Empty : bias.AsSpan();
+        ConvEngine.Forward(d.Core, Functional.F<T>(input.AsSpan()), Functional.F<T>(weight.AsSpan()), Functional.F(b), Functional.F(y.AsSpan()));
+        return y;
+    }
+
+    private static Tensor<T> ConvBackwardDataInStep<T>(ConvDescriptor d, Tensor<T> weight, Tensor<T> gradOutput)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (typeof(T) != typeof(float)) return Functional.ConvBackwardData(d, weight, gradOutput);
+        Functional.CheckShape(weight, d.WeightShape, "weight");
+        Functional.CheckShape(gradOutput, d.OutputShape, "gradOutput");
+        var gx = Tensor.Uninitialized<T>(d.Core.InputShape);
+        ConvEngine.BackwardData(d.Core, Functional.F<T>(gradOutput.AsSpan()), Functional.F<T>(weight.AsSpan()), Functional.F(gx.AsSpan()));
+        return gx;
     }
 
     /// <summary>conv2d with PyTorch arguments (see <see cref="Functional.Conv2d{T}"/>).</summary>
@@ -86,15 +117,21 @@ public static partial class Autograd
             var gs = g.AsSpan();
             if (input.RequiresGrad)
             {
-                var gx = new Tensor<T>(n, k);
+                var gx = Tensor.Uninitialized<T>(n, k); // MatMul overwrites every element
                 MatMul(false, false, n, k, m, gs, m, weight.Data.AsSpan(), k, gx.AsSpan(), k);
                 input.Accumulate(gx);
             }
             if (weight.RequiresGrad)
             {
-                var gw = new Tensor<T>(m, k);
-                MatMul(true, false, m, k, n, gs, m, input.Data.AsSpan(), k, gw.AsSpan(), k);
-                weight.Accumulate(gw);
+                // a parameter's existing gradient buffer takes the product directly (no temporary, no extra pass)
+                if (weight.IsLeaf && weight.Grad is { } wg && wg.SameShape(weight.Data))
+                    MatMul(true, false, m, k, n, gs, m, input.Data.AsSpan(), k, wg.AsSpan(), k, accumulate: true);
+                else
+                {
+                    var gw = Tensor.Uninitialized<T>(m, k);
+                    MatMul(true, false, m, k, n, gs, m, input.Data.AsSpan(), k, gw.AsSpan(), k);
+                    weight.Accumulate(gw);
+                }
             }
             if (bias is not null && bias.RequiresGrad)
             {
@@ -106,13 +143,13 @@ public static partial class Autograd
         });
     }
 
-    /// <summary>C = op(A)·op(B) (row-major, overwrites C): Sgemm for float, a plain loop for other types.</summary>
-    internal static void MatMul<T>(bool transA, bool transB, int m, int n, int k, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc)
-        where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>C = op(A)·op(B) (row-major, overwrites C; adds to C when <paramref name="accumulate"/>): Sgemm for float, a plain loop for other types.</summary>
+    internal static void MatMul<T>(bool transA, bool transB, int m, int n, int k, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc,
+        bool accumulate = false) where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (typeof(T) == typeof(float))
         {
-            Gemm.Sgemm(transA, transB, m, n, k, 1f, Functional.F(a), lda, Functional.F(b), ldb, 0f, Functional.F(c), ldc);
+            Gemm.Sgemm(transA, transB, m, n, k, 1f, Functional.F(a), lda, Functional.F(b), ldb, accumulate ? 1f : 0f, Functional.F(c), ldc);
             return;
         }
         for (int i = 0; i < m; i++)
@@ -121,7 +158,7 @@ public static partial class Autograd
                 T acc = T.Zero;
                 for (int p = 0; p < k; p++)
                     acc += (transA ? a[p * lda + i] : a[i * lda + p]) * (transB ? b[j * ldb + p] : b[p * ldb + j]);
-                c[i * ldc + j] = acc;
+                c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc : acc;
             }
     }
 

@@ -211,7 +211,17 @@ public sealed class Sequential<T> : Module<T> where T : unmanaged, IFloatingPoin
     public override Variable<T> Forward(Variable<T> input)
     {
         var x = input;
-        foreach (var l in _layers) x = l.Forward(x);
+        for (int i = 0; i < _layers.Count; i++)
+        {
+            // BatchNorm followed by ReLU runs as one fused node (same values and gradients, one tensor less);
+            // only the library's own sealed layers, whose Forward cannot have been overridden
+            if (_layers[i] is BatchNormNd<T> bn and (BatchNorm1d<T> or BatchNorm2d<T>) && i + 1 < _layers.Count && _layers[i + 1] is ReLU<T>)
+            {
+                x = bn.ForwardRelu(x);
+                i++;
+            }
+            else x = _layers[i].Forward(x);
+        }
         return x;
     }
 }

@@ -12,7 +12,15 @@ public static partial class Autograd
     {
         if (GradDisabled || !x.RequiresGrad)
             return new Variable<T>(Functional.MaxPool2d(x.Data, kernelSize, stride, padding, dilation, ceilMode));
-        var (y, idx) = Functional.MaxPool2dWithIndices(x.Data, kernelSize, stride, padding, dilation, ceilMode);
+        Tensor<T> y; int[] idx;
+        if (StepBuffers.Active is { } arena && x.Data.Rank == 4)
+        {
+            // inside a training step the indices come from the step's recycled buffers (as Functional.MaxPool2dWithIndices otherwise)
+            var d = PoolDescriptor.Create(2, x.Shape, kernelSize, stride, padding, dilation, ceilMode);
+            idx = arena.RentInts(ShapeMath.Numel(d.OutputShape, "output"));
+            y = Ops.Pooling.MaxPool(d, x.Data, idx);
+        }
+        else (y, idx) = Functional.MaxPool2dWithIndices(x.Data, kernelSize, stride, padding, dilation, ceilMode);
         return new Variable<T>(y, [x], g => x.Accumulate(Functional.MaxPool2dBackward(g, x.Data, idx)));
     }
 
@@ -40,6 +48,30 @@ public static partial class Autograd
         return new Variable<T>(y, [.. parents], g =>
         {
             var (gx, gw, gb) = Functional.BatchNormBackward(g, x.Data, weight?.Data, mean, invstd, training);
+            x.Accumulate(gx);
+            weight?.Accumulate(gw);
+            bias?.Accumulate(gb);
+        });
+    }
+}
+
+public static partial class Autograd
+{
+    /// <summary>
+    /// relu(batch_norm(x)) as one node: the same values and gradients as <see cref="BatchNorm{T}"/> followed by
+    /// <see cref="Relu{T}"/>, without the intermediate tensor, its gradient and two passes over them.
+    /// <see cref="Sequential{T}"/> uses it for a batch-norm layer directly followed by a ReLU layer.
+    /// </summary>
+    internal static Variable<T> BatchNormRelu<T>(Variable<T> x, Tensor<T>? runningMean, Tensor<T>? runningVar, Variable<T>? weight, Variable<T>? bias,
+        bool training, double momentum = 0.1, double eps = 1e-5) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (y, mean, invstd) = Ops.BatchNorm.Forward(x.Data, runningMean, runningVar, weight?.Data, bias?.Data, training, momentum, eps, relu: true);
+        var parents = new List<Variable<T>> { x };
+        if (weight is not null) parents.Add(weight);
+        if (bias is not null) parents.Add(bias);
+        return new Variable<T>(y, [.. parents], g =>
+        {
+            var (gx, gw, gb) = Ops.BatchNorm.Backward(g, x.Data, weight?.Data, mean, invstd, training, reluOutput: y);
             x.Accumulate(gx);
             weight?.Accumulate(gw);
             bias?.Accumulate(gb);
@@ -93,6 +125,15 @@ public class BatchNormNd<T> : Module<T> where T : unmanaged, IFloatingPointIeee7
             throw new ArgumentException($"input: {_name}({NumFeatures}) expects [N, {NumFeatures}, ...] of rank {_inputRankMin}..{_inputRankMax}, got {ShapeMath.Format(input.Shape)}.", nameof(input));
         if (Training) NumBatchesTracked.AsSpan()[0] += T.One;
         return Autograd.BatchNorm(input, RunningMean, RunningVar, Weight, Bias, Training, Momentum, Eps);
+    }
+
+    /// <summary>relu(Forward(input)) in one pass (see <see cref="Autograd.BatchNormRelu{T}"/>).</summary>
+    internal Variable<T> ForwardRelu(Variable<T> input)
+    {
+        if (input.Data.Rank < _inputRankMin || input.Data.Rank > _inputRankMax || input.Data.Size(1) != NumFeatures)
+            throw new ArgumentException($"input: {_name}({NumFeatures}) expects [N, {NumFeatures}, ...] of rank {_inputRankMin}..{_inputRankMax}, got {ShapeMath.Format(input.Shape)}.", nameof(input));
+        if (Training) NumBatchesTracked.AsSpan()[0] += T.One;
+        return Autograd.BatchNormRelu(input, RunningMean, RunningVar, Weight, Bias, Training, Momentum, Eps);
     }
 
     /// <inheritdoc/>

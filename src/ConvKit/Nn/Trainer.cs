@@ -99,6 +99,9 @@ public static class Trainer
         var loader = new DataLoader<T>(train, o.BatchSize, shuffle: true, seed: o.Seed, mean: o.Mean, std: o.Std)
         { CropPadding = o.CropPadding, RandomFlip = o.RandomFlip };
         var history = new List<EpochStats>();
+        // Steps of a model built only from the library's layers recycle their large activation and gradient
+        // buffers (no layer keeps a tensor of a step beyond it); a user-defined layer might, so it turns this off.
+        var buffers = OnlyLibraryModules(model) ? new StepBuffers() : null;
         for (int epoch = 1; epoch <= o.Epochs; epoch++)
         {
             model.Train();
@@ -109,13 +112,20 @@ public static class Trainer
             foreach (var (x, y) in loader.Epoch())
             {
                 opt.ZeroGrad();
-                var logits = model.Forward(new Variable<T>(x));
-                var loss = Autograd.CrossEntropy(logits, y, o.LabelSmoothing);
-                loss.Backward();
-                opt.Step();
+                buffers?.Activate();
+                Variable<T> logits, loss;
+                try
+                {
+                    logits = model.Forward(new Variable<T>(x));
+                    loss = Autograd.CrossEntropy(logits, y, o.LabelSmoothing);
+                    loss.Backward();
+                    opt.Step();
+                }
+                finally { buffers?.Deactivate(); }
                 int b = y.Length;
                 lossSum += double.CreateTruncating(loss.Data.AsSpan()[0]) * b;
                 correct += CountCorrect(logits.Data, y);
+                buffers?.Recycle(); // the step's graph is unreachable from here on
                 seen += b; batch++;
                 onBatch?.Invoke(new BatchProgress(epoch, batch, loader.BatchCount, lossSum / seen, (double)correct / seen, seen / Math.Max(1e-9, sw.Elapsed.TotalSeconds)));
             }
@@ -132,6 +142,9 @@ public static class Trainer
         model.Eval();
         return history;
     }
+
+    private static bool OnlyLibraryModules<T>(Module<T> m) where T : unmanaged, IFloatingPointIeee754<T>
+        => m.GetType().Assembly == typeof(Module<T>).Assembly && m.NamedChildren().All(c => OnlyLibraryModules(c.Module));
 
     /// <summary>Accuracy, loss and confusion matrix of <paramref name="model"/> in evaluation mode (no gradients recorded).</summary>
     public static EvalResult Evaluate<T>(Module<T> model, ImageDataset data, float mean, float std, int batchSize = 500) where T : unmanaged, IFloatingPointIeee754<T>

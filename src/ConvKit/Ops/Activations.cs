@@ -28,7 +28,7 @@ internal static class Activations
 
     /// <summary>A tensor whose every element the caller overwrites: skipping the zeroing saves a pass over memory.</summary>
     internal static Tensor<T> Uninit<T>(int[] shape) where T : unmanaged, IFloatingPointIeee754<T>
-        => new(GC.AllocateUninitializedArray<T>(ShapeMath.Numel(shape, nameof(shape))), shape);
+        => Tensor.Uninitialized<T>(shape);
 
     internal static void CheckSame<T>(Tensor<T> gradOutput, Tensor<T> other, string otherName) where T : unmanaged, IFloatingPointIeee754<T>
     {

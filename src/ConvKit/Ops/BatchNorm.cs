@@ -75,9 +75,20 @@ internal static class BatchNorm
 
     public static (Tensor<T> Output, Tensor<T> SaveMean, Tensor<T> SaveInvstd) Forward<T>(Tensor<T> input, Tensor<T>? runningMean, Tensor<T>? runningVar,
         Tensor<T>? weight, Tensor<T>? bias, bool training, double momentum, double eps) where T : unmanaged, IFloatingPointIeee754<T>
+        => Forward(input, runningMean, runningVar, weight, bias, training, momentum, eps, relu: false);
+
+    /// <summary>Batch norm, followed by ReLU in the same pass when <paramref name="relu"/> is set: the result equals
+    /// relu(batch_norm(x)) element for element, without a second tensor and a second pass over it.</summary>
+    internal static (Tensor<T> Output, Tensor<T> SaveMean, Tensor<T> SaveInvstd) Forward<T>(Tensor<T> input, Tensor<T>? runningMean, Tensor<T>? runningVar,
+        Tensor<T>? weight, Tensor<T>? bias, bool training, double momentum, double eps, bool relu) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var l = Check(input, runningMean, runningVar, weight, bias, training);
-        if (typeof(T) != typeof(float)) return ForwardReference(input, runningMean, runningVar, weight, bias, training, momentum, eps);
+        if (typeof(T) != typeof(float))
+        {
+            var r = ForwardReference(input, runningMean, runningVar, weight, bias, training, momentum, eps);
+            if (relu) Activations.ReluReference<T>(r.Output.AsSpan(), r.Output.AsSpan());
+            return r;
+        }
         var x = (Tensor<float>)(object)input;
         var y = Activations.Uninit<float>(x.ShapeArray());
         var sm = new Tensor<float>(l.C); var si = new Tensor<float>(l.C);
@@ -108,11 +119,34 @@ internal static class BatchNorm
                 for (int n = 0; n < l.N; n++)
                 {
                     int o = (n * l.C + c) * l.S;
-                    Affine(x.Data.AsSpan(x.Offset + o, l.S), y.Data.AsSpan(o, l.S), k, (float)scale, shift);
+                    if (relu) AffineRelu(x.Data.AsSpan(x.Offset + o, l.S), y.Data.AsSpan(o, l.S), k, (float)scale, shift);
+                    else Affine(x.Data.AsSpan(x.Offset + o, l.S), y.Data.AsSpan(o, l.S), k, (float)scale, shift);
                 }
             }
         });
         return ((Tensor<T>)(object)y, (Tensor<T>)(object)sm, (Tensor<T>)(object)si);
+    }
+
+    /// <summary>Σx of one plane in four float vector accumulators, the total in double (the bias gradient).</summary>
+    internal static double PlaneSum(ReadOnlySpan<float> x)
+    {
+        ref float p = ref MemoryMarshal.GetReference(x);
+        int n = x.Length, i = 0;
+        double s = 0;
+        if (Vector256.IsHardwareAccelerated && n >= 32)
+        {
+            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (; i <= n - 32; i += 32)
+            {
+                a0 += Vector256.LoadUnsafe(ref p, (nuint)i);
+                a1 += Vector256.LoadUnsafe(ref p, (nuint)(i + 8));
+                a2 += Vector256.LoadUnsafe(ref p, (nuint)(i + 16));
+                a3 += Vector256.LoadUnsafe(ref p, (nuint)(i + 24));
+            }
+            s = Vector256.Sum((a0 + a1) + (a2 + a3));
+        }
+        for (; i < n; i++) s += Unsafe.Add(ref p, i);
+        return s;
     }
 
     /// <summary>Σ(x − k) and Σ(x − k)² of one plane (float lanes, double result).</summary>
@@ -153,6 +187,29 @@ internal static class BatchNorm
                 Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref px, (nuint)i) - m, a, b).StoreUnsafe(ref py, (nuint)i);
         }
         for (; i < n; i++) Unsafe.Add(ref py, i) = MathF.FusedMultiplyAdd(Unsafe.Add(ref px, i) - k, scale, shift);
+    }
+
+    /// <summary><see cref="Affine"/> then ReLU: max(v, 0) with NaN kept (as TensorPrimitives.Max and torch.relu do) and −0 → +0.</summary>
+    private static void AffineRelu(ReadOnlySpan<float> x, Span<float> y, float k, float scale, float shift)
+    {
+        ref float px = ref MemoryMarshal.GetReference(x);
+        ref float py = ref MemoryMarshal.GetReference(y);
+        int n = x.Length, i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var a = Vector256.Create(scale); var b = Vector256.Create(shift); var m = Vector256.Create(k);
+            for (; i <= n - 8; i += 8)
+            {
+                var v = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref px, (nuint)i) - m, a, b);
+                // v ≤ 0 is false for NaN, so NaN passes through; −0 and negatives become +0
+                Vector256.AndNot(v, Vector256.LessThanOrEqual(v, Vector256<float>.Zero)).StoreUnsafe(ref py, (nuint)i);
+            }
+        }
+        for (; i < n; i++)
+        {
+            float v = MathF.FusedMultiplyAdd(Unsafe.Add(ref px, i) - k, scale, shift);
+            Unsafe.Add(ref py, i) = v <= 0 ? 0f : v;
+        }
     }
 
     /// <summary>Two-pass batch norm in double accumulation (the reference twin).</summary>
@@ -204,10 +261,30 @@ internal static class BatchNorm
 
     public static (Tensor<T> GradInput, Tensor<T> GradWeight, Tensor<T> GradBias) Backward<T>(Tensor<T> gradOutput, Tensor<T> input, Tensor<T>? weight,
         Tensor<T> saveMean, Tensor<T> saveInvstd, bool training) where T : unmanaged, IFloatingPointIeee754<T>
+        => Backward(gradOutput, input, weight, saveMean, saveInvstd, training, reluOutput: null);
+
+    /// <summary>
+    /// The gradient of relu(batch_norm(x)) when <paramref name="reluOutput"/> (that forward's result) is given: the
+    /// incoming gradient counts only where the output is positive (PyTorch's threshold_backward), applied on the fly
+    /// instead of materializing the masked gradient.
+    /// </summary>
+    internal static (Tensor<T> GradInput, Tensor<T> GradWeight, Tensor<T> GradBias) Backward<T>(Tensor<T> gradOutput, Tensor<T> input, Tensor<T>? weight,
+        Tensor<T> saveMean, Tensor<T> saveInvstd, bool training, Tensor<T>? reluOutput) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (typeof(T) != typeof(float)) return BackwardReference(gradOutput, input, weight, saveMean, saveInvstd, training);
+        if (reluOutput is not null) Activations.CheckSame(gradOutput, reluOutput, nameof(reluOutput));
+        if (typeof(T) != typeof(float))
+        {
+            if (reluOutput is not null)
+            {
+                var masked = new Tensor<T>(gradOutput.ShapeArray());
+                Activations.ReluBackwardReference<T>(gradOutput.AsSpan(), reluOutput.AsSpan(), masked.AsSpan());
+                gradOutput = masked;
+            }
+            return BackwardReference(gradOutput, input, weight, saveMean, saveInvstd, training);
+        }
         var l = CheckBackward(gradOutput, input, weight, saveMean, saveInvstd);
         var g = (Tensor<float>)(object)gradOutput; var x = (Tensor<float>)(object)input;
+        var yr = (Tensor<float>?)(object?)reluOutput;
         var gx = Activations.Uninit<float>(x.ShapeArray());
         var gw = new Tensor<float>(l.C); var gb = new Tensor<float>(l.C);
         ForChannels(l.C, 2 * l.M, (c0, c1) =>
@@ -218,7 +295,10 @@ internal static class BatchNorm
                 double sg = 0, sgx = 0;
                 for (int n = 0; n < l.N; n++)
                 {
-                    var (a, b) = GradSums(g.Data.AsSpan(g.Offset + (n * l.C + c) * l.S, l.S), x.Data.AsSpan(x.Offset + (n * l.C + c) * l.S, l.S), (float)mu);
+                    int o = (n * l.C + c) * l.S;
+                    var (a, b) = yr is null
+                        ? GradSums(g.Data.AsSpan(g.Offset + o, l.S), x.Data.AsSpan(x.Offset + o, l.S), (float)mu)
+                        : GradSumsMasked(g.Data.AsSpan(g.Offset + o, l.S), x.Data.AsSpan(x.Offset + o, l.S), yr.Data.AsSpan(yr.Offset + o, l.S), (float)mu);
                     sg += a; sgx += b;
                 }
                 gb.Data[c] = (float)sg;
@@ -233,8 +313,12 @@ internal static class BatchNorm
                 for (int n = 0; n < l.N; n++)
                 {
                     int o = (n * l.C + c) * l.S;
-                    GradCombine(g.Data.AsSpan(g.Offset + o, l.S), x.Data.AsSpan(x.Offset + o, l.S), gx.Data.AsSpan(o, l.S),
-                        (float)mu, (float)ca, (float)cb, (float)cc);
+                    if (yr is null)
+                        GradCombine(g.Data.AsSpan(g.Offset + o, l.S), x.Data.AsSpan(x.Offset + o, l.S), gx.Data.AsSpan(o, l.S),
+                            (float)mu, (float)ca, (float)cb, (float)cc);
+                    else
+                        GradCombineMasked(g.Data.AsSpan(g.Offset + o, l.S), x.Data.AsSpan(x.Offset + o, l.S), yr.Data.AsSpan(yr.Offset + o, l.S),
+                            gx.Data.AsSpan(o, l.S), (float)mu, (float)ca, (float)cb, (float)cc);
                 }
             }
         });
@@ -284,6 +368,62 @@ internal static class BatchNorm
             }
         }
         for (; i < n; i++) Unsafe.Add(ref po, i) = a * Unsafe.Add(ref pg, i) + b * (Unsafe.Add(ref px, i) - mean) + c;
+    }
+
+    /// <summary><see cref="GradSums"/> of the gradient masked by y &gt; 0.</summary>
+    private static (double, double) GradSumsMasked(ReadOnlySpan<float> g, ReadOnlySpan<float> x, ReadOnlySpan<float> y, float mean)
+    {
+        ref float pg = ref MemoryMarshal.GetReference(g);
+        ref float px = ref MemoryMarshal.GetReference(x);
+        ref float py = ref MemoryMarshal.GetReference(y);
+        int n = g.Length, i = 0;
+        double s1 = 0, s2 = 0;
+        if (Vector256.IsHardwareAccelerated && n >= 16)
+        {
+            var m = Vector256.Create(mean);
+            Vector256<float> a0 = default, a1 = default, b0 = default, b1 = default;
+            for (; i <= n - 16; i += 16)
+            {
+                var g0 = Vector256.LoadUnsafe(ref pg, (nuint)i) & Vector256.GreaterThan(Vector256.LoadUnsafe(ref py, (nuint)i), Vector256<float>.Zero);
+                var g1 = Vector256.LoadUnsafe(ref pg, (nuint)(i + 8)) & Vector256.GreaterThan(Vector256.LoadUnsafe(ref py, (nuint)(i + 8)), Vector256<float>.Zero);
+                a0 += g0; a1 += g1;
+                b0 = Vector256.FusedMultiplyAdd(g0, Vector256.LoadUnsafe(ref px, (nuint)i) - m, b0);
+                b1 = Vector256.FusedMultiplyAdd(g1, Vector256.LoadUnsafe(ref px, (nuint)(i + 8)) - m, b1);
+            }
+            s1 = Vector256.Sum(a0 + a1);
+            s2 = Vector256.Sum(b0 + b1);
+        }
+        for (; i < n; i++)
+        {
+            double gv = Unsafe.Add(ref py, i) > 0 ? Unsafe.Add(ref pg, i) : 0f;
+            s1 += gv; s2 += gv * (Unsafe.Add(ref px, i) - mean);
+        }
+        return (s1, s2);
+    }
+
+    /// <summary><see cref="GradCombine"/> of the gradient masked by y &gt; 0.</summary>
+    private static void GradCombineMasked(ReadOnlySpan<float> g, ReadOnlySpan<float> x, ReadOnlySpan<float> y, Span<float> gx, float mean, float a, float b, float c)
+    {
+        ref float pg = ref MemoryMarshal.GetReference(g);
+        ref float px = ref MemoryMarshal.GetReference(x);
+        ref float py = ref MemoryMarshal.GetReference(y);
+        ref float po = ref MemoryMarshal.GetReference(gx);
+        int n = g.Length, i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var va = Vector256.Create(a); var vb = Vector256.Create(b); var vc = Vector256.Create(c); var vm = Vector256.Create(mean);
+            for (; i <= n - 8; i += 8)
+            {
+                var gv = Vector256.LoadUnsafe(ref pg, (nuint)i) & Vector256.GreaterThan(Vector256.LoadUnsafe(ref py, (nuint)i), Vector256<float>.Zero);
+                var t = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref px, (nuint)i) - vm, vb, vc);
+                Vector256.FusedMultiplyAdd(gv, va, t).StoreUnsafe(ref po, (nuint)i);
+            }
+        }
+        for (; i < n; i++)
+        {
+            float gv = Unsafe.Add(ref py, i) > 0 ? Unsafe.Add(ref pg, i) : 0f;
+            Unsafe.Add(ref po, i) = a * gv + b * (Unsafe.Add(ref px, i) - mean) + c;
+        }
     }
 
     /// <summary>The gradient straight from the formulas, in double accumulation (the reference twin).</summary>

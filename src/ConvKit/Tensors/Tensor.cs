@@ -195,6 +195,18 @@ public static class Tensor
     public static Tensor<T> Zeros<T>(params int[] shape) where T : unmanaged, IFloatingPointIeee754<T> => new(shape);
     /// <summary>A zero-filled float tensor.</summary>
     public static Tensor<float> Zeros(params int[] shape) => new(shape);
+    /// <summary>
+    /// A tensor whose elements are not initialized, for outputs the caller overwrites completely (skips the zeroing
+    /// pass; inside a training step the buffer may come from the step's recycled buffers).
+    /// </summary>
+    internal static Tensor<T> Uninitialized<T>(params int[] shape) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int n = ShapeMath.Numel(shape, nameof(shape));
+        if (typeof(T) == typeof(float) && StepBuffers.Active is { } arena && arena.Rent(n) is { } buffer)
+            return new Tensor<T>((T[])(object)buffer, 0, shape);
+        return new Tensor<T>(GC.AllocateUninitializedArray<T>(n), 0, shape);
+    }
+
     /// <summary>A tensor filled with <paramref name="value"/>.</summary>
     public static Tensor<T> Full<T>(T value, params int[] shape) where T : unmanaged, IFloatingPointIeee754<T> => new Tensor<T>(shape).Fill(value);
     /// <summary>A float tensor of ones.</summary>
@@ -240,4 +252,83 @@ public static class Tensor
         for (int i = 0; i < s.Length; i++) s[i] = T.CreateTruncating(i);
         return t;
     }
+}
+
+/// <summary>
+/// Recycles the large float buffers of one training step in the next. Allocating a fresh multi-megabyte array per
+/// activation and gradient costs a large-object-heap allocation, page faults on first touch and frequent gen-2
+/// collections; the shapes of a step repeat, so the buffers of the previous step serve the next one. Only arrays
+/// requested through <see cref="Tensor.Uninitialized{T}"/> (every element overwritten by the caller) on the thread
+/// where the arena is active are lent, and they return to the arena only when its owner calls <see cref="Recycle"/>,
+/// which it does once nothing from the step can be referenced any more (the trainer, after the optimizer step).
+/// </summary>
+internal sealed class StepBuffers
+{
+    [ThreadStatic] private static StepBuffers? _active;
+
+    /// <summary>Smaller arrays are cheap for the GC and are not pooled (256 KB).</summary>
+    internal const int MinLength = 1 << 16;
+
+    private readonly Dictionary<int, Stack<float[]>> _free = [];
+    private readonly List<float[]> _lent = [];
+    private readonly Dictionary<int, Stack<int[]>> _freeInts = [];
+    private readonly List<int[]> _lentInts = [];
+
+    /// <summary>The arena lending on this thread, if any.</summary>
+    internal static StepBuffers? Active => _active;
+
+    /// <summary>Lends buffers on this thread until <see cref="Deactivate"/>.</summary>
+    internal void Activate() => _active = this;
+
+    /// <summary>Stops lending on this thread (buffers already lent stay lent until <see cref="Recycle"/>).</summary>
+    internal void Deactivate()
+    {
+        if (ReferenceEquals(_active, this)) _active = null;
+    }
+
+    /// <summary>A buffer of exactly <paramref name="length"/> floats with arbitrary contents, or null when not pooled.</summary>
+    internal float[]? Rent(int length)
+    {
+        if (length < MinLength) return null;
+        var a = _free.TryGetValue(length, out var s) && s.Count > 0 ? s.Pop() : GC.AllocateUninitializedArray<float>(length);
+        _lent.Add(a);
+        return a;
+    }
+
+    /// <summary>An int buffer (max-pooling indices) of exactly <paramref name="length"/> entries with arbitrary contents.</summary>
+    internal int[] RentInts(int length)
+    {
+        if (length < MinLength) return GC.AllocateUninitializedArray<int>(length);
+        var a = _freeInts.TryGetValue(length, out var s) && s.Count > 0 ? s.Pop() : GC.AllocateUninitializedArray<int>(length);
+        _lentInts.Add(a);
+        return a;
+    }
+
+    /// <summary>Test hook (this thread): recycled buffers are filled with NaN, so reading a stale value shows.</summary>
+    [ThreadStatic] internal static bool PoisonOnRecycle;
+
+    /// <summary>Takes every lent buffer back: the caller guarantees no tensor over them is used any more.</summary>
+    internal void Recycle()
+    {
+        foreach (var a in _lent)
+        {
+            if (PoisonOnRecycle) a.AsSpan().Fill(float.NaN);
+            if (!_free.TryGetValue(a.Length, out var s)) _free[a.Length] = s = new Stack<float[]>();
+            s.Push(a);
+        }
+        _lent.Clear();
+        foreach (var a in _lentInts)
+        {
+            if (PoisonOnRecycle) a.AsSpan().Fill(int.MinValue);
+            if (!_freeInts.TryGetValue(a.Length, out var s)) _freeInts[a.Length] = s = new Stack<int[]>();
+            s.Push(a);
+        }
+        _lentInts.Clear();
+    }
+
+    /// <summary>Number of buffers lent since the last <see cref="Recycle"/> (tests).</summary>
+    internal int LentCount => _lent.Count + _lentInts.Count;
+
+    /// <summary>Number of buffers ready to be lent again (tests).</summary>
+    internal int FreeCount => _free.Values.Sum(s => s.Count) + _freeInts.Values.Sum(s => s.Count);
 }
