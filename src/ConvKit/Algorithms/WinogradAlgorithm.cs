@@ -25,10 +25,12 @@ public sealed class WinogradAlgorithm : IConvAlgorithm
     /// <summary>The instance used when the algorithm is forced: accepts every shape it can run (C, K ≥ 8).</summary>
     public static WinogradAlgorithm Instance { get; } = new(false);
 
-    /// <summary>The instance the planner tries: also declines shapes where it measured slower than the GEMM lowering
-    /// (fewer than 64 input or output channels, or fewer than 512 output positions in the batch: the per-call weight
-    /// transform, 16·K·C values, then costs more than the 2.25× fewer multiplies save; e.g. ResNet-50's 14×14 and 7×7
-    /// layers).</summary>
+    /// <summary>The instance the planner tries: also declines shapes where it measured slower than the GEMM lowering.
+    /// With the AVX-512 GEMM (2 threads) it only won on wide layers: VGG-16's 256→256 at 56×56 17.6 ms against 22.0;
+    /// it lost on ResNet-50 res2 (64 channels, 5.2 against 2.4 ms), res3 (128, 3.3 against 2.8), res4 (256 at 14×14,
+    /// 7.8 against 3.3) and the CIFAR batch (64 channels, 21.3 against 16.8): its transforms run at memory speed while
+    /// the GEMM runs near peak. So: at least 256 input and output channels and 2048 output positions in the batch.
+    /// </summary>
     public static WinogradAlgorithm Preferred { get; } = new(true);
 
     private WinogradAlgorithm(bool heuristic) => _heuristic = heuristic;
@@ -43,7 +45,7 @@ public sealed class WinogradAlgorithm : IConvAlgorithm
         if (core.KernelSize[0] != 3 || core.KernelSize[1] != 3) return null;
         if (core.Stride[0] != 1 || core.Stride[1] != 1 || core.Dilation[0] != 1 || core.Dilation[1] != 1) return null;
         if (core.InChannels < 8 || core.OutChannels < 8) return null;
-        if (_heuristic && (core.InChannels < 64 || core.OutChannels < 64 || (long)core.N * core.OutputVolume < 512)) return null;
+        if (_heuristic && (core.InChannels < 256 || core.OutChannels < 256 || (long)core.N * core.OutputVolume < 2048)) return null;
         return new Plan(core);
     }
 

@@ -77,10 +77,13 @@ public class AlgorithmDifferentialTests
             run++;
         }
         Assert.True(run >= 60, $"only {run} eligible shapes");
-        // a square 3x3 layer the planner sends this way, where the forward planner then picks its own kernel
-        var t = ConvDescriptor.Create(2, [6, 64, 15, 14], [64, 64, 3, 3], true, 1, 1);
-        Assert.Equal("flipped_forward", ConvPlanner.Choose(t, ConvDirection.BackwardData));
-        CheckAgainstReference(ConvPlanner.Plan(t, ConvDirection.BackwardData), t, ConvDirection.BackwardData, r, 1e-5);
+        // a square 3x3 layer, forced (its forward form then runs the GEMM lowering); the planner itself sends only wide
+        // layers this way, where that forward form is Winograd
+        var t = ConvDescriptor.Create(2, [2, 64, 15, 14], [64, 64, 3, 3], true, 1, 1);
+        var plan = ConvPlanner.Plan(t, ConvDirection.BackwardData, "flipped_forward");
+        CheckAgainstReference(plan, t, ConvDirection.BackwardData, r, 2e-5);
+        Assert.Equal("im2col_gemm", ConvPlanner.Choose(t, ConvDirection.BackwardData));
+        Assert.Equal("flipped_forward", ConvPlanner.Choose(ConvDescriptor.Create(2, [1, 256, 56, 56], [256, 256, 3, 3], true, 1, 1), ConvDirection.BackwardData));
     }
 
     [Theory]

@@ -23,10 +23,11 @@ public class PlannerTests
         Assert.Equal("im2col_gemm", ConvPlanner.Choose(D2(1, 256, 28, 28, 256, 3, pad: 2, dil: 2), ConvDirection.BackwardWeight));
         Assert.Equal("reference", ConvPlanner.Algorithms[^1].Name);
         Assert.Equal("winograd_f2x2_3x3", ConvPlanner.Choose(D2(1, 256, 56, 56, 256, 3, pad: 1), ConvDirection.Forward));
-        Assert.Equal("winograd_f2x2_3x3", ConvPlanner.Choose(D2(1, 64, 56, 56, 64, 3, pad: 1), ConvDirection.Forward));
+        Assert.Equal("im2col_gemm", ConvPlanner.Choose(D2(1, 64, 56, 56, 64, 3, pad: 1), ConvDirection.Forward));
         Assert.Equal("im2col_gemm", ConvPlanner.Choose(D2(1, 256, 14, 14, 256, 3, pad: 1), ConvDirection.Forward));
         Assert.Equal("flipped_forward", ConvPlanner.Choose(D2(1, 256, 56, 56, 256, 3, pad: 1), ConvDirection.BackwardData));
         Assert.Equal("im2col_gemm", ConvPlanner.Choose(D2(1, 64, 56, 56, 64, 3, pad: 1, stride: 2), ConvDirection.BackwardData));
+        Assert.Equal("im2col_gemm", ConvPlanner.Choose(D2(1, 64, 56, 56, 64, 3, pad: 1), ConvDirection.BackwardData));
         Assert.Equal("direct_small_c", ConvPlanner.Choose(D2(64, 1, 28, 28, 32, 3, pad: 1), ConvDirection.Forward));
         Assert.Equal("im2col_gemm", ConvPlanner.Choose(D2(1, 512, 7, 7, 512, 3, pad: 1), ConvDirection.Forward));
     }
