@@ -191,7 +191,7 @@ internal static unsafe class GemmCore
         int unit = splitN ? NR : MR;
         int total = splitN ? n : m;
         int per = RoundUp((total + t - 1) / t, unit);
-        Parallel.For(0, t, new ParallelOptions { MaxDegreeOfParallelism = t }, ti =>
+        VecOps.ParallelItems(t, t, (_, ti) =>
         {
             int lo = ti * per, hi = Math.Min(total, lo + per);
             if (lo >= hi) return;

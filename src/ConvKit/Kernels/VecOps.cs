@@ -61,21 +61,7 @@ internal static unsafe class VecOps
 
     /// <summary>Runs <paramref name="items"/> work items on up to <paramref name="threads"/> workers, handing items out
     /// dynamically (the caller works too); body(worker, item).</summary>
-    public static void ParallelItems(int items, int threads, Action<int, int> body)
-    {
-        int t = Math.Min(threads, items);
-        if (t <= 1)
-        {
-            for (int i = 0; i < items; i++) body(0, i);
-            return;
-        }
-        int next = -1;
-        Parallel.For(0, t, new ParallelOptions { MaxDegreeOfParallelism = t }, w =>
-        {
-            int i;
-            while ((i = Interlocked.Increment(ref next)) < items) body(w, i);
-        });
-    }
+    public static void ParallelItems(int items, int threads, Action<int, int> body) => CoreWorkers.Run(items, threads, body);
 }
 
 /// <summary>
