@@ -15,9 +15,9 @@ public static class ConvPlanner
     [
         GemmConvAlgorithm.Pointwise,
         DirectSmallChannelAlgorithm.Preferred,
+        FlippedForwardAlgorithm.Preferred,
         DepthwiseAlgorithm.Preferred,
         WinogradAlgorithm.Preferred,
-        FlippedForwardAlgorithm.Preferred,
         GemmConvAlgorithm.Im2col,
         new ReferenceAlgorithm(),
     ];

@@ -65,8 +65,7 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void ForwardPlane(in ConvGeometry g, float* x, float* w, float bias, float* y, bool relu)
         {
-            if (g.Cg == 1 && g.SW <= 2 && g.KD == 1 && g.OD == 1 && g.ID == 1 && g.PD == 0 && Fma.IsSupported && Avx2.IsSupported
-                && PaddedPlaneFloats(g) <= 1 << 22)
+            if (PaddedPlaneFits(g))
             {
                 ForwardPlanePadded(g, x, w, bias, y, relu);
                 return;
@@ -119,19 +118,19 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
             return ((long)rows + 1) * width * g.SW;
         }
 
-        /// <summary>
-        /// Depthwise 1-d/2-d with stride 1 or 2 along x: the input plane is first copied into a zero-bordered scratch
-        /// plane, so every output row, edges included, runs in vectors without bounds checks (with 7×7-pixel rows, the
-        /// scalar edge columns otherwise cost more than the vector interior). With stride 2 each padded row is stored
-        /// as its even and odd columns (phase rows), so the taps of 8 adjacent outputs are again one contiguous load.
-        /// Four 8-wide accumulators per block hide the FMA latency; the last partial vector is computed whole and only
-        /// its valid lanes stored.
-        /// </summary>
+        /// <summary>Whether the plane fits the zero-bordered scratch-plane kernels (2-d or 1-d depthwise, stride ≤ 2 along x).</summary>
+        private static bool PaddedPlaneFits(in ConvGeometry g)
+            => g.Cg == 1 && g.SW <= 2 && g.KD == 1 && g.OD == 1 && g.ID == 1 && g.PD == 0 && Fma.IsSupported && Avx2.IsSupported
+               && PaddedPlaneFloats(g) <= 1 << 22;
+
+        /// <summary>Copies input plane <paramref name="x"/> into this thread's zero-bordered scratch plane (see
+        /// <see cref="ForwardPlanePadded"/>): row i (phase-split for stride 2) starts at i·<paramref name="full"/>.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void ForwardPlanePadded(in ConvGeometry g, float* x, float* w, float bias, float* y, bool relu)
+        private static float* PadPlane(in ConvGeometry g, float* x, out int full, out int wp)
         {
-            var (hp, wp) = PaddedPlane(g);
-            int sw = g.SW, full = wp * sw;
+            (int hp, wp) = PaddedPlane(g);
+            int sw = g.SW;
+            full = wp * sw;
             float* p = Workspace.Get(Workspace.Scratch, ((long)hp + 1) * full);
             float* line = p + (long)hp * full;   // one padded row before it is split into phases
             for (int i = 0; i < hp; i++)
@@ -155,30 +154,56 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
                     }
                 }
             }
+            return p;
+        }
+
+        /// <summary>Offsets of the taps (ky, kx) inside the padded plane, computed once per plane: divisions by the
+        /// stride per tap and block cost more than the FMAs.</summary>
+        private static void TapOffsets(in ConvGeometry g, int full, int wp, int* toff)
+        {
+            for (int ky = 0; ky < g.KH; ky++)
+                for (int kx = 0; kx < g.KW; kx++)
+                {
+                    int off = kx * g.DW;
+                    toff[ky * g.KW + kx] = ky * g.DH * full + off % g.SW * wp + off / g.SW;
+                }
+        }
+
+        /// <summary>
+        /// Depthwise 1-d/2-d with stride 1 or 2 along x: the input plane is first copied into a zero-bordered scratch
+        /// plane, so every output row, edges included, runs in vectors without bounds checks (with 7×7-pixel rows, the
+        /// scalar edge columns otherwise cost more than the vector interior). With stride 2 each padded row is stored
+        /// as its even and odd columns (phase rows), so the taps of 8 adjacent outputs are again one contiguous load.
+        /// Four 8-wide accumulators per block hide the FMA latency; the last partial vector is computed whole and only
+        /// its valid lanes stored.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void ForwardPlanePadded(in ConvGeometry g, float* x, float* w, float bias, float* y, bool relu)
+        {
+            float* p = PadPlane(g, x, out int full, out int wp);
+            int taps = g.KH * g.KW;
+            int* toff = stackalloc int[taps];
+            TapOffsets(g, full, wp, toff);
             var vb = Vector256.Create(bias);
             float* tail = stackalloc float[8];
+            int ow = g.OW, rowStep = g.SH * full;
             for (int oy = 0; oy < g.OH; oy++)
             {
-                float* pr = p + (long)oy * g.SH * full;
-                float* yr = y + (long)oy * g.OW;
+                float* pr = p + (long)oy * rowStep;
+                float* yr = y + (long)oy * ow;
                 int ox = 0;
-                for (; ox + 32 <= g.OW; ox += 32)
+                for (; ox + 32 <= ow; ox += 32)
                 {
                     Vector256<float> a0 = vb, a1 = vb, a2 = vb, a3 = vb;
-                    for (int ky = 0; ky < g.KH; ky++)
+                    float* xr = pr + ox;
+                    for (int t = 0; t < taps; t++)
                     {
-                        float* xr = pr + (long)ky * g.DH * full + ox;
-                        float* wr = w + ky * g.KW;
-                        for (int kx = 0; kx < g.KW; kx++)
-                        {
-                            var wv = Vector256.Create(wr[kx]);
-                            int off = kx * g.DW;
-                            float* xk = xr + (off % sw) * wp + off / sw;
-                            a0 = Fma.MultiplyAdd(wv, Avx.LoadVector256(xk), a0);
-                            a1 = Fma.MultiplyAdd(wv, Avx.LoadVector256(xk + 8), a1);
-                            a2 = Fma.MultiplyAdd(wv, Avx.LoadVector256(xk + 16), a2);
-                            a3 = Fma.MultiplyAdd(wv, Avx.LoadVector256(xk + 24), a3);
-                        }
+                        var wv = Vector256.Create(w[t]);
+                        float* xk = xr + toff[t];
+                        a0 = Fma.MultiplyAdd(wv, Avx.LoadVector256(xk), a0);
+                        a1 = Fma.MultiplyAdd(wv, Avx.LoadVector256(xk + 8), a1);
+                        a2 = Fma.MultiplyAdd(wv, Avx.LoadVector256(xk + 16), a2);
+                        a3 = Fma.MultiplyAdd(wv, Avx.LoadVector256(xk + 24), a3);
                     }
                     if (relu)
                     {
@@ -187,25 +212,31 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
                     }
                     Avx.Store(yr + ox, a0); Avx.Store(yr + ox + 8, a1); Avx.Store(yr + ox + 16, a2); Avx.Store(yr + ox + 24, a3);
                 }
-                for (; ox < g.OW; ox += 8)
+                for (; ox + 16 <= ow; ox += 16)
+                {
+                    Vector256<float> a0 = vb, a1 = vb;
+                    float* xr = pr + ox;
+                    for (int t = 0; t < taps; t++)
+                    {
+                        var wv = Vector256.Create(w[t]);
+                        a0 = Fma.MultiplyAdd(wv, Avx.LoadVector256(xr + toff[t]), a0);
+                        a1 = Fma.MultiplyAdd(wv, Avx.LoadVector256(xr + toff[t] + 8), a1);
+                    }
+                    if (relu) { a0 = Avx.Max(a0, Vector256<float>.Zero); a1 = Avx.Max(a1, Vector256<float>.Zero); }
+                    Avx.Store(yr + ox, a0); Avx.Store(yr + ox + 8, a1);
+                }
+                for (; ox < ow; ox += 8)
                 {
                     var acc = vb;
-                    for (int ky = 0; ky < g.KH; ky++)
-                    {
-                        float* xr = pr + (long)ky * g.DH * full + ox;
-                        float* wr = w + ky * g.KW;
-                        for (int kx = 0; kx < g.KW; kx++)
-                        {
-                            int off = kx * g.DW;
-                            acc = Fma.MultiplyAdd(Vector256.Create(wr[kx]), Avx.LoadVector256(xr + (off % sw) * wp + off / sw), acc);
-                        }
-                    }
+                    float* xr = pr + ox;
+                    for (int t = 0; t < taps; t++)
+                        acc = Fma.MultiplyAdd(Vector256.Create(w[t]), Avx.LoadVector256(xr + toff[t]), acc);
                     if (relu) acc = Avx.Max(acc, Vector256<float>.Zero);
-                    if (ox + 8 <= g.OW) Avx.Store(yr + ox, acc);
+                    if (ox + 8 <= ow) Avx.Store(yr + ox, acc);
                     else
                     {
                         Avx.Store(tail, acc);
-                        for (int t = 0; ox + t < g.OW; t++) yr[ox + t] = tail[t];
+                        for (int t = 0; ox + t < ow; t++) yr[ox + t] = tail[t];
                     }
                 }
             }
@@ -373,9 +404,15 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
             {
                 var g = G;
                 nint px = (nint)x, pgy = (nint)gy, pgw = (nint)gw;
+                bool padded = PaddedPlaneFits(g);
                 VecOps.ParallelItems(g.K, Workers((long)g.N * g.K * g.OV * g.KV), (_, k) =>
                 {
                     int c0 = k / g.Kg * g.Cg;
+                    if (padded)
+                    {
+                        BackwardWeightPadded(g, (float*)px + c0 * (long)g.IV, (float*)pgy + (long)k * g.OV, (float*)pgw + (long)k * g.KV);
+                        return;
+                    }
                     for (int cl = 0; cl < g.Cg; cl++)
                     {
                         float* gwk = (float*)pgw + (long)k * g.CKV + cl * g.KV;
@@ -385,6 +422,59 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
                     }
                 });
             }
+        }
+
+        /// <summary>
+        /// gW of one depthwise channel over the batch (x and gy point at image 0; planes repeat every C·IV and K·OV):
+        /// per image the input goes into the zero-bordered scratch plane and gy into rows padded with zeros to whole
+        /// vectors, so each tap is a dot product of full vectors with four independent accumulators and no bounds.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void BackwardWeightPadded(in ConvGeometry g, float* x, float* gy, float* gw)
+        {
+            int taps = g.KH * g.KW, ow = g.OW, owp = GemmCore.RoundUp(ow, 8), rows = g.OH;
+            int* toff = stackalloc int[taps];
+            var acc = stackalloc Vector256<float>[taps];
+            for (int t = 0; t < taps; t++) acc[t] = Vector256<float>.Zero;
+            float* gp = Workspace.Get(Workspace.Columns, (long)rows * owp);
+            for (int n = 0; n < g.N; n++)
+            {
+                float* p = PadPlane(g, x + (long)n * g.C * g.IV, out int full, out int wp);
+                if (n == 0) TapOffsets(g, full, wp, toff);
+                float* gyn = gy + (long)n * g.K * g.OV;
+                for (int oy = 0; oy < rows; oy++)
+                {
+                    float* d = gp + (long)oy * owp;
+                    new ReadOnlySpan<float>(gyn + (long)oy * ow, ow).CopyTo(new Span<float>(d, ow));
+                    for (int j = ow; j < owp; j++) d[j] = 0f;
+                }
+                int rowStep = g.SH * full;
+                for (int t = 0; t < taps; t++)
+                {
+                    Vector256<float> a0 = Vector256<float>.Zero, a1 = a0, a2 = a0, a3 = a0;
+                    float* xt = p + toff[t];
+                    for (int oy = 0; oy < rows; oy++)
+                    {
+                        float* xr = xt + (long)oy * rowStep, gr = gp + (long)oy * owp;
+                        int o = 0;
+                        for (; o + 32 <= owp; o += 32)
+                        {
+                            a0 = Fma.MultiplyAdd(Avx.LoadVector256(gr + o), Avx.LoadVector256(xr + o), a0);
+                            a1 = Fma.MultiplyAdd(Avx.LoadVector256(gr + o + 8), Avx.LoadVector256(xr + o + 8), a1);
+                            a2 = Fma.MultiplyAdd(Avx.LoadVector256(gr + o + 16), Avx.LoadVector256(xr + o + 16), a2);
+                            a3 = Fma.MultiplyAdd(Avx.LoadVector256(gr + o + 24), Avx.LoadVector256(xr + o + 24), a3);
+                        }
+                        // the row's remaining vectors rotate through the accumulators, continuing across rows
+                        for (; o < owp; o += 8)
+                        {
+                            a0 = Fma.MultiplyAdd(Avx.LoadVector256(gr + o), Avx.LoadVector256(xr + o), a0);
+                            (a0, a1, a2, a3) = (a1, a2, a3, a0);
+                        }
+                    }
+                    acc[t] += (a0 + a1) + (a2 + a3);
+                }
+            }
+            for (int t = 0; t < taps; t++) gw[t] = Vector256.Sum(acc[t]);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]

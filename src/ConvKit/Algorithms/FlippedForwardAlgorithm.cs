@@ -45,7 +45,7 @@ public sealed class FlippedForwardAlgorithm : IConvAlgorithm
             core.Stride, core.Dilation, pb, pe, false);
         if (!flipped.OutputSize.AsSpan().SequenceEqual(core.InputSize)) return null;
         var forward = ConvPlanner.Plan(flipped, ConvDirection.Forward);
-        if (_heuristic && forward.AlgorithmName != WinogradAlgorithm.Preferred.Name) return null;
+        if (_heuristic && forward.AlgorithmName != WinogradAlgorithm.Preferred.Name && forward.AlgorithmName != DepthwiseAlgorithm.Preferred.Name) return null;
         return new Plan(core, forward);
     }
 
