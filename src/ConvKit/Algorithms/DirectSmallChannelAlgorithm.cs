@@ -62,15 +62,17 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
 
         private int Workers => (long)G.N * G.K * G.OV * G.CKV < (1 << 16) ? 1 : Math.Min(Threads, Items);
 
-        /// <summary>Copies the Cg planes of one image's group into zero-bordered scratch planes; returns the first.</summary>
-        private static float* PadGroup(in ConvGeometry g, float* x)
+        /// <summary>Copies the Cg planes of one image's group into zero-bordered scratch planes of <paramref name="hp"/>
+        /// rows of <paramref name="wp"/> floats (plus one zero row of slack after the last); returns the first.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static float* PadGroup(in ConvGeometry g, float* x, int hp, int wp)
         {
-            var (hp, wp) = PlaneSize(g);
-            float* p = Workspace.Get(Workspace.Scratch, (long)g.Cg * hp * wp);
+            long plane = (long)hp * wp;
+            float* p = Workspace.Get(Workspace.Scratch, g.Cg * plane + wp);
             for (int c = 0; c < g.Cg; c++)
                 for (int i = 0; i < hp; i++)
                 {
-                    float* dst = p + ((long)c * hp + i) * wp;
+                    float* dst = p + c * plane + (long)i * wp;
                     int iy = i - g.PH;
                     int n = (uint)iy < (uint)g.IH ? Math.Min(g.IW, wp - g.PW) : 0;
                     new Span<float>(dst, Math.Min(g.PW, wp)).Clear();
@@ -78,9 +80,11 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
                     int used = Math.Min(wp, g.PW + n);
                     new Span<float>(dst + used, wp - used).Clear();
                 }
+            new Span<float>(p + g.Cg * plane, wp).Clear();
             return p;
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private protected override void RunForward(ReadOnlySpan<float> xs, ReadOnlySpan<float> ws, ReadOnlySpan<float> bs, Span<float> ys, bool relu)
         {
             fixed (float* x = xs) fixed (float* w = ws) fixed (float* b = bs) fixed (float* y = ys)
@@ -103,7 +107,8 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
                 VecOps.ParallelItems(Items, Workers, (_, item) =>
                 {
                     int grp = item % g.Groups, n = item / g.Groups;
-                    float* p = PadGroup(g, (float*)px + ((long)n * g.C + grp * g.Cg) * g.IV);
+                    var (hp, wp) = PlaneSize(g);
+                    float* p = PadGroup(g, (float*)px + ((long)n * g.C + grp * g.Cg) * g.IV, hp, wp);
                     ForwardGroup(g, p, (float*)pwt + (long)grp * g.Kg * g.CKV, pb == 0 ? null : (float*)pb + grp * g.Kg,
                         (float*)py + ((long)n * g.K + grp * g.Kg) * g.OV, relu);
                 });
@@ -251,8 +256,10 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
                 VecOps.ParallelItems(Items, workers, (wk, item) =>
                 {
                     int grp = item % g.Groups, n = item / g.Groups;
-                    WeightGradGroup(g, PadGroup(g, (float*)px + ((long)n * g.C + grp * g.Cg) * g.IV),
-                        (float*)pgy + ((long)n * g.K + grp * g.Kg) * g.OV, (float*)ppart + wk * wlen + (long)grp * g.Kg * g.CKV);
+                    int stride = FlatStride(g);
+                    float* p = PadGroup(g, (float*)px + ((long)n * g.C + grp * g.Cg) * g.IV, g.OH + (g.KH - 1) * g.DH, stride);
+                    float* gp = PadGradient(g, (float*)pgy + ((long)n * g.K + grp * g.Kg) * g.OV, stride);
+                    WeightGradGroup(g, p, gp, stride, (float*)ppart + wk * wlen + (long)grp * g.Kg * g.CKV);
                 });
                 gws.Clear();
                 for (int wk = 0; wk < workers; wk++)
@@ -260,37 +267,77 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
             }
         }
 
+        /// <summary>The group's Kg output-gradient planes in rows of <paramref name="stride"/> floats, zero past OW.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void WeightGradGroup(in ConvGeometry g, float* p, float* gy, float* gw)
+        private static float* PadGradient(in ConvGeometry g, float* gy, int stride)
         {
-            var (hp, wp) = PlaneSize(g);
-            long plane = (long)hp * wp;
-            int full = g.OW & ~7, rest = g.OW - full;
-            var mask = Avx2.CompareGreaterThan(Vector256.Create(rest), Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7)).AsSingle();
-            for (int k = 0; k < g.Kg; k++)
+            float* gp = Workspace.Get(Workspace.Columns, (long)g.Kg * g.OH * stride);
+            for (int r = 0; r < g.Kg * g.OH; r++)
             {
-                float* gk = gy + (long)k * g.OV;
+                float* d = gp + (long)r * stride;
+                VecOps.CopyShort(d, gy + (long)r * g.OW, g.OW);
+                for (int j = g.OW; j < stride; j++) d[j] = 0f;
+            }
+            return gp;
+        }
+
+        /// <summary>Row stride of the flattened backward-weights planes: the padded input width, in whole vectors.</summary>
+        private static int FlatStride(in ConvGeometry g) => GemmCore.RoundUp(g.OW + (g.KW - 1) * g.DW, 8);
+
+        /// <summary>
+        /// gW of one group from its padded input planes <paramref name="p"/> and output gradient <paramref name="gp"/>,
+        /// both in rows of <paramref name="stride"/> floats (gp zero past OW). A tap's gradient is then one contiguous
+        /// dot product of gp with the plane shifted by the tap's offset; the zero lanes absorb the row ends, so narrow
+        /// images (LeNet's 28 columns) run no per-row tails. Blocks of two output channels × up to five neighbouring
+        /// taps along x keep ten independent FMA chains, each input load feeding two FMAs and each gradient load five.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void WeightGradGroup(in ConvGeometry g, float* p, float* gp, int stride, float* gw)
+        {
+            long plane = (long)(g.OH + (g.KH - 1) * g.DH) * stride;
+            int len = g.OH * stride, dw = g.DW;
+            for (int k = 0; k < g.Kg; k += 2)
+            {
+                // an odd last channel computes a duplicate that is not stored
+                bool two = k + 1 < g.Kg;
+                float* ga = gp + (long)k * len, gb = two ? ga + len : ga;
                 for (int c = 0; c < g.Cg; c++)
                     for (int ky = 0; ky < g.KH; ky++)
-                        for (int kx = 0; kx < g.KW; kx++)
+                        for (int kx0 = 0; kx0 < g.KW; kx0 += 5)
                         {
-                            float* xs = p + c * plane + (long)ky * g.DH * wp + kx * g.DW;
-                            Vector256<float> s0 = Vector256<float>.Zero, s1 = Vector256<float>.Zero;
-                            for (int oy = 0; oy < g.OH; oy++)
+                            int nk = Math.Min(5, g.KW - kx0);
+                            float* x0 = p + c * plane + (long)ky * g.DH * stride + kx0 * dw;
+                            // taps past the last compute a duplicate that is not stored
+                            float* x1 = x0 + Math.Min(1, nk - 1) * dw, x2 = x0 + Math.Min(2, nk - 1) * dw;
+                            float* x3 = x0 + Math.Min(3, nk - 1) * dw, x4 = x0 + Math.Min(4, nk - 1) * dw;
+                            Vector256<float> a0 = Vector256<float>.Zero, a1 = a0, a2 = a0, a3 = a0, a4 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0, b4 = a0;
+                            for (int i = 0; i < len; i += 8)
                             {
-                                float* gr = gk + (long)oy * g.OW, xr = xs + (long)oy * wp;
-                                int ox = 0;
-                                for (; ox + 16 <= full; ox += 16)
-                                {
-                                    s0 = Fma.MultiplyAdd(Avx.LoadVector256(gr + ox), Avx.LoadVector256(xr + ox), s0);
-                                    s1 = Fma.MultiplyAdd(Avx.LoadVector256(gr + ox + 8), Avx.LoadVector256(xr + ox + 8), s1);
-                                }
-                                if (ox < full)
-                                    s0 = Fma.MultiplyAdd(Avx.LoadVector256(gr + ox), Avx.LoadVector256(xr + ox), s0);
-                                if (rest > 0)
-                                    s1 = Fma.MultiplyAdd(Avx.MaskLoad(gr + full, mask), Avx.MaskLoad(xr + full, mask), s1);
+                                var u = Avx.LoadVector256(ga + i);
+                                var v = Avx.LoadVector256(gb + i);
+                                var x = Avx.LoadVector256(x0 + i);
+                                a0 = Fma.MultiplyAdd(u, x, a0); b0 = Fma.MultiplyAdd(v, x, b0);
+                                x = Avx.LoadVector256(x1 + i);
+                                a1 = Fma.MultiplyAdd(u, x, a1); b1 = Fma.MultiplyAdd(v, x, b1);
+                                x = Avx.LoadVector256(x2 + i);
+                                a2 = Fma.MultiplyAdd(u, x, a2); b2 = Fma.MultiplyAdd(v, x, b2);
+                                x = Avx.LoadVector256(x3 + i);
+                                a3 = Fma.MultiplyAdd(u, x, a3); b3 = Fma.MultiplyAdd(v, x, b3);
+                                x = Avx.LoadVector256(x4 + i);
+                                a4 = Fma.MultiplyAdd(u, x, a4); b4 = Fma.MultiplyAdd(v, x, b4);
                             }
-                            gw[(long)k * g.CKV + (c * g.KH + ky) * g.KW + kx] += Vector256.Sum(Avx.Add(s0, s1));
+                            float* wa = gw + (long)k * g.CKV + (c * g.KH + ky) * g.KW + kx0, wb = wa + g.CKV;
+                            wa[0] += Vector256.Sum(a0);
+                            if (nk > 1) wa[1] += Vector256.Sum(a1);
+                            if (nk > 2) wa[2] += Vector256.Sum(a2);
+                            if (nk > 3) wa[3] += Vector256.Sum(a3);
+                            if (nk > 4) wa[4] += Vector256.Sum(a4);
+                            if (!two) continue;
+                            wb[0] += Vector256.Sum(b0);
+                            if (nk > 1) wb[1] += Vector256.Sum(b1);
+                            if (nk > 2) wb[2] += Vector256.Sum(b2);
+                            if (nk > 3) wb[3] += Vector256.Sum(b3);
+                            if (nk > 4) wb[4] += Vector256.Sum(b4);
                         }
             }
         }

@@ -60,9 +60,15 @@ internal static class CoreWorkers
 
     private static void Loop(int id)
     {
+        var go = s_go[id - 1];
+        long spin = System.Diagnostics.Stopwatch.Frequency / 5000;
         while (true)
         {
-            s_go[id - 1].Wait();
+            // Spin for 200 µs before blocking: kernels are called back to back, and a blocked thread took tens of
+            // microseconds to wake (a quarter of a 0.3 ms depthwise layer).
+            long until = System.Diagnostics.Stopwatch.GetTimestamp() + spin;
+            while (go.CurrentCount == 0 && System.Diagnostics.Stopwatch.GetTimestamp() < until) Thread.SpinWait(16);
+            go.Wait();
             Work(id);
             if (Interlocked.Decrement(ref s_pending) == 0) s_done.Set();
         }

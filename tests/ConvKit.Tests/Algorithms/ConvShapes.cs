@@ -31,9 +31,9 @@ public static class ConvShapes
                     case Kind.Pointwise: kernel[i] = 1; stride[i] = 1; dil[i] = 1; break;
                     case Kind.Winograd3x3: kernel[i] = 3; stride[i] = 1; dil[i] = 1; pb[i] = r.Next(3); pe[i] = r.Next(3); break;
                     case Kind.SmallChannels:
-                        // widths past one and two vectors (8, 16) and their tails
+                        // widths past one and two vectors (8, 16) and their tails; kernels past one block of five taps
                         input[i] = 1 + r.Next(i == rank - 1 ? 40 : 19);
-                        kernel[i] = 1 + r.Next(5); stride[i] = 1; dil[i] = 1 + r.Next(3); pb[i] = r.Next(3); pe[i] = r.Next(3);
+                        kernel[i] = 1 + r.Next(i == rank - 1 ? 7 : 5); stride[i] = 1; dil[i] = 1 + r.Next(3); pb[i] = r.Next(3); pe[i] = r.Next(3);
                         break;
                     default:
                         kernel[i] = 1 + r.Next(rank == 3 ? 3 : 5); stride[i] = 1 + r.Next(3); dil[i] = 1 + r.Next(3);
