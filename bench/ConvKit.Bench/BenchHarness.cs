@@ -21,7 +21,7 @@ public sealed record BenchResult(string Name, int Threads, double Gflop, double 
 /// <summary>Options of a benchmark run.</summary>
 public sealed class BenchOptions
 {
-    /// <summary>Threads (ConvEngine.MaxThreads); peak is <see cref="PeakPerCoreGflops"/> per thread.</summary>
+    /// <summary>Threads (ConvEngine.MaxThreads).</summary>
     public int Threads { get; set; } = 2;
     /// <summary>Only these case names (null: all).</summary>
     public HashSet<string>? Layers { get; set; }
@@ -41,14 +41,11 @@ public sealed class BenchOptions
 /// </summary>
 public static class BenchHarness
 {
-    /// <summary>
-    /// Single-core FP32 FMA peak the "% of peak" column is quoted against, for the widest FMA the GEMM uses here:
-    /// 152 GFLOP/s with AVX-512 and 102 with AVX2 (the shared peak probe's figures: 12 independent FMA chains).
-    /// </summary>
-    public static double PeakPerCoreGflops => Kernels.GemmCore.UseAvx512 ? 152.0 : 102.0;
-
-    /// <summary>Which FMA width <see cref="PeakPerCoreGflops"/> refers to.</summary>
+    /// <summary>Which FMA width the "% of peak" column refers to: the widest the GEMM uses here.</summary>
     public static string PeakIsa => Kernels.GemmCore.UseAvx512 ? "AVX-512 FMA" : "AVX2 FMA";
+
+    /// <summary>The FP32 FMA peak of <paramref name="threads"/> threads, measured once per run by <see cref="PeakProbe"/>.</summary>
+    public static double PeakGflops(int threads) => PeakProbe.Measure(threads, Kernels.GemmCore.UseAvx512);
 
     /// <summary>The extras appended to the suite (names as in the peer script).</summary>
     public static readonly string[] ExtraNames = ["dcgan.convT4x4s2", "video.conv3d.3x3x3"];
@@ -238,10 +235,9 @@ public static class BenchHarness
     public static string TableHeader() =>
         $"{"layer",-22} {"GFLOP",7} | {"fwd ms",8} {"GF/s",6} {"%pk",4} | {"bwdD ms",8} {"GF/s",6} {"%pk",4} | {"bwdW ms",8} {"GF/s",6} {"%pk",4} | algorithms (fwd / bwd-data / bwd-w)";
 
-    /// <summary>One readable table row.</summary>
-    public static string TableRow(BenchResult r)
+    /// <summary>One readable table row; percentages are of <paramref name="peak"/> GFLOP/s.</summary>
+    public static string TableRow(BenchResult r, double peak)
     {
-        double peak = PeakPerCoreGflops * r.Threads;
         string Cell(double ms) => double.IsNaN(ms) ? $"{"-",8} {"-",6} {"-",4}"
             : string.Create(CultureInfo.InvariantCulture, $"{ms,8:F3} {r.Rate(ms),6:F1} {100 * r.Rate(ms) / peak,3:F0}%");
         string algos = r.Extra ? r.FwdAlgo : $"{r.FwdAlgo} / {r.BwdDataAlgo} / {r.BwdWAlgo}";
@@ -260,12 +256,15 @@ public static class BenchHarness
         };
         if (threads < 1) throw new ArgumentException($"threads: must be at least 1, got {threads}.", nameof(threads));
         Validate(o);
+        double peak = double.NaN;
         if (!json)
         {
-            output.WriteLine($"ConvKit bench: {o.Threads} thread(s), peak {PeakPerCoreGflops * o.Threads:F0} GFLOP/s ({PeakIsa}), median of repetitions");
+            peak = PeakGflops(o.Threads);
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"ConvKit bench: {o.Threads} thread(s), peak {peak:F0} GFLOP/s ({PeakIsa}, {o.Threads} thread(s), measured now), median of repetitions"));
             output.WriteLine(TableHeader());
         }
-        Run(o, r => { output.WriteLine(json ? ToJson(r) : TableRow(r)); output.Flush(); });
+        Run(o, r => { output.WriteLine(json ? ToJson(r) : TableRow(r, peak)); output.Flush(); });
         return 0;
     }
 }
