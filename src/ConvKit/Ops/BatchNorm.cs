@@ -66,12 +66,7 @@ internal static class BatchNorm
     }
 
     internal static void ForChannels(int channels, long workPerChannel, Action<int, int> body)
-    {
-        if (channels >= 2 && channels * workPerChannel >= 1 << 15 && Environment.ProcessorCount > 1)
-            Parallel.For(0, 2, k => body(channels * k / 2, channels * (k + 1) / 2));
-        else if (channels > 0)
-            body(0, channels);
-    }
+        => Kernels.VecOps.ParallelRanges(channels, workPerChannel, body);
 
     public static (Tensor<T> Output, Tensor<T> SaveMean, Tensor<T> SaveInvstd) Forward<T>(Tensor<T> input, Tensor<T>? runningMean, Tensor<T>? runningVar,
         Tensor<T>? weight, Tensor<T>? bias, bool training, double momentum, double eps) where T : unmanaged, IFloatingPointIeee754<T>

@@ -55,14 +55,9 @@ internal static class Pooling
         return new Axis { Lo = lo, Cnt = cnt, Div = (int[])cnt.Clone(), Step = 1 };
     }
 
-    /// <summary>Runs body over plane ranges, in two chunks when there is enough work for the second core.</summary>
+    /// <summary>Runs body over plane ranges, one per thread when there is enough work for a second core.</summary>
     internal static void ForPlanes(int planes, long workPerPlane, Action<int, int> body)
-    {
-        if (planes >= 2 && planes * workPerPlane >= 1 << 15 && Environment.ProcessorCount > 1)
-            Parallel.For(0, 2, c => body((int)((long)planes * c / 2), (int)((long)planes * (c + 1) / 2)));
-        else if (planes > 0)
-            body(0, planes);
-    }
+        => Kernels.VecOps.ParallelRanges(planes, workPerPlane, body);
 
     /// <summary>The geometry shared by all window-based kernels.</summary>
     internal sealed class Geometry
