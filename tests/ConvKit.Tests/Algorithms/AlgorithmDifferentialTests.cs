@@ -197,21 +197,22 @@ public class DirectWeightReadTests
     }
 
     [Fact]
-    public void InPlaceColumnsMatchReference()
+    public void InPlaceAndPackedColumnsMatchReference()
     {
         var r = new Random(78);
         try
         {
-            GemmConvAlgorithm.UseDirectB = true;
             GemmConvAlgorithm.ForceDirectA = false;
             for (int i = 0; i < 60; i++)
             {
+                // in place (the default) and packed
+                GemmConvAlgorithm.UseDirectB = i % 2 == 0;
                 var kind = i % 3 == 0 ? ConvShapes.Kind.Pointwise : ConvShapes.Kind.General;
                 var d = ConvShapes.Random(r, kind);
                 var name = kind == ConvShapes.Kind.Pointwise ? "gemm_1x1" : "im2col_gemm";
                 AlgorithmDifferentialTests.CheckAgainstReference(ConvPlanner.Plan(d, ConvDirection.Forward, name), d, ConvDirection.Forward, r, 1e-5);
             }
         }
-        finally { GemmConvAlgorithm.UseDirectB = false; GemmConvAlgorithm.ForceDirectA = null; }
+        finally { GemmConvAlgorithm.UseDirectB = true; GemmConvAlgorithm.ForceDirectA = null; }
     }
 }
