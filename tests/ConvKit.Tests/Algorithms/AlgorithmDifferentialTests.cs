@@ -60,13 +60,13 @@ public class AlgorithmDifferentialTests
     [Fact]
     public void FlippedForwardMatchesReferenceOnStrideOneShapes()
     {
-        // general and depthwise shapes (groups, dilation, asymmetric padding, 1-3 d) with stride 1, whose forward
-        // form runs the GEMM lowering or the depthwise kernels; the rest must be declined
+        // general, depthwise and small-channel shapes (groups, dilation, asymmetric padding, 1-3 d) with stride 1,
+        // whose forward form runs the GEMM lowering, the depthwise or the small-channel kernels; the rest must be declined
         var r = new Random(777);
         int run = 0;
-        for (int i = 0; i < 1500 && run < 160; i++)
+        for (int i = 0; i < 1500 && run < 200; i++)
         {
-            var d = ConvShapes.Random(r, i % 3 == 0 ? ConvShapes.Kind.Depthwise : ConvShapes.Kind.General);
+            var d = ConvShapes.Random(r, (i % 4) switch { 0 => ConvShapes.Kind.Depthwise, 1 => ConvShapes.Kind.SmallChannels, _ => ConvShapes.Kind.General });
             bool eligible = d.Stride.All(s => s == 1) && Enumerable.Range(0, d.Rank).All(a =>
                 d.PadBegin[a] <= d.Dilation[a] * (d.KernelSize[a] - 1) && d.PadEnd[a] <= d.Dilation[a] * (d.KernelSize[a] - 1));
             if (!eligible)

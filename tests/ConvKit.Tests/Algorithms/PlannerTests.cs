@@ -20,6 +20,7 @@ public class PlannerTests
         Assert.Equal("depthwise_direct", ConvPlanner.Choose(D2(1, 144, 56, 56, 144, 3, pad: 1, groups: 144), ConvDirection.BackwardWeight));
         // stride-1 depthwise backward-data runs as the depthwise forward kernel on the rotated filter
         Assert.Equal("flipped_forward", ConvPlanner.Choose(D2(1, 144, 56, 56, 144, 3, pad: 1, groups: 144), ConvDirection.BackwardData));
+        Assert.Equal("flipped_forward", ConvPlanner.Choose(D2(1, 128, 56, 56, 128, 3, pad: 1, groups: 32), ConvDirection.BackwardData));
         Assert.Equal("depthwise_direct", ConvPlanner.Choose(D2(1, 96, 112, 112, 96, 3, pad: 1, stride: 2, groups: 96), ConvDirection.BackwardWeight));
         Assert.Equal("direct_small_c", ConvPlanner.Choose(D2(1, 128, 56, 56, 128, 3, pad: 1, groups: 32), ConvDirection.Forward));
         Assert.Equal("im2col_gemm", ConvPlanner.Choose(D2(1, 256, 28, 28, 256, 3, pad: 2, dil: 2), ConvDirection.BackwardWeight));
