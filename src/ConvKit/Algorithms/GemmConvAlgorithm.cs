@@ -64,7 +64,10 @@ public sealed class GemmConvAlgorithm : IConvAlgorithm
             // Small images go side by side up to about 768 KB of columns per GEMM.
             int batchCols = (int)Math.Min(int.MaxValue, (dir == ConvDirection.BackwardWeight ? 1 << 20 : 3 << 16) / Math.Max(1, G.CKV));
             _nb = !direct && dir != ConvDirection.BackwardData && G.N > 1 && batchCols >= 2 * G.OV ? Math.Min(G.N, batchCols / G.OV) : 1;
-            _cw = Math.Min(cw, G.OV);
+            // the same number of chunks, of equal width: with two items of 464 and 320 columns (DeepLab's backward-
+            // weights) one thread waited for the other a fifth of the time
+            int chunks = (G.OV + cw - 1) / cw;
+            _cw = Math.Min(GemmCore.RoundUp((G.OV + chunks - 1) / chunks, GemmCore.NR), G.OV);
             _chunks = (G.OV + _cw - 1) / _cw;
         }
 
@@ -253,9 +256,12 @@ public sealed class GemmConvAlgorithm : IConvAlgorithm
                 // read in place (no packing) and only the small gy chunk is packed; gWᵀ is transposed into gW at the
                 // end. Otherwise gW = gy · colᵀ directly. Each worker accumulates into its own buffer (worker 0 into gw
                 // itself in the direct layout), summed at the end.
-                // A single item is one GEMM split over threads: the direct layout then writes gW once, with no
-                // partial buffer or final transpose (res5, 512 channels at 7×7: 1.5x faster).
-                bool transposed = g.CKV >= g.Kg && items > 1;
+                // A single item whose depth (output positions) is below Kg is one short GEMM split over threads: the
+                // direct layout then writes gW once, with no partial buffer or final transpose of the large gW
+                // (res5, 512 channels at 7×7: 4.5x faster). With a deep single item (res2's 1×1, 3 136 positions)
+                // the transposed layout stays, as its in-place column read saves more than the transpose costs.
+                int depth = nb > 1 ? Math.Min(nb, g.N) * g.OV : _cw;
+                bool transposed = g.CKV >= g.Kg && (items > 1 || depth >= g.Kg);
                 int own = transposed ? workers : workers - 1;
                 float* partials = own > 0 ? Workspace.Get(Workspace.Partials, wlen * own) : null;
                 if (own > 0) new Span<float>(partials, checked((int)(wlen * own))).Clear();
