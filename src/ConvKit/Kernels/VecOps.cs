@@ -93,6 +93,9 @@ internal static unsafe class Workspace
     public const int Partials = 2;
     /// <summary>Second scratch (transforms, tiles).</summary>
     public const int Scratch = 3;
+    /// <summary>Zero-bordered input planes of the depthwise kernels, which alone use this slot and rely on its borders
+    /// staying zero from one call to the next.</summary>
+    public const int PaddedPlanes = 4;
 
     [ThreadStatic] private static float[]?[]? t_slots;
 
@@ -100,7 +103,7 @@ internal static unsafe class Workspace
     public static float* Get(int slot, long floats)
     {
         if (floats > Array.MaxLength - 32) throw new OutOfMemoryException($"workspace of {floats} floats is too large.");
-        var slots = t_slots ??= new float[]?[4];
+        var slots = t_slots ??= new float[]?[5];
         var arr = slots[slot];
         if (arr is null || arr.Length < floats + 16)
         {
