@@ -68,7 +68,8 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
         private static float* PadGroup(in ConvGeometry g, float* x, int hp, int wp)
         {
             long plane = (long)hp * wp;
-            float* p = Workspace.Get(Workspace.Scratch, g.Cg * plane + wp);
+            // slack after the last plane: the flattened forward reads up to one row and three vectors past it
+            float* p = Workspace.Get(Workspace.Scratch, g.Cg * plane + wp + 32);
             for (int c = 0; c < g.Cg; c++)
                 for (int i = 0; i < hp; i++)
                 {
@@ -80,7 +81,7 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
                     int used = Math.Min(wp, g.PW + n);
                     new Span<float>(dst + used, wp - used).Clear();
                 }
-            new Span<float>(p + g.Cg * plane, wp).Clear();
+            new Span<float>(p + g.Cg * plane, wp + 32).Clear();
             return p;
         }
 
@@ -93,10 +94,11 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
                 // Each block of output channels a group is computed in (eight, then four, then one at a time) gets its
                 // weights interleaved by tap at the block's own offset, so a tap's broadcasts read consecutive floats.
                 float* wt = Workspace.Get(Workspace.PackedWeights, g.WLen);
+                bool flat = Flat(g);
                 for (int grp = 0; grp < g.Groups; grp++)
                     for (int k0 = 0; k0 < g.Kg;)
                     {
-                        int bsz = g.Kg - k0 >= 8 ? 8 : g.Kg - k0 >= 4 ? 4 : 1;
+                        int bsz = g.Kg - k0 >= 8 && !flat ? 8 : g.Kg - k0 >= 4 ? 4 : 1;
                         long o = ((long)grp * g.Kg + k0) * g.CKV;
                         for (int tap = 0; tap < g.CKV; tap++)
                             for (int i = 0; i < bsz; i++)
@@ -107,12 +109,103 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
                 VecOps.ParallelItems(Items, Workers, (_, item) =>
                 {
                     int grp = item % g.Groups, n = item / g.Groups;
+                    float* xg = (float*)px + ((long)n * g.C + grp * g.Cg) * g.IV, wg = (float*)pwt + (long)grp * g.Kg * g.CKV;
+                    float* bg = pb == 0 ? null : (float*)pb + grp * g.Kg, yg = (float*)py + ((long)n * g.K + grp * g.Kg) * g.OV;
+                    if (flat)
+                    {
+                        int stride = FlatStride(g);
+                        ForwardFlat(g, PadGroup(g, xg, g.OH + (g.KH - 1) * g.DH, stride), stride, wg, bg, yg, relu);
+                        return;
+                    }
                     var (hp, wp) = PlaneSize(g);
-                    float* p = PadGroup(g, (float*)px + ((long)n * g.C + grp * g.Cg) * g.IV, hp, wp);
-                    ForwardGroup(g, p, (float*)pwt + (long)grp * g.Kg * g.CKV, pb == 0 ? null : (float*)pb + grp * g.Kg,
-                        (float*)py + ((long)n * g.K + grp * g.Kg) * g.OV, relu);
+                    ForwardGroup(g, PadGroup(g, xg, hp, wp), wg, bg, yg, relu);
                 });
             }
+        }
+
+        /// <summary>Whether the forward runs on flattened planes (<see cref="ForwardFlat"/>): rows that are not whole
+        /// vectors (LeNet's and Fashion-MNIST's 28 columns), where the row-by-row kernel stores a partial vector per row.</summary>
+        private static bool Flat(in ConvGeometry g) => g.OW % 8 != 0;
+
+        /// <summary>
+        /// The Kg output planes of one group from padded input planes in rows of <paramref name="stride"/> floats (a
+        /// multiple of 8). Output (oy, ox) is computed at flattened position oy·stride + ox, whose taps are the input
+        /// at that position plus a fixed offset per tap, so the planes are walked as one long vector run with no row
+        /// ends; the columns past OW are computed and dropped. Blocks of four output channels × three vectors keep
+        /// twelve accumulators (each tap: three input loads and four broadcasts for twelve FMAs).
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void ForwardFlat(in ConvGeometry g, float* p, int stride, float* wt, float* bias, float* y, bool relu)
+        {
+            long plane = (long)(g.OH + (g.KH - 1) * g.DH) * stride;
+            int len = g.OH * stride, ckv = g.CKV, ow = g.OW, ov = g.OV;
+            int* toff = stackalloc int[ckv];
+            for (int c = 0, t = 0; c < g.Cg; c++)
+                for (int ky = 0; ky < g.KH; ky++)
+                    for (int kx = 0; kx < g.KW; kx++, t++)
+                        toff[t] = (int)(c * plane) + ky * g.DH * stride + kx * g.DW;
+            float* tile = stackalloc float[8];
+            int k0 = 0;
+            for (; k0 + 4 <= g.Kg; k0 += 4)
+            {
+                float* wk = wt + (long)k0 * ckv;
+                var b0 = bias == null ? Vector256<float>.Zero : Vector256.Create(bias[k0]);
+                var b1 = bias == null ? Vector256<float>.Zero : Vector256.Create(bias[k0 + 1]);
+                var b2 = bias == null ? Vector256<float>.Zero : Vector256.Create(bias[k0 + 2]);
+                var b3 = bias == null ? Vector256<float>.Zero : Vector256.Create(bias[k0 + 3]);
+                for (int i = 0; i < len; i += 24)
+                {
+                    Vector256<float> a0 = b0, a1 = b1, a2 = b2, a3 = b3, c0 = b0, c1 = b1, c2 = b2, c3 = b3, d0 = b0, d1 = b1, d2 = b2, d3 = b3;
+                    float* q = wk;
+                    for (int t = 0; t < ckv; t++, q += 4)
+                    {
+                        float* xp = p + toff[t] + i;
+                        var x0 = Avx.LoadVector256(xp);
+                        var x1 = Avx.LoadVector256(xp + 8);
+                        var x2 = Avx.LoadVector256(xp + 16);
+                        var w = Vector256.Create(q[0]);
+                        a0 = Fma.MultiplyAdd(w, x0, a0); c0 = Fma.MultiplyAdd(w, x1, c0); d0 = Fma.MultiplyAdd(w, x2, d0);
+                        w = Vector256.Create(q[1]);
+                        a1 = Fma.MultiplyAdd(w, x0, a1); c1 = Fma.MultiplyAdd(w, x1, c1); d1 = Fma.MultiplyAdd(w, x2, d1);
+                        w = Vector256.Create(q[2]);
+                        a2 = Fma.MultiplyAdd(w, x0, a2); c2 = Fma.MultiplyAdd(w, x1, c2); d2 = Fma.MultiplyAdd(w, x2, d2);
+                        w = Vector256.Create(q[3]);
+                        a3 = Fma.MultiplyAdd(w, x0, a3); c3 = Fma.MultiplyAdd(w, x1, c3); d3 = Fma.MultiplyAdd(w, x2, d3);
+                    }
+                    float* yk = y + (long)k0 * ov;
+                    PutFlat(yk, i, a0, a1, a2, a3, relu, len, stride, ow, ov, tile);
+                    PutFlat(yk, i + 8, c0, c1, c2, c3, relu, len, stride, ow, ov, tile);
+                    PutFlat(yk, i + 16, d0, d1, d2, d3, relu, len, stride, ow, ov, tile);
+                }
+            }
+            for (; k0 < g.Kg; k0++)
+            {
+                float* wk = wt + (long)k0 * ckv;
+                var vb = bias == null ? Vector256<float>.Zero : Vector256.Create(bias[k0]);
+                for (int i = 0; i < len; i += 8)
+                {
+                    var acc = vb;
+                    for (int t = 0; t < ckv; t++)
+                        acc = Fma.MultiplyAdd(Vector256.Create(wk[t]), Avx.LoadVector256(p + toff[t] + i), acc);
+                    int oy = i / stride, ox = i - oy * stride;
+                    if (ox < ow) Put(y + (long)k0 * ov + (long)oy * ow + ox, 0, acc, relu, Math.Min(8, ow - ox), tile, ov);
+                }
+            }
+        }
+
+        /// <summary>Stores the vectors at flattened position <paramref name="i"/> of four consecutive output planes:
+        /// only the lanes of columns below OW, nothing past the last row.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void PutFlat(float* y, int i, Vector256<float> v0, Vector256<float> v1, Vector256<float> v2, Vector256<float> v3,
+            bool relu, int len, int stride, int ow, int ov, float* tile)
+        {
+            if (i >= len) return;
+            int oy = i / stride, ox = i - oy * stride;
+            if (ox >= ow) return;
+            int valid = Math.Min(8, ow - ox);
+            float* d = y + (long)oy * ow + ox;
+            Put(d, 0, v0, relu, valid, tile, ov); Put(d, 1, v1, relu, valid, tile, ov);
+            Put(d, 2, v2, relu, valid, tile, ov); Put(d, 3, v3, relu, valid, tile, ov);
         }
 
         /// <summary>The Kg output planes of one group from its padded input planes <paramref name="p"/>.</summary>
@@ -238,8 +331,9 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
             if (relu) v = Avx.Max(v, Vector256<float>.Zero);
             float* dst = y + (long)i * ov;
             if (valid == 8) { Avx.Store(dst, v); return; }
-            Avx.Store(tmp, v);
-            for (int t = 0; t < valid; t++) dst[t] = tmp[t];
+            // lanes [0, valid) on: a masked store instead of a scalar copy of the row's last columns
+            var mask = Avx2.CompareGreaterThan(Vector256.Create(valid), Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7)).AsSingle();
+            Avx.MaskStore(dst, mask, v);
         }
 
         private protected override void RunBackwardWeight(ReadOnlySpan<float> xs, ReadOnlySpan<float> gys, Span<float> gws)
