@@ -245,10 +245,11 @@ public static class BenchHarness
     }
 
     /// <summary>Command-line entry shared by ConvKit.Bench and <c>convkit bench</c>.</summary>
-    public static int RunCli(int threads, string? layers, bool quick, bool json, TextWriter output, string? algorithm = null)
+    public static int RunCli(int threads, string? layers, bool quick, bool json, TextWriter output, string? algorithm = null, string? layersFile = null)
     {
         var o = new BenchOptions
         {
+            LayersPath = layersFile,
             Threads = threads,
             Quick = quick,
             Algorithm = algorithm,

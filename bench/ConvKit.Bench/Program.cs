@@ -1,13 +1,14 @@
-// ConvKit.Bench [--threads N] [--layers a,b] [--quick] [--json] | --filters [--threads N] [--json]
+// ConvKit.Bench [--threads N] [--layers a,b] [--layers-file F] [--quick] [--json] | --filters [--threads N] [--json]
 using ConvKit.Bench;
 
-int threads = 2; string? layers = null; bool quick = false, json = false, filters = false; (int M, int N, int K)? gemm = null; string? algo = null;
+int threads = 2; string? layers = null, layersFile = null; bool quick = false, json = false, filters = false; (int M, int N, int K)? gemm = null; string? algo = null;
 for (int i = 0; i < args.Length; i++)
 {
     switch (args[i])
     {
         case "--threads": threads = int.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
         case "--layers": layers = args[++i]; break;
+        case "--layers-file": layersFile = args[++i]; break; // another suite in the format of layers.json
         case "--quick": quick = true; break;
         case "--cpu": BenchHarness.ThreadCpuTime = true; threads = 1; break;
         case "--algo": algo = args[++i]; break;
@@ -20,9 +21,9 @@ for (int i = 0; i < args.Length; i++)
                 gemm = (v[0], v[1], v[2]);
                 break;
             }
-        default: Console.Error.WriteLine($"unknown argument '{args[i]}'; usage: ConvKit.Bench [--threads N] [--layers a,b] [--quick] [--json] | --filters [--threads N] [--json]"); return 2;
+        default: Console.Error.WriteLine($"unknown argument '{args[i]}'; usage: ConvKit.Bench [--threads N] [--layers a,b] [--layers-file F] [--quick] [--json] | --filters [--threads N] [--json]"); return 2;
     }
 }
 if (filters) return FilterBench.RunCli(threads, json, Console.Out);
 if (gemm is { } g) { Console.WriteLine(BenchHarness.GemmReport(g.M, g.N, g.K, threads)); return 0; }
-return BenchHarness.RunCli(threads, layers, quick, json, Console.Out, algo);
+return BenchHarness.RunCli(threads, layers, quick, json, Console.Out, algo, layersFile);
