@@ -441,7 +441,8 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
         /// <summary>
         /// gW of one depthwise channel over the batch (x and gy point at image 0; planes repeat every C·IV and K·OV):
         /// per image the input goes into the zero-bordered scratch plane and gy into rows padded with zeros to whole
-        /// vectors, so each tap is a dot product of full vectors with four independent accumulators and no bounds.
+        /// vectors, so each tap is a dot product of full vectors without bounds: all taps in one pass for kernels of
+        /// up to nine taps (<see cref="UpToNineTaps"/>), else tap by tap with four accumulators.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void BackwardWeightPadded(in ConvGeometry g, float* x, float* gy, float* gw)

@@ -144,7 +144,6 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
                 for (int ky = 0; ky < g.KH; ky++)
                     for (int kx = 0; kx < g.KW; kx++, t++)
                         toff[t] = (int)(c * plane) + ky * g.DH * stride + kx * g.DW;
-            float* tile = stackalloc float[8];
             int k0 = 0;
             for (; k0 + 4 <= g.Kg; k0 += 4)
             {
@@ -173,9 +172,9 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
                         a3 = Fma.MultiplyAdd(w, x0, a3); c3 = Fma.MultiplyAdd(w, x1, c3); d3 = Fma.MultiplyAdd(w, x2, d3);
                     }
                     float* yk = y + (long)k0 * ov;
-                    PutFlat(yk, i, a0, a1, a2, a3, relu, len, stride, ow, ov, tile);
-                    PutFlat(yk, i + 8, c0, c1, c2, c3, relu, len, stride, ow, ov, tile);
-                    PutFlat(yk, i + 16, d0, d1, d2, d3, relu, len, stride, ow, ov, tile);
+                    PutFlat(yk, i, a0, a1, a2, a3, relu, len, stride, ow, ov);
+                    PutFlat(yk, i + 8, c0, c1, c2, c3, relu, len, stride, ow, ov);
+                    PutFlat(yk, i + 16, d0, d1, d2, d3, relu, len, stride, ow, ov);
                 }
             }
             for (; k0 < g.Kg; k0++)
@@ -188,7 +187,7 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
                     for (int t = 0; t < ckv; t++)
                         acc = Fma.MultiplyAdd(Vector256.Create(wk[t]), Avx.LoadVector256(p + toff[t] + i), acc);
                     int oy = i / stride, ox = i - oy * stride;
-                    if (ox < ow) Put(y + (long)k0 * ov + (long)oy * ow + ox, 0, acc, relu, Math.Min(8, ow - ox), tile, ov);
+                    if (ox < ow) Put(y + (long)k0 * ov + (long)oy * ow + ox, 0, acc, relu, Math.Min(8, ow - ox), ov);
                 }
             }
         }
@@ -197,15 +196,15 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
         /// only the lanes of columns below OW, nothing past the last row.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void PutFlat(float* y, int i, Vector256<float> v0, Vector256<float> v1, Vector256<float> v2, Vector256<float> v3,
-            bool relu, int len, int stride, int ow, int ov, float* tile)
+            bool relu, int len, int stride, int ow, int ov)
         {
             if (i >= len) return;
             int oy = i / stride, ox = i - oy * stride;
             if (ox >= ow) return;
             int valid = Math.Min(8, ow - ox);
             float* d = y + (long)oy * ow + ox;
-            Put(d, 0, v0, relu, valid, tile, ov); Put(d, 1, v1, relu, valid, tile, ov);
-            Put(d, 2, v2, relu, valid, tile, ov); Put(d, 3, v3, relu, valid, tile, ov);
+            Put(d, 0, v0, relu, valid, ov); Put(d, 1, v1, relu, valid, ov);
+            Put(d, 2, v2, relu, valid, ov); Put(d, 3, v3, relu, valid, ov);
         }
 
         /// <summary>The Kg output planes of one group from its padded input planes <paramref name="p"/>.</summary>
@@ -215,7 +214,6 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
             var (hp, wp) = PlaneSize(g);
             long plane = (long)hp * wp;
             int ckv = g.CKV;
-            float* tile = stackalloc float[8];
             int k0 = 0;
             for (; k0 + 8 <= g.Kg; k0 += 8)
             {
@@ -251,10 +249,10 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
                             }
                         float* yo = y + (long)k0 * g.OV + (long)oy * g.OW + ox;
                         int valid = Math.Min(8, g.OW - ox);
-                        Put(yo, 0, a0, relu, valid, tile, g.OV); Put(yo, 1, a1, relu, valid, tile, g.OV);
-                        Put(yo, 2, a2, relu, valid, tile, g.OV); Put(yo, 3, a3, relu, valid, tile, g.OV);
-                        Put(yo, 4, a4, relu, valid, tile, g.OV); Put(yo, 5, a5, relu, valid, tile, g.OV);
-                        Put(yo, 6, a6, relu, valid, tile, g.OV); Put(yo, 7, a7, relu, valid, tile, g.OV);
+                        Put(yo, 0, a0, relu, valid, g.OV); Put(yo, 1, a1, relu, valid, g.OV);
+                        Put(yo, 2, a2, relu, valid, g.OV); Put(yo, 3, a3, relu, valid, g.OV);
+                        Put(yo, 4, a4, relu, valid, g.OV); Put(yo, 5, a5, relu, valid, g.OV);
+                        Put(yo, 6, a6, relu, valid, g.OV); Put(yo, 7, a7, relu, valid, g.OV);
                     }
             }
             if (k0 + 4 <= g.Kg)
@@ -291,13 +289,13 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
                             }
                         float* yo = y + (long)k0 * g.OV + (long)oy * g.OW + ox;
                         int valid = Math.Min(8, g.OW - ox);
-                        Put(yo, 0, a0, relu, valid, tile, g.OV); Put(yo, 1, a1, relu, valid, tile, g.OV);
-                        Put(yo, 2, a2, relu, valid, tile, g.OV); Put(yo, 3, a3, relu, valid, tile, g.OV);
+                        Put(yo, 0, a0, relu, valid, g.OV); Put(yo, 1, a1, relu, valid, g.OV);
+                        Put(yo, 2, a2, relu, valid, g.OV); Put(yo, 3, a3, relu, valid, g.OV);
                         if (ox + 8 < g.OW)
                         {
                             int valid2 = Math.Min(8, g.OW - ox - 8);
-                            Put(yo + 8, 0, b0, relu, valid2, tile, g.OV); Put(yo + 8, 1, b1, relu, valid2, tile, g.OV);
-                            Put(yo + 8, 2, b2, relu, valid2, tile, g.OV); Put(yo + 8, 3, b3, relu, valid2, tile, g.OV);
+                            Put(yo + 8, 0, b0, relu, valid2, g.OV); Put(yo + 8, 1, b1, relu, valid2, g.OV);
+                            Put(yo + 8, 2, b2, relu, valid2, g.OV); Put(yo + 8, 3, b3, relu, valid2, g.OV);
                         }
                     }
                 k0 += 4;
@@ -319,14 +317,14 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
                                 for (int kx = 0; kx < g.KW; kx++, tap++)
                                     acc = Fma.MultiplyAdd(Vector256.Create(wk[tap]), Avx.LoadVector256(row + kx * g.DW), acc);
                             }
-                        Put(y + (long)k0 * g.OV + (long)oy * g.OW + ox, 0, acc, relu, Math.Min(8, g.OW - ox), tile, g.OV);
+                        Put(y + (long)k0 * g.OV + (long)oy * g.OW + ox, 0, acc, relu, Math.Min(8, g.OW - ox), g.OV);
                     }
             }
         }
 
         /// <summary>Stores the first <paramref name="valid"/> lanes of <paramref name="v"/> at row <paramref name="i"/> (stride ov).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void Put(float* y, int i, Vector256<float> v, bool relu, int valid, float* tmp, int ov)
+        private static void Put(float* y, int i, Vector256<float> v, bool relu, int valid, int ov)
         {
             if (relu) v = Avx.Max(v, Vector256<float>.Zero);
             float* dst = y + (long)i * ov;

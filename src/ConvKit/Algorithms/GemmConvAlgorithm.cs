@@ -117,7 +117,7 @@ public sealed class GemmConvAlgorithm : IConvAlgorithm
                 int threads = Threads;
                 // Few wide items: the GEMM itself is split over threads, by rows when it has fewer columns than rows;
                 // then each thread packs its own rows of W (packing the whole W first, on one thread, or reading it in
-                // place from two threads at once, measured 1.4x slower on a 512-channel 7×7 layer).
+                // place from two threads at once, measured 1.3x slower on a 512-channel 7×7 layer).
                 int units = _nb > 1 ? (g.N + _nb - 1) / _nb * g.Groups : g.N * g.Groups * _chunks;
                 int gemmCols = _nb > 1 ? Math.Min(g.N, _nb) * g.OV : _cw;
                 bool packPerThread = !ItemParallel(units, threads) && threads > 1 && gemmCols < g.Kg && g.Kg >= 2 * GemmCore.MR;
