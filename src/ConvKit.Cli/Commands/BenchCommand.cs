@@ -12,7 +12,7 @@ internal static class BenchCommand
             Console.WriteLine("""
                 usage: convkit bench [--threads N] [--layers a,b,...] [--quick] [--json] [--algo NAME]
                   Times every layer of the suite (bench/ConvKit.Bench/layers.json) plus dcgan.convT4x4s2 and video.conv3d.3x3x3:
-                  median ms, GFLOP/s and % of peak (per thread: 152 GFLOP/s with AVX-512, 102 with AVX2) for forward, backward-data and backward-weights.
+                  median ms, GFLOP/s and % of the FP32 FMA peak (measured at the start of the run) for forward, backward-data and backward-weights.
                   --threads N   threads to use (default 2)
                   --layers a,b  only these layers
                   --quick       fewer repetitions

@@ -45,8 +45,9 @@ internal static unsafe class GemmCore
 
     /// <summary>
     /// Whether full 12×32 tiles run on the AVX-512 kernel (where the CPU has it: about 1.6× the AVX2 FMA throughput
-    /// per core on Ice Lake). Off, everything runs on the 6×16 AVX2 kernel, the baseline for CPUs without AVX-512
-    /// such as Zen 3. Both read the same packed layout; tests switch this to cover both.
+    /// per core on Ice Lake; on Zen 4, which splits 512-bit FMAs in two, both kernels measured 107 GFLOP/s on 512³).
+    /// Off, everything runs on the 6×16 AVX2 kernel, the baseline for CPUs without AVX-512 such as Zen 3. Both read the
+    /// same packed layout; tests switch this to cover both.
     /// </summary>
     internal static bool UseAvx512 { get; set; } = Avx512F.IsSupported;
 
