@@ -56,6 +56,7 @@ public static class PeakProbe
         return (a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11).GetElement(0);
     }
 
+    // The 512-bit twin of Chains256, written out rather than generic so that each is a plain loop of twelve FMAs.
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static float Chains512(long iterations)
     {

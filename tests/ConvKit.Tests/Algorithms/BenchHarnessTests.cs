@@ -34,4 +34,14 @@ public class BenchHarnessTests
         var r = Assert.Single(results);
         Assert.True(r.FwdMs > 0 && r.BwdDataMs > 0 && r.BwdWMs > 0);
     }
+
+    [Fact]
+    public void PeakProbeAndTableRowQuoteAPositivePeak()
+    {
+        // a rate, not a speed assertion: the probe ran and the row prints a percentage of it
+        double peak = PeakProbe.Measure(1, wide: false);
+        Assert.True(peak > 0 && double.IsFinite(peak), $"peak {peak}");
+        var row = BenchHarness.TableRow(new BenchResult("x", 1, 1.0, 10, 20, 40, "a", "b", "c", false), 200);
+        Assert.Contains("  50%", row);
+    }
 }
