@@ -57,7 +57,7 @@ public static class Filter2D
             return Strided(image, planes, h, w, kernel, border, borderValue, stride, dilation);
 
         // Every element is written below, so the destination need not be zeroed first.
-        output ??= new Tensor<float>(NewOutput(image.Length), image.ShapeArray());
+        output ??= new Tensor<float>(HugePages.NewArray(image.Length), image.ShapeArray());
         if (kernel.Rows * kernel.Cols == 1)
         {
             float k = kernel.Values[0];
@@ -174,35 +174,6 @@ public static class Filter2D
             "wrap" => BorderMode.Wrap,
             _ => throw new ArgumentException($"border: unknown mode '{name}' (use reflect101, replicate, reflect, constant or wrap).", nameof(name)),
         };
-    }
-
-    /// <summary>Ask Linux for transparent huge pages on fresh outputs of at least this many floats.</summary>
-    internal static long HugePageThreshold = 1 << 20;
-
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "madvise")]
-    private static extern int Madvise(nint addr, nuint length, int advice);
-
-    /// <summary>An uninitialized output array. A large one is first touched by the filter itself: on Linux the
-    /// range is marked for transparent huge pages, so the first touch costs one fault per 2 MB rather than one
-    /// per 4 KB page (a fresh 25 MB output otherwise spends milliseconds in page faults).</summary>
-    private static unsafe float[] NewOutput(int length)
-    {
-        var a = GC.AllocateUninitializedArray<float>(length);
-        if (length >= HugePageThreshold && OperatingSystem.IsLinux())
-        {
-            fixed (float* p = a)
-            {
-                const long Huge = 2 << 20;
-                long start = ((long)p + Huge - 1) & ~(Huge - 1), end = ((long)p + (long)length * sizeof(float)) & ~(Huge - 1);
-                if (end > start)
-                {
-                    try { _ = Madvise((nint)start, (nuint)(end - start), 14 /* MADV_HUGEPAGE */); }
-                    catch (DllNotFoundException) { HugePageThreshold = long.MaxValue; }
-                    catch (EntryPointNotFoundException) { HugePageThreshold = long.MaxValue; }
-                }
-            }
-        }
-        return a;
     }
 
     private static void CheckArgs(BorderMode border, int stride, int dilation)

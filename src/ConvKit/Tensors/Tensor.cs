@@ -290,7 +290,7 @@ internal sealed class StepBuffers
     internal float[]? Rent(int length)
     {
         if (length < MinLength) return null;
-        var a = _free.TryGetValue(length, out var s) && s.Count > 0 ? s.Pop() : GC.AllocateUninitializedArray<float>(length);
+        var a = _free.TryGetValue(length, out var s) && s.Count > 0 ? s.Pop() : HugePages.NewArray(length);
         _lent.Add(a);
         return a;
     }

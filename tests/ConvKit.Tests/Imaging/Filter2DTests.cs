@@ -207,9 +207,9 @@ public class Filter2DTests
     [Fact]
     public void LargeFreshOutputMatchesReusedOutput()
     {
-        // Over HugePageThreshold: the fresh output range is marked for huge pages before the filter writes it.
+        // Over the huge-page threshold: the fresh output range is marked for huge pages before the filter writes it.
         var x = Tensor.Rand<float>(17, [1, 1030, 1031], 0, 1);
-        Assert.True(x.Length >= Filter2D.HugePageThreshold);
+        Assert.True(x.Length >= HugePages.Threshold);
         foreach (var k in new[] { RandomKernel(3, 3, 18), Filters.Parse("gaussian:5").Kernel })
         {
             var reused = new Tensor<float>(x.ShapeArray());
