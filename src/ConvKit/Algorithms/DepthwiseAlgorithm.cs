@@ -365,14 +365,90 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
             {
                 var g = G;
                 nint pgy = (nint)gy, pw = (nint)w, pgx = (nint)gx;
+                bool padded = PaddedPlaneFits(g);
                 VecOps.ParallelItems(g.N * g.C, Workers((long)g.N * g.K * g.OV * g.KV), (_, item) =>
                 {
                     int c = item % g.C, n = item / g.C, grp = c / g.Cg, cl = c - grp * g.Cg;
                     float* gxp = (float*)pgx + ((long)n * g.C + c) * g.IV;
+                    if (padded)
+                    {
+                        BackwardDataPadded(g, (float*)pgy + ((long)n * g.K + grp * g.Kg) * g.OV, (float*)pw + (long)grp * g.Kg * g.CKV, gxp);
+                        return;
+                    }
                     new Span<float>(gxp, g.IV).Clear();
                     for (int k = grp * g.Kg; k < (grp + 1) * g.Kg; k++)
                         BackwardDataPlane(g, (float*)pgy + ((long)n * g.K + k) * g.OV, (float*)pw + (long)k * g.CKV + cl * g.KV, gxp);
                 });
+            }
+        }
+
+        /// <summary>
+        /// gx of one depthwise input plane from the Kg output-gradient planes that read it (gy and w point at the
+        /// group's first): the transpose of <see cref="ForwardPlanePadded"/>. Each tap adds w·gy rows into a zeroed
+        /// scratch plane of the same zero-bordered (for stride 2, phase-split) layout at the tap's offset, whole
+        /// vectors without bounds (gy rows padded with zeros to whole vectors); the image part of the plane is then
+        /// copied out. Stride 2 measured about 5x faster than adding each tap's strided row into gx.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void BackwardDataPadded(in ConvGeometry g, float* gy, float* w, float* gx)
+        {
+            var (hp, wp) = PaddedPlane(g);
+            int sw = g.SW, full = wp * sw, taps = g.KH * g.KW, ow = g.OW, owp = GemmCore.RoundUp(ow, 8), rowStep = g.SH * full;
+            int* toff = stackalloc int[taps];
+            TapOffsets(g, full, wp, toff);
+            float* acc = Workspace.Get(Workspace.Scratch, (long)hp * full);
+            new Span<float>(acc, checked(hp * full)).Clear();
+            float* gp = Workspace.Get(Workspace.Columns, Math.Max((long)g.OH * owp, full));
+            for (int k = 0; k < g.Kg; k++)
+            {
+                float* gk = gy + (long)k * g.OV;
+                for (int oy = 0; oy < g.OH; oy++)
+                {
+                    float* d = gp + (long)oy * owp;
+                    VecOps.CopyShort(d, gk + (long)oy * ow, ow);
+                    for (int j = ow; j < owp; j++) d[j] = 0f;
+                }
+                float* wk = w + (long)k * g.CKV;
+                // tap by tap over the whole plane: the taps of one row overlap each other's stores one float apart,
+                // which stalls store-to-load forwarding when they follow each other
+                for (int t = 0; t < taps; t++)
+                {
+                    var wv = Vector256.Create(wk[t]);
+                    for (int oy = 0; oy < g.OH; oy++)
+                    {
+                        float* gr = gp + (long)oy * owp, at = acc + (long)oy * rowStep + toff[t];
+                        for (int o = 0; o < owp; o += 8)
+                            Avx.Store(at + o, Fma.MultiplyAdd(wv, Avx.LoadVector256(gr + o), Avx.LoadVector256(at + o)));
+                    }
+                }
+            }
+            // gx[iy, ix] is padded column ix + PW of padded row iy + PH; for stride 2 the row's even and odd phases
+            // are first interleaved back into one padded row (the inverse of the split in PadPlane)
+            float* line = gp;   // the padded gradient rows are no longer needed
+            for (int iy = 0; iy < g.IH; iy++)
+            {
+                float* src = acc + (long)(iy + g.PH) * full, dst = gx + (long)iy * g.IW;
+                if (iy + g.PH >= hp)
+                {
+                    // an input row below every window (stride or dilation leaves it out): no gradient
+                    new Span<float>(dst, g.IW).Clear();
+                    continue;
+                }
+                if (sw == 2)
+                {
+                    float* od = src + wp;
+                    for (int j = 0; j < wp; j += 8)
+                    {
+                        var e = Avx.LoadVector256(src + j);
+                        var o = Avx.LoadVector256(od + j);
+                        var lo = Avx.UnpackLow(e, o);
+                        var hi = Avx.UnpackHigh(e, o);
+                        Avx.Store(line + 2 * j, Avx.Permute2x128(lo, hi, 0x20));
+                        Avx.Store(line + 2 * j + 8, Avx.Permute2x128(lo, hi, 0x31));
+                    }
+                    src = line;
+                }
+                VecOps.CopyShort(dst, src + g.PW, g.IW);
             }
         }
 
