@@ -59,6 +59,48 @@ internal static unsafe class VecOps
         for (; i < n; i++) dst[i] = src[i];
     }
 
+    /// <summary>dst[c, r] = src[r, c] for a row-major src of rows × cols (dst is cols × rows), in 8×8 blocks of
+    /// AVX shuffles; rows [r0, r1) only (the caller splits the rows over threads).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Transpose(float* src, int rows, int cols, float* dst, int r0, int r1)
+    {
+        int r = r0;
+        if (Avx.IsSupported)
+            for (; r + 8 <= r1; r += 8)
+            {
+                int c = 0;
+                for (; c + 8 <= cols; c += 8)
+                {
+                    float* s = src + (long)r * cols + c;
+                    var t0 = Avx.UnpackLow(Avx.LoadVector256(s), Avx.LoadVector256(s + cols));
+                    var t1 = Avx.UnpackHigh(Avx.LoadVector256(s), Avx.LoadVector256(s + cols));
+                    var t2 = Avx.UnpackLow(Avx.LoadVector256(s + 2L * cols), Avx.LoadVector256(s + 3L * cols));
+                    var t3 = Avx.UnpackHigh(Avx.LoadVector256(s + 2L * cols), Avx.LoadVector256(s + 3L * cols));
+                    var t4 = Avx.UnpackLow(Avx.LoadVector256(s + 4L * cols), Avx.LoadVector256(s + 5L * cols));
+                    var t5 = Avx.UnpackHigh(Avx.LoadVector256(s + 4L * cols), Avx.LoadVector256(s + 5L * cols));
+                    var t6 = Avx.UnpackLow(Avx.LoadVector256(s + 6L * cols), Avx.LoadVector256(s + 7L * cols));
+                    var t7 = Avx.UnpackHigh(Avx.LoadVector256(s + 6L * cols), Avx.LoadVector256(s + 7L * cols));
+                    var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
+                    var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
+                    var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
+                    var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
+                    float* d = dst + (long)c * rows + r;
+                    Avx.Store(d, Avx.Permute2x128(u0, u4, 0x20));
+                    Avx.Store(d + rows, Avx.Permute2x128(u1, u5, 0x20));
+                    Avx.Store(d + 2L * rows, Avx.Permute2x128(u2, u6, 0x20));
+                    Avx.Store(d + 3L * rows, Avx.Permute2x128(u3, u7, 0x20));
+                    Avx.Store(d + 4L * rows, Avx.Permute2x128(u0, u4, 0x31));
+                    Avx.Store(d + 5L * rows, Avx.Permute2x128(u1, u5, 0x31));
+                    Avx.Store(d + 6L * rows, Avx.Permute2x128(u2, u6, 0x31));
+                    Avx.Store(d + 7L * rows, Avx.Permute2x128(u3, u7, 0x31));
+                }
+                for (; c < cols; c++)
+                    for (int i = 0; i < 8; i++) dst[(long)c * rows + r + i] = src[(long)(r + i) * cols + c];
+            }
+        for (; r < r1; r++)
+            for (int c = 0; c < cols; c++) dst[(long)c * rows + r] = src[(long)r * cols + c];
+    }
+
     /// <summary>Runs <paramref name="items"/> work items on up to <paramref name="threads"/> workers, handing items out
     /// dynamically (the caller works too); body(worker, item).</summary>
     public static void ParallelItems(int items, int threads, Action<int, int> body) => CoreWorkers.Run(items, threads, body);
