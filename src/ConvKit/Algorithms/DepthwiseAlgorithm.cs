@@ -387,7 +387,8 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
         /// group's first): the transpose of <see cref="ForwardPlanePadded"/>. Each tap adds w·gy rows into a zeroed
         /// scratch plane of the same zero-bordered (for stride 2, phase-split) layout at the tap's offset, whole
         /// vectors without bounds (gy rows padded with zeros to whole vectors); the image part of the plane is then
-        /// copied out. Stride 2 measured about 5x faster than adding each tap's strided row into gx.
+        /// copied out. Stride 2 (MobileNetV2 3×3) measured 3.7× faster on one thread and 2.3× on two than adding
+        /// each tap's strided row into gx.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void BackwardDataPadded(in ConvGeometry g, float* gy, float* w, float* gx)
@@ -409,8 +410,6 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
                     for (int j = ow; j < owp; j++) d[j] = 0f;
                 }
                 float* wk = w + (long)k * g.CKV;
-                // tap by tap over the whole plane: the taps of one row overlap each other's stores one float apart,
-                // which stalls store-to-load forwarding when they follow each other
                 for (int t = 0; t < taps; t++)
                 {
                     var wv = Vector256.Create(wk[t]);
