@@ -365,7 +365,9 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
             {
                 var g = G;
                 nint pgy = (nint)gy, pw = (nint)w, pgx = (nint)gx;
-                bool padded = PaddedPlaneFits(g);
+                // the scratch-plane kernel adds zero gradient lanes times the weights past the valid columns: exact
+                // only for finite weights
+                bool padded = PaddedPlaneFits(g) && VecOps.AllFinite(ws);
                 VecOps.ParallelItems(g.N * g.C, Workers((long)g.N * g.K * g.OV * g.KV), (_, item) =>
                 {
                     int c = item % g.C, n = item / g.C, grp = c / g.Cg, cl = c - grp * g.Cg;
@@ -402,13 +404,7 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
             float* gp = Workspace.Get(Workspace.Columns, Math.Max((long)g.OH * owp, full));
             for (int k = 0; k < g.Kg; k++)
             {
-                float* gk = gy + (long)k * g.OV;
-                for (int oy = 0; oy < g.OH; oy++)
-                {
-                    float* d = gp + (long)oy * owp;
-                    VecOps.CopyShort(d, gk + (long)oy * ow, ow);
-                    for (int j = ow; j < owp; j++) d[j] = 0f;
-                }
+                VecOps.PadRows(gp, gy + (long)k * g.OV, g.OH, ow, owp);
                 float* wk = w + (long)k * g.CKV;
                 for (int t = 0; t < taps; t++)
                 {
@@ -497,7 +493,9 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
                 VecOps.ParallelItems(g.K, Workers((long)g.N * g.K * g.OV * g.KV), (_, k) =>
                 {
                     int c0 = k / g.Kg * g.Cg;
-                    if (padded)
+                    // the scratch-plane kernel multiplies zero gradient lanes with input columns past the windows:
+                    // exact only for a finite input plane (checked here, where the planes are about to be read anyway)
+                    if (padded && FinitePlanes((float*)px + c0 * (long)g.IV, g.N, g.C * (long)g.IV, g.IV))
                     {
                         BackwardWeightPadded(g, (float*)px + c0 * (long)g.IV, (float*)pgy + (long)k * g.OV, (float*)pgw + (long)k * g.KV);
                         return;
@@ -511,6 +509,15 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
                     }
                 });
             }
+        }
+
+        /// <summary>Whether the <paramref name="count"/> planes of <paramref name="size"/> floats, one every
+        /// <paramref name="step"/> floats from <paramref name="x"/>, hold only finite values.</summary>
+        private static bool FinitePlanes(float* x, int count, long step, int size)
+        {
+            for (int i = 0; i < count; i++)
+                if (!VecOps.AllFinite(new ReadOnlySpan<float>(x + i * step, size))) return false;
+            return true;
         }
 
         /// <summary>
@@ -531,13 +538,7 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
             {
                 float* p = PadPlane(g, x + (long)n * g.C * g.IV, out int full, out int wp);
                 if (n == 0) TapOffsets(g, full, wp, toff);
-                float* gyn = gy + (long)n * g.K * g.OV;
-                for (int oy = 0; oy < rows; oy++)
-                {
-                    float* d = gp + (long)oy * owp;
-                    new ReadOnlySpan<float>(gyn + (long)oy * ow, ow).CopyTo(new Span<float>(d, ow));
-                    for (int j = ow; j < owp; j++) d[j] = 0f;
-                }
+                VecOps.PadRows(gp, gy + (long)n * g.K * g.OV, rows, ow, owp);
                 int rowStep = g.SH * full;
                 if (taps <= 9)
                 {

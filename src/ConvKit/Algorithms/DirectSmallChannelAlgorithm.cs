@@ -3,6 +3,7 @@ using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using ConvKit.Descriptors;
 using ConvKit.Kernels;
+using ConvKit.Reference;
 
 namespace ConvKit.Algorithms;
 
@@ -54,7 +55,10 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
 
     /// <summary>Padded rows and row width (with slack for the last two vectors) of one scratch plane.</summary>
     private static (int Rows, int Width) PlaneSize(in ConvGeometry g)
-        => (g.OH + (g.KH - 1) * g.DH, GemmCore.RoundUp(g.OW + (g.KW - 1) * g.DW + 16, 8));
+        => (FlatRows(g), GemmCore.RoundUp(g.OW + (g.KW - 1) * g.DW + 16, 8));
+
+    /// <summary>Rows of a padded input plane: those the output rows' windows read.</summary>
+    private static int FlatRows(in ConvGeometry g) => g.OH + (g.KH - 1) * g.DH;
 
     private sealed unsafe class Plan(ConvDescriptor d, ConvDirection dir) : ConvPlan("direct_small_c", d, dir)
     {
@@ -114,7 +118,7 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
                     if (flat)
                     {
                         int stride = FlatStride(g);
-                        ForwardFlat(g, PadGroup(g, xg, g.OH + (g.KH - 1) * g.DH, stride), stride, wg, bg, yg, relu);
+                        ForwardFlat(g, PadGroup(g, xg, FlatRows(g), stride), stride, wg, bg, yg, relu);
                         return;
                     }
                     var (hp, wp) = PlaneSize(g);
@@ -137,7 +141,7 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void ForwardFlat(in ConvGeometry g, float* p, int stride, float* wt, float* bias, float* y, bool relu)
         {
-            long plane = (long)(g.OH + (g.KH - 1) * g.DH) * stride;
+            long plane = (long)FlatRows(g) * stride;
             int len = g.OH * stride, ckv = g.CKV, ow = g.OW, ov = g.OV;
             int* toff = stackalloc int[ckv];
             for (int c = 0, t = 0; c < g.Cg; c++)
@@ -336,8 +340,16 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
 
         private protected override void RunBackwardWeight(ReadOnlySpan<float> xs, ReadOnlySpan<float> gys, Span<float> gws)
         {
+            // The flattened kernel multiplies zero-padded gradient lanes with input columns past the windows; with
+            // an infinity or NaN in the input that would be NaN where the exact sum is finite, so such inputs take
+            // the reference.
             fixed (float* x = xs) fixed (float* gy = gys) fixed (float* gw = gws)
             {
+                if (!VecOps.AllFinite(x, xs.Length))
+                {
+                    ConvReference.BackwardWeight(Descriptor, xs, gys, gws);
+                    return;
+                }
                 var g = G;
                 int workers = Workers;
                 long wlen = g.WLen;
@@ -349,8 +361,9 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
                 {
                     int grp = item % g.Groups, n = item / g.Groups;
                     int stride = FlatStride(g);
-                    float* p = PadGroup(g, (float*)px + ((long)n * g.C + grp * g.Cg) * g.IV, g.OH + (g.KH - 1) * g.DH, stride);
-                    float* gp = PadGradient(g, (float*)pgy + ((long)n * g.K + grp * g.Kg) * g.OV, stride);
+                    float* p = PadGroup(g, (float*)px + ((long)n * g.C + grp * g.Cg) * g.IV, FlatRows(g), stride);
+                    float* gp = Workspace.Get(Workspace.Columns, (long)g.Kg * g.OH * stride);
+                    VecOps.PadRows(gp, (float*)pgy + ((long)n * g.K + grp * g.Kg) * g.OV, (long)g.Kg * g.OH, g.OW, stride);
                     WeightGradGroup(g, p, gp, stride, (float*)ppart + wk * wlen + (long)grp * g.Kg * g.CKV);
                 });
                 gws.Clear();
@@ -359,21 +372,7 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
             }
         }
 
-        /// <summary>The group's Kg output-gradient planes in rows of <paramref name="stride"/> floats, zero past OW.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static float* PadGradient(in ConvGeometry g, float* gy, int stride)
-        {
-            float* gp = Workspace.Get(Workspace.Columns, (long)g.Kg * g.OH * stride);
-            for (int r = 0; r < g.Kg * g.OH; r++)
-            {
-                float* d = gp + (long)r * stride;
-                VecOps.CopyShort(d, gy + (long)r * g.OW, g.OW);
-                for (int j = g.OW; j < stride; j++) d[j] = 0f;
-            }
-            return gp;
-        }
-
-        /// <summary>Row stride of the flattened backward-weights planes: the padded input width, in whole vectors.</summary>
+        /// <summary>Row stride of the flattened planes: the padded input width, in whole vectors.</summary>
         private static int FlatStride(in ConvGeometry g) => GemmCore.RoundUp(g.OW + (g.KW - 1) * g.DW, 8);
 
         /// <summary>
@@ -386,7 +385,7 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void WeightGradGroup(in ConvGeometry g, float* p, float* gp, int stride, float* gw)
         {
-            long plane = (long)(g.OH + (g.KH - 1) * g.DH) * stride;
+            long plane = (long)FlatRows(g) * stride;
             int len = g.OH * stride, dw = g.DW;
             for (int k = 0; k < g.Kg; k += 2)
             {

@@ -27,7 +27,7 @@ public sealed class FlippedForwardAlgorithm : IConvAlgorithm
     // Forward kernels that beat the GEMM lowering's backward-data when run on the flipped problem (measured 2 threads,
     // Zen 4): Winograd (VGG-16 3×3), the depthwise kernel (MobileNetV2 3×3: 0.44 → 0.19 ms) and the small-channel
     // kernel (ResNeXt's 4-channel groups: 0.57 → 0.26 ms).
-    private static readonly string[] s_fastForwards = ["winograd_f2x2_3x3", "depthwise_direct", "direct_small_c"];
+    private static readonly string[] s_fastForwards = [WinogradAlgorithm.Preferred.Name, DepthwiseAlgorithm.Preferred.Name, DirectSmallChannelAlgorithm.Preferred.Name];
 
     /// <inheritdoc/>
     public string Name => "flipped_forward";

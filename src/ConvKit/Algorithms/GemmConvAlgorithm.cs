@@ -104,8 +104,6 @@ public sealed class GemmConvAlgorithm : IConvAlgorithm
         /// </summary>
         private bool DirectA => ForceDirectA ?? (long)G.N * G.OV < 2048;
 
-        private static bool DirectBHook => UseDirectB;
-
         /// <summary>Whether enough independent items exist to give each thread whole items.</summary>
         private static bool ItemParallel(int items, int threads) => threads > 1 && items >= threads && (items >= 4 * threads || items % threads == 0);
 
@@ -140,7 +138,7 @@ public sealed class GemmConvAlgorithm : IConvAlgorithm
                         GatherImages((float*)px, n0, cnt, grp, col);
                         float* bb = pb == 0 ? null : (float*)pb + grp * g.Kg;
                         GemmCore.Run(false, false, g.Kg, width, g.CKV, 1f, (float*)pw + (long)grp * g.Kg * g.CKV, g.CKV, col, width, 0f, outp, width,
-                            bb, relu, bPar ? 1 : threads, pp == 0 ? null : (float*)pp + grp * paSize, directA, directB: DirectBHook);
+                            bb, relu, bPar ? 1 : threads, pp == 0 ? null : (float*)pp + grp * paSize, directA, directB: UseDirectB);
                         Interleave((float*)py, n0, cnt, grp, outp, toMatrix: false);
                     });
                     return;
@@ -166,7 +164,7 @@ public sealed class GemmConvAlgorithm : IConvAlgorithm
                     }
                     float* bb = pb == 0 ? null : (float*)pb + grp * g.Kg;
                     GemmCore.Run(false, false, g.Kg, cwi, g.CKV, 1f, (float*)pw + (long)grp * g.Kg * g.CKV, g.CKV, bptr, ldb, 0f, yg + j0, g.OV,
-                        bb, relu, gemmThreads, pp == 0 ? null : (float*)pp + grp * paSize, directA, directB: DirectBHook);
+                        bb, relu, gemmThreads, pp == 0 ? null : (float*)pp + grp * paSize, directA, directB: UseDirectB);
                 });
             }
         }

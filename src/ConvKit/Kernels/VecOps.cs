@@ -19,6 +19,59 @@ internal static unsafe class VecOps
         for (; i < n; i++) dst[i] += src[i];
     }
 
+    /// <summary>Whether every value is finite (no NaN, no infinity): no exponent field is all ones. Integer ops
+    /// with four independent accumulators, so the pass runs at load speed; large inputs are split over threads.</summary>
+    public static bool AllFinite(float* x, long n)
+    {
+        if (n < 1 << 18 || Gemm.MaxThreads < 2) return AllFinite(new ReadOnlySpan<float>(x, (int)n));
+        const int Chunk = 1 << 16;
+        int chunks = (int)((n + Chunk - 1) / Chunk), bad = 0;
+        nint px = (nint)x;
+        ParallelRanges(chunks, Chunk, (lo, hi) =>
+        {
+            long a = (long)lo * Chunk, b = Math.Min(n, (long)hi * Chunk);
+            if (!AllFinite(new ReadOnlySpan<float>((float*)px + a, (int)(b - a)))) Volatile.Write(ref bad, 1);
+        });
+        return bad == 0;
+    }
+
+    /// <inheritdoc cref="AllFinite(float*, long)"/>
+    public static bool AllFinite(ReadOnlySpan<float> x)
+    {
+        ref uint p = ref Unsafe.As<float, uint>(ref MemoryMarshal.GetReference(x));
+        const uint Exp = 0x7F800000;
+        int n = x.Length, i = 0;
+        if (Vector256.IsHardwareAccelerated && n >= 32)
+        {
+            var e = Vector256.Create(Exp);
+            Vector256<uint> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (; i + 32 <= n; i += 32)
+            {
+                a0 |= Vector256.Equals(Vector256.LoadUnsafe(ref p, (nuint)i) & e, e);
+                a1 |= Vector256.Equals(Vector256.LoadUnsafe(ref p, (nuint)(i + 8)) & e, e);
+                a2 |= Vector256.Equals(Vector256.LoadUnsafe(ref p, (nuint)(i + 16)) & e, e);
+                a3 |= Vector256.Equals(Vector256.LoadUnsafe(ref p, (nuint)(i + 24)) & e, e);
+            }
+            if (((a0 | a1) | (a2 | a3)) != Vector256<uint>.Zero) return false;
+        }
+        for (; i < n; i++)
+            if ((Unsafe.Add(ref p, i) & Exp) == Exp) return false;
+        return true;
+    }
+
+    /// <summary>Copies <paramref name="rows"/> rows of <paramref name="width"/> floats into rows of
+    /// <paramref name="stride"/> floats, zero past <paramref name="width"/>: output gradients laid out so kernels can
+    /// read whole vectors past a row's end.</summary>
+    public static void PadRows(float* dst, float* src, long rows, int width, int stride)
+    {
+        for (long r = 0; r < rows; r++)
+        {
+            float* d = dst + r * stride;
+            CopyShort(d, src + r * width, width);
+            for (int j = width; j < stride; j++) d[j] = 0f;
+        }
+    }
+
     /// <summary>dst[i] += src[i] for short runs: whole vectors, then one masked vector for the tail (no scalar loop).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void AddShort(float* dst, float* src, int n)

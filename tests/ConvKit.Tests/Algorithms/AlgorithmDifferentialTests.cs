@@ -133,33 +133,14 @@ public class AlgorithmDifferentialTests
         var x = ConvShapes.Data(r, d.InputShape);
         var w = ConvShapes.Data(r, d.WeightShape);
         var gy = ConvShapes.Data(r, d.OutputShape);
-        float[] got, want;
-        int depth;
-        switch (dir)
+        var bias = dir == ConvDirection.Forward && d.N % 2 == 0 ? ConvShapes.Data(r, [d.OutChannels]) : [];
+        var (got, want) = RunWithReference(plan, d, dir, x, w, gy, bias);
+        int depth = dir switch
         {
-            case ConvDirection.Forward:
-                var bias = d.N % 2 == 0 ? ConvShapes.Data(r, [d.OutChannels]) : [];
-                got = new float[gy.Length]; want = new float[gy.Length];
-                Array.Fill(got, float.NaN);
-                plan.Forward(x, w, bias, got);
-                ConvReference.Forward(d, x, w, bias, want);
-                depth = d.InChannelsPerGroup * d.KernelVolume;
-                break;
-            case ConvDirection.BackwardData:
-                got = new float[x.Length]; want = new float[x.Length];
-                Array.Fill(got, float.NaN);
-                plan.BackwardData(gy, w, got);
-                ConvReference.BackwardData(d, gy, w, want);
-                depth = d.OutChannelsPerGroup * d.KernelVolume;
-                break;
-            default:
-                got = new float[w.Length]; want = new float[w.Length];
-                Array.Fill(got, float.NaN);
-                plan.BackwardWeight(x, gy, got);
-                ConvReference.BackwardWeight(d, x, gy, want);
-                depth = d.N * d.OutputVolume;
-                break;
-        }
+            ConvDirection.Forward => d.InChannelsPerGroup * d.KernelVolume,
+            ConvDirection.BackwardData => d.OutChannelsPerGroup * d.KernelVolume,
+            _ => d.N * d.OutputVolume,
+        };
         double tol = relTol * Math.Sqrt(depth) * 4 + 1e-6;
         for (int i = 0; i < got.Length; i++)
         {
@@ -167,6 +148,32 @@ public class AlgorithmDifferentialTests
             if (!(err <= tol * (1 + Math.Sqrt(Math.Abs(want[i])))))
                 Assert.Fail($"{plan.AlgorithmName} {dir} {d}: element {i} got {got[i]} want {want[i]} (tol {tol})");
         }
+    }
+
+    /// <summary>Runs <paramref name="plan"/> and the reference in direction <paramref name="dir"/> on the same operands;
+    /// the plan's output starts as NaN, so an element it does not write shows.</summary>
+    internal static (float[] Got, float[] Want) RunWithReference(ConvPlan plan, ConvDescriptor d, ConvDirection dir,
+        float[] x, float[] w, float[] gy, float[] bias)
+    {
+        int length = dir switch { ConvDirection.Forward => gy.Length, ConvDirection.BackwardData => x.Length, _ => w.Length };
+        var got = new float[length]; var want = new float[length];
+        Array.Fill(got, float.NaN);
+        switch (dir)
+        {
+            case ConvDirection.Forward:
+                plan.Forward(x, w, bias, got);
+                ConvReference.Forward(d, x, w, bias, want);
+                break;
+            case ConvDirection.BackwardData:
+                plan.BackwardData(gy, w, got);
+                ConvReference.BackwardData(d, gy, w, want);
+                break;
+            default:
+                plan.BackwardWeight(x, gy, got);
+                ConvReference.BackwardWeight(d, x, gy, want);
+                break;
+        }
+        return (got, want);
     }
 }
 

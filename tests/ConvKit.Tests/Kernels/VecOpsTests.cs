@@ -30,4 +30,40 @@ public class VecOpsTests
             for (int j = 0; j < cols; j++)
                 Assert.Equal(src[i * cols + j], dst[j * rows + i]);
     }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(5)]
+    [InlineData(8)]
+    [InlineData(37)]
+    public void AllFiniteFindsEveryNonFiniteValue(int n)
+    {
+        var x = new float[n];
+        for (int i = 0; i < n; i++) x[i] = i % 3 == 0 ? float.MaxValue : i % 3 == 1 ? -0f : -float.Epsilon;
+        Assert.True(VecOps.AllFinite(x));
+        foreach (float bad in new[] { float.NaN, float.PositiveInfinity, float.NegativeInfinity })
+            for (int i = 0; i < n; i++)
+            {
+                float keep = x[i];
+                x[i] = bad;
+                Assert.False(VecOps.AllFinite(x), $"{bad} at {i} of {n}");
+                x[i] = keep;
+            }
+    }
+
+    [Fact]
+    public unsafe void AllFiniteSplitOverThreadsFindsANonFiniteValueInAnyChunk()
+    {
+        var x = new float[(1 << 18) * 3 + 77];
+        fixed (float* p = x)
+        {
+            Assert.True(VecOps.AllFinite(p, x.Length));
+            foreach (int at in new[] { 0, 1 << 16, (1 << 18) + 5, x.Length - 1 })
+            {
+                x[at] = float.NegativeInfinity;
+                Assert.False(VecOps.AllFinite(p, x.Length), $"at {at}");
+                x[at] = 0f;
+            }
+        }
+    }
 }
