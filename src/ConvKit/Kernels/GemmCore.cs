@@ -229,6 +229,7 @@ internal static unsafe class GemmCore
         nint rs = transA ? 1 : lda, ps = transA ? lda : 1;
         float* bufA = packedA == null && !directA ? ThreadBuffer(ref t_bufA, KC * Math.Min(MC, RoundUp(m, MR))) : null;
         bool wide = UseAvx512;
+        float* tile = stackalloc float[2 * MR * NR]; // partial 12×16 tiles of the wide path
         for (int jc = 0; jc < n; jc += NC)
         {
             int nc = Math.Min(NC, n - jc);
@@ -266,8 +267,7 @@ internal static unsafe class GemmCore
                         int ir = 0;
                         if (wide && nc - jr >= 2 * NR)
                         {
-                            // Two B panels side by side: full 12×32 tiles on the AVX-512 kernel, leftover rows on the
-                            // 6×16 kernel once per panel.
+                            // Two B panels side by side: 12×32 tiles, then the leftover rows 6 at a time, all 512-bit.
                             float* bp2 = directB ? bp + NR : bp + (long)NR * kc;
                             for (; ir + 2 * MR <= mc; ir += 2 * MR)
                             {
@@ -278,18 +278,28 @@ internal static unsafe class GemmCore
                                     Kernel12x32Avx512(kc, ablk + (long)ir * kc, bp, bp2, bs, cc + (long)ir * ldc, ldc, betaEff, biasT, reluBlk);
                             }
                             for (; ir < mc; ir += MR)
-                            {
-                                int mr2 = Math.Min(MR, mc - ir);
-                                float* bias2 = biasBlk == null ? null : biasBlk + ir;
-                                for (int half = 0; half < 2; half++)
-                                {
-                                    float* bpH = half == 0 ? bp : bp2, ccH = cc + (long)ir * ldc + half * NR;
-                                    if (directA) MicroDirect(kc, ablk + ir * rs, rs, ps, bpH, bs, ccH, ldc, mr2, NR, betaEff, bias2, reluBlk);
-                                    else Micro(kc, ablk + (long)ir * kc, bpH, bs, ccH, ldc, mr2, NR, betaEff, bias2, reluBlk);
-                                }
-                            }
+                                Kernel6x32Avx512(kc, directA ? ablk + ir * rs : ablk + (long)ir * kc, directA ? rs : 1, directA ? ps : MR,
+                                    Math.Min(MR, mc - ir), bp, bp2, bs, cc + (long)ir * ldc, ldc, betaEff, biasBlk == null ? null : biasBlk + ir, reluBlk);
                             jr += NR;
                             continue;
+                        }
+                        if (wide)
+                        {
+                            // A last single panel (narrow outputs: 49 or 196 positions): 12×16 tiles on one zmm column
+                            // at the 512-bit rate instead of two 6×16 AVX2 calls.
+                            for (; ir + 2 * MR <= mc; ir += 2 * MR)
+                            {
+                                float* a0 = directA ? ablk + ir * rs : ablk + (long)ir * kc;
+                                float* a6 = directA ? a0 + MR * rs : a0 + (long)MR * kc;
+                                nint rs1 = directA ? rs : 1, ps1 = directA ? ps : MR;
+                                float* biasT = biasBlk == null ? null : biasBlk + ir;
+                                if (nr == NR) Kernel12x16Avx512(kc, a0, a6, rs1, ps1, bp, bs, cc + (long)ir * ldc, ldc, betaEff, biasT, reluBlk);
+                                else
+                                {
+                                    Kernel12x16Avx512(kc, a0, a6, rs1, ps1, bp, bs, tile, NR, 0f, null, false);
+                                    MergeTile(tile, cc + (long)ir * ldc, ldc, 2 * MR, nr, betaEff, biasT, reluBlk);
+                                }
+                            }
                         }
                         for (; ir < mc; ir += MR)
                         {
@@ -599,6 +609,93 @@ internal static unsafe class GemmCore
         StoreRow512(c + 9L * ldc, c90, c91, beta, bias, 9, relu);
         StoreRow512(c + 10L * ldc, ca0, ca1, beta, bias, 10, relu);
         StoreRow512(c + 11L * ldc, cb0, cb1, beta, bias, 11, relu);
+    }
+
+    /// <summary>
+    /// The row tail of <see cref="Kernel12x32Avx512"/>: <paramref name="mr"/> ≤ 6 rows, element (r, p) at
+    /// a[r·rs + p·ps] (a packed panel is rs = 1, ps = MR), times two B panels; 12 zmm accumulators. Rows past
+    /// <paramref name="mr"/> repeat the last valid row and are not stored.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel6x32Avx512(int kc, float* a, nint rs, nint ps, int mr, float* b0, float* b1, nint bs, float* c, int ldc, float beta, float* bias, bool relu)
+    {
+        float* a0 = a, a1 = a + Math.Min(1, mr - 1) * rs, a2 = a + Math.Min(2, mr - 1) * rs;
+        float* a3 = a + Math.Min(3, mr - 1) * rs, a4 = a + Math.Min(4, mr - 1) * rs, a5 = a + Math.Min(5, mr - 1) * rs;
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+        Vector512<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        nint q = 0;
+        for (int p = 0; p < kc; p++, q += ps, b0 += bs, b1 += bs)
+        {
+            var x0 = Avx512F.LoadVector512(b0);
+            var x1 = Avx512F.LoadVector512(b1);
+            var av = Vector512.Create(a0[q]);
+            c00 = Avx512F.FusedMultiplyAdd(av, x0, c00); c01 = Avx512F.FusedMultiplyAdd(av, x1, c01);
+            av = Vector512.Create(a1[q]);
+            c10 = Avx512F.FusedMultiplyAdd(av, x0, c10); c11 = Avx512F.FusedMultiplyAdd(av, x1, c11);
+            av = Vector512.Create(a2[q]);
+            c20 = Avx512F.FusedMultiplyAdd(av, x0, c20); c21 = Avx512F.FusedMultiplyAdd(av, x1, c21);
+            av = Vector512.Create(a3[q]);
+            c30 = Avx512F.FusedMultiplyAdd(av, x0, c30); c31 = Avx512F.FusedMultiplyAdd(av, x1, c31);
+            av = Vector512.Create(a4[q]);
+            c40 = Avx512F.FusedMultiplyAdd(av, x0, c40); c41 = Avx512F.FusedMultiplyAdd(av, x1, c41);
+            av = Vector512.Create(a5[q]);
+            c50 = Avx512F.FusedMultiplyAdd(av, x0, c50); c51 = Avx512F.FusedMultiplyAdd(av, x1, c51);
+        }
+        StoreRow512(c, c00, c01, beta, bias, 0, relu);
+        if (mr > 1) StoreRow512(c + ldc, c10, c11, beta, bias, 1, relu);
+        if (mr > 2) StoreRow512(c + 2L * ldc, c20, c21, beta, bias, 2, relu);
+        if (mr > 3) StoreRow512(c + 3L * ldc, c30, c31, beta, bias, 3, relu);
+        if (mr > 4) StoreRow512(c + 4L * ldc, c40, c41, beta, bias, 4, relu);
+        if (mr > 5) StoreRow512(c + 5L * ldc, c50, c51, beta, bias, 5, relu);
+    }
+
+    /// <summary>
+    /// The column tail of <see cref="Kernel12x32Avx512"/>: twelve rows (0-5 at <paramref name="a"/>, 6-11 at
+    /// <paramref name="a6"/>, element (r, p) at a[r·rs + p·ps]) times one B panel, 12 zmm accumulators.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel12x16Avx512(int kc, float* a, float* a6, nint rs, nint ps, float* b, nint bs, float* c, int ldc, float beta, float* bias, bool relu)
+    {
+        nint r2 = 2 * rs, r3 = 3 * rs, r4 = 4 * rs, r5 = 5 * rs;
+        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default;
+        Vector512<float> c6 = default, c7 = default, c8 = default, c9 = default, ca = default, cb = default;
+        for (int p = 0; p < kc; p++, a += ps, a6 += ps, b += bs)
+        {
+            var x = Avx512F.LoadVector512(b);
+            c0 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[0]), x, c0);
+            c1 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[rs]), x, c1);
+            c2 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[r2]), x, c2);
+            c3 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[r3]), x, c3);
+            c4 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[r4]), x, c4);
+            c5 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[r5]), x, c5);
+            c6 = Avx512F.FusedMultiplyAdd(Vector512.Create(a6[0]), x, c6);
+            c7 = Avx512F.FusedMultiplyAdd(Vector512.Create(a6[rs]), x, c7);
+            c8 = Avx512F.FusedMultiplyAdd(Vector512.Create(a6[r2]), x, c8);
+            c9 = Avx512F.FusedMultiplyAdd(Vector512.Create(a6[r3]), x, c9);
+            ca = Avx512F.FusedMultiplyAdd(Vector512.Create(a6[r4]), x, ca);
+            cb = Avx512F.FusedMultiplyAdd(Vector512.Create(a6[r5]), x, cb);
+        }
+        StoreRow512(c, c0, beta, bias, 0, relu);
+        StoreRow512(c + ldc, c1, beta, bias, 1, relu);
+        StoreRow512(c + 2L * ldc, c2, beta, bias, 2, relu);
+        StoreRow512(c + 3L * ldc, c3, beta, bias, 3, relu);
+        StoreRow512(c + 4L * ldc, c4, beta, bias, 4, relu);
+        StoreRow512(c + 5L * ldc, c5, beta, bias, 5, relu);
+        StoreRow512(c + 6L * ldc, c6, beta, bias, 6, relu);
+        StoreRow512(c + 7L * ldc, c7, beta, bias, 7, relu);
+        StoreRow512(c + 8L * ldc, c8, beta, bias, 8, relu);
+        StoreRow512(c + 9L * ldc, c9, beta, bias, 9, relu);
+        StoreRow512(c + 10L * ldc, ca, beta, bias, 10, relu);
+        StoreRow512(c + 11L * ldc, cb, beta, bias, 11, relu);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreRow512(float* r, Vector512<float> x, float beta, float* bias, int i, bool relu)
+    {
+        if (beta != 0) x = Avx512F.FusedMultiplyAdd(Vector512.Create(beta), Avx512F.LoadVector512(r), x);
+        if (bias != null) x = Avx512F.Add(x, Vector512.Create(bias[i]));
+        if (relu) x = Avx512F.Max(x, Vector512<float>.Zero);
+        Avx512F.Store(r, x);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -57,15 +57,21 @@ public class GemmTests
     [InlineData(25, 69, 300)]
     [InlineData(130, 2100, 40)]
     [InlineData(97, 33, 257)]
+    [InlineData(64, 49, 300)]
+    [InlineData(128, 196, 65)]
+    [InlineData(16, 47, 9)]
+    [InlineData(23, 16, 11)]
+    [InlineData(4, 70, 5)]
     public void WideKernelEqualsAvx2KernelBitwise(int m, int n, int k)
     {
-        // The AVX-512 12×32 kernels (packed and in-place A) perform the same FMAs per element in the same order as the 6×16 AVX2 kernel, so
-        // switching kernels must not change a single bit (on CPUs without AVX-512 both runs take the AVX2 path).
+        // The AVX-512 kernels (12×32 tiles, 6×32 row tails, 12×16 column tails; packed and in-place A and B) perform
+        // the same FMAs per element in the same order as the 6×16 AVX2 kernel, so switching kernels must not change a
+        // single bit (on CPUs without AVX-512 both runs take the AVX2 path).
         var a = Rand(m * k, 1); var b = Rand(k * n, 2); var bias = Rand(m, 3);
         bool saved = GemmCore.UseAvx512;
         try
         {
-            foreach (var (relu, directA) in new[] { (false, false), (true, false), (false, true), (true, true) })
+            foreach (var (relu, directA, directB) in new[] { (false, false, false), (true, false, true), (false, true, false), (true, true, false) })
             {
                 var c0 = Rand(m * n, 4); var c1 = (float[])c0.Clone();
                 unsafe
@@ -73,9 +79,9 @@ public class GemmTests
                     fixed (float* pa = a) fixed (float* pb = b) fixed (float* pbias = bias) fixed (float* p0 = c0) fixed (float* p1 = c1)
                     {
                         GemmCore.UseAvx512 = false;
-                        GemmCore.Run(false, false, m, n, k, 1f, pa, k, pb, n, 0.5f, p0, n, pbias, relu, 1, directA: directA);
+                        GemmCore.Run(false, false, m, n, k, 1f, pa, k, pb, n, 0.5f, p0, n, pbias, relu, 1, directA: directA, directB: directB);
                         GemmCore.UseAvx512 = System.Runtime.Intrinsics.X86.Avx512F.IsSupported;
-                        GemmCore.Run(false, false, m, n, k, 1f, pa, k, pb, n, 0.5f, p1, n, pbias, relu, 1, directA: directA);
+                        GemmCore.Run(false, false, m, n, k, 1f, pa, k, pb, n, 0.5f, p1, n, pbias, relu, 1, directA: directA, directB: directB);
                     }
                 }
                 Assert.Equal(c0, c1);
