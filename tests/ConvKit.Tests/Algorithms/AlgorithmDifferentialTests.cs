@@ -118,6 +118,32 @@ public class AlgorithmDifferentialTests
     }
 
     [Fact]
+    public void SmallChannelForwardIsBitwiseTheSameOnAvx2AndAvx512()
+    {
+        // The 512-bit flattened forward performs the AVX2 kernel's FMAs per element in the same order; on a CPU
+        // without AVX-512 both runs take the AVX2 path.
+        var r = new Random(4321);
+        bool saved = ConvKit.Kernels.GemmCore.UseAvx512;
+        try
+        {
+            for (int i = 0; i < 80; i++)
+            {
+                var d = ConvShapes.Random(r, ConvShapes.Kind.SmallChannels);
+                var plan = ConvPlanner.Plan(d, ConvDirection.Forward, "direct_small_c");
+                var x = ConvShapes.Data(r, d.InputShape); var w = ConvShapes.Data(r, d.WeightShape);
+                var bias = i % 2 == 0 ? ConvShapes.Data(r, [d.OutChannels]) : [];
+                var y2 = new float[d.OutputShape.Aggregate(1, (a, b) => a * b)]; var y5 = new float[y2.Length];
+                ConvKit.Kernels.GemmCore.UseAvx512 = false;
+                plan.Forward(x, w, bias, y2);
+                ConvKit.Kernels.GemmCore.UseAvx512 = System.Runtime.Intrinsics.X86.Avx512F.IsSupported;
+                plan.Forward(x, w, bias, y5);
+                Assert.Equal(y2, y5);
+            }
+        }
+        finally { ConvKit.Kernels.GemmCore.UseAvx512 = saved; }
+    }
+
+    [Fact]
     public void WinogradDeclinesWhatItCannotRun()
     {
         var strided = ConvDescriptor.Create(2, [1, 16, 10, 10], [16, 16, 3, 3], false, 2, 1);
