@@ -17,6 +17,7 @@ public static class ConvPlanner
         DirectSmallChannelAlgorithm.Preferred,
         FlippedForwardAlgorithm.Preferred,
         DepthwiseAlgorithm.Preferred,
+        ImplicitGemmAlgorithm.Preferred,
         WinogradAlgorithm.Preferred,
         GemmConvAlgorithm.Im2col,
         new ReferenceAlgorithm(),
@@ -30,6 +31,7 @@ public static class ConvPlanner
         DirectSmallChannelAlgorithm.Instance,
         WinogradAlgorithm.Instance,
         FlippedForwardAlgorithm.Instance,
+        ImplicitGemmAlgorithm.Instance,
         GemmConvAlgorithm.Im2col,
         s_algorithms[^1],
     ];

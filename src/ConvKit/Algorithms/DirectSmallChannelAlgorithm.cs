@@ -66,26 +66,14 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
 
         private int Workers => (long)G.N * G.K * G.OV * G.CKV < (1 << 16) ? 1 : Math.Min(Threads, Items);
 
-        /// <summary>Copies the Cg planes of one image's group into zero-bordered scratch planes of <paramref name="hp"/>
-        /// rows of <paramref name="wp"/> floats (plus one zero row of slack after the last); returns the first.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        /// <summary>The Cg planes of one image's group in zero-bordered scratch planes of <paramref name="hp"/> rows
+        /// of <paramref name="wp"/> floats; returns the first.</summary>
         private static float* PadGroup(in ConvGeometry g, float* x, int hp, int wp)
         {
-            long plane = (long)hp * wp;
             // slack after the last plane: the flattened forward reads up to one row and three 512-bit vectors past it
-            float* p = Workspace.Get(Workspace.Scratch, g.Cg * plane + wp + 64);
-            for (int c = 0; c < g.Cg; c++)
-                for (int i = 0; i < hp; i++)
-                {
-                    float* dst = p + c * plane + (long)i * wp;
-                    int iy = i - g.PH;
-                    int n = (uint)iy < (uint)g.IH ? Math.Min(g.IW, wp - g.PW) : 0;
-                    new Span<float>(dst, Math.Min(g.PW, wp)).Clear();
-                    if (n > 0) new ReadOnlySpan<float>(x + ((long)c * g.IH + iy) * g.IW, n).CopyTo(new Span<float>(dst + g.PW, n));
-                    int used = Math.Min(wp, g.PW + n);
-                    new Span<float>(dst + used, wp - used).Clear();
-                }
-            new Span<float>(p + g.Cg * plane, wp + 64).Clear();
+            int slack = wp + 64;
+            float* p = Workspace.Get(Workspace.Scratch, g.Cg * (long)hp * wp + slack);
+            Kernels.Im2col.PadPlanes(g, x, g.Cg, hp, wp, p, slack);
             return p;
         }
 

@@ -698,6 +698,99 @@ internal static unsafe class GemmCore
         Avx512F.Store(r, x);
     }
 
+    /// <summary>
+    /// The 12×32 AVX-512 tile of an implicit GEMM: B row p is the 32 floats at b + <paramref name="toff"/>[p] (a
+    /// shifted view of a padded input, so no column matrix is built); A element (r, p) at a[r·rs + p·ps] for rows 0-5
+    /// and a6[(r - 6)·rs + p·ps] for rows 6-11 (packed panels: rs = 1, ps = MR; weights in place: rs = depth, ps = 1).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Kernel12x32OffsetsAvx512(int kc, float* a, float* a6, nint rs, nint ps, int* toff, float* b, float* c, int ldc, float beta, float* bias, bool relu)
+    {
+        nint r2 = 2 * rs, r3 = 3 * rs, r4 = 4 * rs, r5 = 5 * rs;
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+        Vector512<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        Vector512<float> c60 = default, c61 = default, c70 = default, c71 = default, c80 = default, c81 = default;
+        Vector512<float> c90 = default, c91 = default, ca0 = default, ca1 = default, cb0 = default, cb1 = default;
+        for (int p = 0; p < kc; p++, a += ps, a6 += ps)
+        {
+            float* bp = b + toff[p];
+            var x0 = Avx512F.LoadVector512(bp);
+            var x1 = Avx512F.LoadVector512(bp + 16);
+            var av = Vector512.Create(a[0]);
+            c00 = Avx512F.FusedMultiplyAdd(av, x0, c00); c01 = Avx512F.FusedMultiplyAdd(av, x1, c01);
+            av = Vector512.Create(a[rs]);
+            c10 = Avx512F.FusedMultiplyAdd(av, x0, c10); c11 = Avx512F.FusedMultiplyAdd(av, x1, c11);
+            av = Vector512.Create(a[r2]);
+            c20 = Avx512F.FusedMultiplyAdd(av, x0, c20); c21 = Avx512F.FusedMultiplyAdd(av, x1, c21);
+            av = Vector512.Create(a[r3]);
+            c30 = Avx512F.FusedMultiplyAdd(av, x0, c30); c31 = Avx512F.FusedMultiplyAdd(av, x1, c31);
+            av = Vector512.Create(a[r4]);
+            c40 = Avx512F.FusedMultiplyAdd(av, x0, c40); c41 = Avx512F.FusedMultiplyAdd(av, x1, c41);
+            av = Vector512.Create(a[r5]);
+            c50 = Avx512F.FusedMultiplyAdd(av, x0, c50); c51 = Avx512F.FusedMultiplyAdd(av, x1, c51);
+            av = Vector512.Create(a6[0]);
+            c60 = Avx512F.FusedMultiplyAdd(av, x0, c60); c61 = Avx512F.FusedMultiplyAdd(av, x1, c61);
+            av = Vector512.Create(a6[rs]);
+            c70 = Avx512F.FusedMultiplyAdd(av, x0, c70); c71 = Avx512F.FusedMultiplyAdd(av, x1, c71);
+            av = Vector512.Create(a6[r2]);
+            c80 = Avx512F.FusedMultiplyAdd(av, x0, c80); c81 = Avx512F.FusedMultiplyAdd(av, x1, c81);
+            av = Vector512.Create(a6[r3]);
+            c90 = Avx512F.FusedMultiplyAdd(av, x0, c90); c91 = Avx512F.FusedMultiplyAdd(av, x1, c91);
+            av = Vector512.Create(a6[r4]);
+            ca0 = Avx512F.FusedMultiplyAdd(av, x0, ca0); ca1 = Avx512F.FusedMultiplyAdd(av, x1, ca1);
+            av = Vector512.Create(a6[r5]);
+            cb0 = Avx512F.FusedMultiplyAdd(av, x0, cb0); cb1 = Avx512F.FusedMultiplyAdd(av, x1, cb1);
+        }
+        StoreRow512(c, c00, c01, beta, bias, 0, relu);
+        StoreRow512(c + ldc, c10, c11, beta, bias, 1, relu);
+        StoreRow512(c + 2L * ldc, c20, c21, beta, bias, 2, relu);
+        StoreRow512(c + 3L * ldc, c30, c31, beta, bias, 3, relu);
+        StoreRow512(c + 4L * ldc, c40, c41, beta, bias, 4, relu);
+        StoreRow512(c + 5L * ldc, c50, c51, beta, bias, 5, relu);
+        StoreRow512(c + 6L * ldc, c60, c61, beta, bias, 6, relu);
+        StoreRow512(c + 7L * ldc, c70, c71, beta, bias, 7, relu);
+        StoreRow512(c + 8L * ldc, c80, c81, beta, bias, 8, relu);
+        StoreRow512(c + 9L * ldc, c90, c91, beta, bias, 9, relu);
+        StoreRow512(c + 10L * ldc, ca0, ca1, beta, bias, 10, relu);
+        StoreRow512(c + 11L * ldc, cb0, cb1, beta, bias, 11, relu);
+    }
+
+    /// <summary>The row tail of <see cref="Kernel12x32OffsetsAvx512"/>: <paramref name="mr"/> ≤ 6 rows (rows past it
+    /// repeat the last valid row and are not stored).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Kernel6x32OffsetsAvx512(int kc, float* a, nint rs, nint ps, int mr, int* toff, float* b, float* c, int ldc, float beta, float* bias, bool relu)
+    {
+        float* a0 = a, a1 = a + Math.Min(1, mr - 1) * rs, a2 = a + Math.Min(2, mr - 1) * rs;
+        float* a3 = a + Math.Min(3, mr - 1) * rs, a4 = a + Math.Min(4, mr - 1) * rs, a5 = a + Math.Min(5, mr - 1) * rs;
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+        Vector512<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        nint q = 0;
+        for (int p = 0; p < kc; p++, q += ps)
+        {
+            float* bp = b + toff[p];
+            var x0 = Avx512F.LoadVector512(bp);
+            var x1 = Avx512F.LoadVector512(bp + 16);
+            var av = Vector512.Create(a0[q]);
+            c00 = Avx512F.FusedMultiplyAdd(av, x0, c00); c01 = Avx512F.FusedMultiplyAdd(av, x1, c01);
+            av = Vector512.Create(a1[q]);
+            c10 = Avx512F.FusedMultiplyAdd(av, x0, c10); c11 = Avx512F.FusedMultiplyAdd(av, x1, c11);
+            av = Vector512.Create(a2[q]);
+            c20 = Avx512F.FusedMultiplyAdd(av, x0, c20); c21 = Avx512F.FusedMultiplyAdd(av, x1, c21);
+            av = Vector512.Create(a3[q]);
+            c30 = Avx512F.FusedMultiplyAdd(av, x0, c30); c31 = Avx512F.FusedMultiplyAdd(av, x1, c31);
+            av = Vector512.Create(a4[q]);
+            c40 = Avx512F.FusedMultiplyAdd(av, x0, c40); c41 = Avx512F.FusedMultiplyAdd(av, x1, c41);
+            av = Vector512.Create(a5[q]);
+            c50 = Avx512F.FusedMultiplyAdd(av, x0, c50); c51 = Avx512F.FusedMultiplyAdd(av, x1, c51);
+        }
+        StoreRow512(c, c00, c01, beta, bias, 0, relu);
+        if (mr > 1) StoreRow512(c + ldc, c10, c11, beta, bias, 1, relu);
+        if (mr > 2) StoreRow512(c + 2L * ldc, c20, c21, beta, bias, 2, relu);
+        if (mr > 3) StoreRow512(c + 3L * ldc, c30, c31, beta, bias, 3, relu);
+        if (mr > 4) StoreRow512(c + 4L * ldc, c40, c41, beta, bias, 4, relu);
+        if (mr > 5) StoreRow512(c + 5L * ldc, c50, c51, beta, bias, 5, relu);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void StoreRow512(float* r, Vector512<float> x0, Vector512<float> x1, float beta, float* bias, int i, bool relu)
     {

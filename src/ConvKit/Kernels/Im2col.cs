@@ -12,6 +12,30 @@ namespace ConvKit.Kernels;
 /// </summary>
 internal static unsafe class Im2col
 {
+    /// <summary>
+    /// Copies <paramref name="planes"/> input planes (IH×IW, 2-d geometry) into zero-bordered planes of
+    /// <paramref name="hp"/> rows of <paramref name="wp"/> floats at <paramref name="dst"/> (input row iy at row
+    /// iy + PH, column PW), followed by <paramref name="slack"/> zeros that kernels reading whole vectors past the
+    /// last plane may touch.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void PadPlanes(in ConvGeometry g, float* x, int planes, int hp, int wp, float* dst, int slack)
+    {
+        long plane = (long)hp * wp;
+        for (int c = 0; c < planes; c++)
+            for (int i = 0; i < hp; i++)
+            {
+                float* d = dst + c * plane + (long)i * wp;
+                int iy = i - g.PH;
+                int n = (uint)iy < (uint)g.IH ? Math.Min(g.IW, wp - g.PW) : 0;
+                new Span<float>(d, Math.Min(g.PW, wp)).Clear();
+                if (n > 0) new ReadOnlySpan<float>(x + ((long)c * g.IH + iy) * g.IW, n).CopyTo(new Span<float>(d + g.PW, n));
+                int used = Math.Min(wp, g.PW + n);
+                new Span<float>(d + used, wp - used).Clear();
+            }
+        new Span<float>(dst + planes * plane, slack).Clear();
+    }
+
     /// <summary>col[(c - c0)·KV + kidx][t] = x[c, iz, iy, ix] (0 outside), for c in [c0, c1), t in [0, cw); column
     /// rows are <paramref name="ld"/> floats apart (cw when 0), so several images can be lowered side by side.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -19,6 +19,7 @@ public class AlgorithmDifferentialTests
             yield return ["depthwise_direct", ConvShapes.Kind.Grouped, dir, 60];
             if (dir != ConvDirection.BackwardData) yield return ["direct_small_c", ConvShapes.Kind.SmallChannels, dir, 120];
         }
+        if (System.Runtime.Intrinsics.X86.Avx512F.IsSupported) yield return ["implicit_gemm", ConvShapes.Kind.StrideOne, ConvDirection.Forward, 150];
     }
 
     [Theory]
@@ -78,12 +79,12 @@ public class AlgorithmDifferentialTests
             run++;
         }
         Assert.True(run >= 60, $"only {run} eligible shapes");
-        // a square 3x3 layer, forced (its forward form then runs the GEMM lowering); the planner itself sends only wide
-        // layers this way, where that forward form is Winograd
+        // a square 3x3 layer, forced; the planner sends it this way only where its forward form is the implicit GEMM
+        // (AVX-512), not where it would be the GEMM lowering
         var t = ConvDescriptor.Create(2, [2, 64, 15, 14], [64, 64, 3, 3], true, 1, 1);
         var plan = ConvPlanner.Plan(t, ConvDirection.BackwardData, "flipped_forward");
         CheckAgainstReference(plan, t, ConvDirection.BackwardData, r, 2e-5);
-        Assert.Equal("im2col_gemm", ConvPlanner.Choose(t, ConvDirection.BackwardData));
+        Assert.Equal(System.Runtime.Intrinsics.X86.Avx512F.IsSupported ? "flipped_forward" : "im2col_gemm", ConvPlanner.Choose(t, ConvDirection.BackwardData));
         Assert.Equal("flipped_forward", ConvPlanner.Choose(ConvDescriptor.Create(2, [1, 256, 56, 56], [256, 256, 3, 3], true, 1, 1), ConvDirection.BackwardData));
     }
 
@@ -141,6 +142,49 @@ public class AlgorithmDifferentialTests
             }
         }
         finally { ConvKit.Kernels.GemmCore.UseAvx512 = saved; }
+    }
+
+    [Theory]
+    [InlineData(1, 16, 40, 37, 25, 3, 1, 1)]   // one image, columns split over threads, packed weights
+    [InlineData(1, 64, 7, 7, 61, 3, 1, 1)]     // few columns: rows split over threads, weights in place
+    [InlineData(4, 8, 30, 33, 18, 5, 2, 2)]    // whole images per thread, dilation, packed weights
+    [InlineData(3, 300, 9, 9, 13, 3, 1, 0)]    // depth past two k-blocks
+    [InlineData(2, 5, 1, 200, 7, 1, 1, 2)]     // a 1-row image (1-d shaped)
+    public void ImplicitGemmMatchesReferenceOnLargerShapes(int n, int c, int h, int w, int k, int ks, int dil, int pad)
+    {
+        if (!System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
+        {
+            Assert.Null(ImplicitGemmAlgorithm.Instance.TryPlan(ConvDescriptor.Create(2, [n, c, h, w], [k, c, ks, ks], true, 1, pad, dil), ConvDirection.Forward));
+            return;
+        }
+        var r = new Random(n * 7 + c + k);
+        var d = ConvDescriptor.Create(2, [n, c, h, w], [k, c, ks, ks], true, 1, pad, dil);
+        CheckAgainstReference(ConvPlanner.Plan(d, ConvDirection.Forward, "implicit_gemm"), d, ConvDirection.Forward, r, 1e-5);
+        // relu fused in the last k-block's write
+        var plan = ConvPlanner.Plan(d, ConvDirection.Forward, "implicit_gemm");
+        var x = ConvShapes.Data(r, d.InputShape); var wt = ConvShapes.Data(r, d.WeightShape); var b = ConvShapes.Data(r, [k]);
+        var got = new float[d.OutputShape.Aggregate(1, (p, q) => p * q)]; var want = new float[got.Length];
+        plan.Forward(x, wt, b, got, relu: true);
+        ConvReference.Forward(d, x, wt, b, want);
+        for (int i = 0; i < got.Length; i++) Assert.Equal(Math.Max(want[i], 0f), got[i], 1e-3f);
+    }
+
+    [Fact]
+    public void ImplicitGemmDeclinesWhatItCannotRun()
+    {
+        foreach (var d in new[]
+        {
+            ConvDescriptor.Create(2, [1, 8, 20, 20], [8, 8, 3, 3], false, 2, 1),            // stride
+            ConvDescriptor.Create(2, [1, 8, 20, 20], [8, 4, 3, 3], false, 1, 1, 1, 2),      // groups
+            ConvDescriptor.Create(3, [1, 4, 6, 6, 6], [4, 4, 3, 3, 3], false, 1, 1),        // 3-d
+        })
+            Assert.Null(ImplicitGemmAlgorithm.Instance.TryPlan(d, ConvDirection.Forward));
+        var ok = ConvDescriptor.Create(2, [1, 64, 32, 32], [64, 64, 3, 3], false, 1, 1);
+        Assert.Null(ImplicitGemmAlgorithm.Instance.TryPlan(ok, ConvDirection.BackwardData));
+        // the planner's entry leaves narrow outputs, whose dropped columns would be most of the work, to the lowering
+        var narrow = ConvDescriptor.Create(2, [1, 64, 4, 12], [64, 64, 3, 9], false, 1, (1, 0));
+        Assert.Null(ImplicitGemmAlgorithm.Preferred.TryPlan(narrow, ConvDirection.Forward));
+        Assert.Equal(System.Runtime.Intrinsics.X86.Avx512F.IsSupported, ImplicitGemmAlgorithm.Preferred.TryPlan(ok, ConvDirection.Forward) is not null);
     }
 
     [Fact]

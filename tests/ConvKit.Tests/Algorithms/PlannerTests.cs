@@ -25,14 +25,18 @@ public class PlannerTests
         Assert.Equal("direct_small_c", ConvPlanner.Choose(D2(1, 128, 56, 56, 128, 3, pad: 1, groups: 32), ConvDirection.Forward));
         Assert.Equal("im2col_gemm", ConvPlanner.Choose(D2(1, 256, 28, 28, 256, 3, pad: 2, dil: 2), ConvDirection.BackwardWeight));
         Assert.Equal("reference", ConvPlanner.Algorithms[^1].Name);
-        Assert.Equal("winograd_f2x2_3x3", ConvPlanner.Choose(D2(1, 256, 56, 56, 256, 3, pad: 1), ConvDirection.Forward));
-        Assert.Equal("im2col_gemm", ConvPlanner.Choose(D2(1, 64, 56, 56, 64, 3, pad: 1), ConvDirection.Forward));
-        Assert.Equal("im2col_gemm", ConvPlanner.Choose(D2(1, 256, 14, 14, 256, 3, pad: 1), ConvDirection.Forward));
+        // dense stride-1 layers: the implicit GEMM where AVX-512 runs it, else Winograd (wide) or the GEMM lowering
+        bool wide = System.Runtime.Intrinsics.X86.Avx512F.IsSupported;
+        Assert.Equal(wide ? "implicit_gemm" : "winograd_f2x2_3x3", ConvPlanner.Choose(D2(1, 256, 56, 56, 256, 3, pad: 1), ConvDirection.Forward));
+        Assert.Equal(wide ? "implicit_gemm" : "im2col_gemm", ConvPlanner.Choose(D2(1, 64, 56, 56, 64, 3, pad: 1), ConvDirection.Forward));
+        Assert.Equal(wide ? "implicit_gemm" : "im2col_gemm", ConvPlanner.Choose(D2(1, 256, 14, 14, 256, 3, pad: 1), ConvDirection.Forward));
+        Assert.Equal(wide ? "implicit_gemm" : "im2col_gemm", ConvPlanner.Choose(D2(1, 512, 7, 7, 512, 3, pad: 1), ConvDirection.Forward));
         Assert.Equal("flipped_forward", ConvPlanner.Choose(D2(1, 256, 56, 56, 256, 3, pad: 1), ConvDirection.BackwardData));
         Assert.Equal("im2col_gemm", ConvPlanner.Choose(D2(1, 64, 56, 56, 64, 3, pad: 1, stride: 2), ConvDirection.BackwardData));
-        Assert.Equal("im2col_gemm", ConvPlanner.Choose(D2(1, 64, 56, 56, 64, 3, pad: 1), ConvDirection.BackwardData));
+        Assert.Equal(wide ? "flipped_forward" : "im2col_gemm", ConvPlanner.Choose(D2(1, 64, 56, 56, 64, 3, pad: 1), ConvDirection.BackwardData));
+        // 49 output positions: flipping 9.4 MB of weights costs more than the lowering's backward-data
+        Assert.Equal("im2col_gemm", ConvPlanner.Choose(D2(1, 512, 7, 7, 512, 3, pad: 1), ConvDirection.BackwardData));
         Assert.Equal("direct_small_c", ConvPlanner.Choose(D2(64, 1, 28, 28, 32, 3, pad: 1), ConvDirection.Forward));
-        Assert.Equal("im2col_gemm", ConvPlanner.Choose(D2(1, 512, 7, 7, 512, 3, pad: 1), ConvDirection.Forward));
     }
 
     [Fact]
