@@ -560,7 +560,7 @@ internal static unsafe class GemmCore
     /// Two base pointers (rows 0 and 6) plus multiples of rs keep the twelve row addresses in few registers.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void KernelDirectA12x32Avx512(int kc, float* a, nint rs, nint ps, float* b0, float* b1, nint bs, float* c, int ldc, float beta, float* bias, bool relu)
+    internal static void KernelDirectA12x32Avx512(int kc, float* a, nint rs, nint ps, float* b0, float* b1, nint bs, float* c, int ldc, float beta, float* bias, bool relu)
     {
         float* a6 = a + 6 * rs;
         nint r2 = 2 * rs, r3 = 3 * rs, r4 = 4 * rs, r5 = 5 * rs;
@@ -617,7 +617,7 @@ internal static unsafe class GemmCore
     /// <paramref name="mr"/> repeat the last valid row and are not stored.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel6x32Avx512(int kc, float* a, nint rs, nint ps, int mr, float* b0, float* b1, nint bs, float* c, int ldc, float beta, float* bias, bool relu)
+    internal static void Kernel6x32Avx512(int kc, float* a, nint rs, nint ps, int mr, float* b0, float* b1, nint bs, float* c, int ldc, float beta, float* bias, bool relu)
     {
         float* a0 = a, a1 = a + Math.Min(1, mr - 1) * rs, a2 = a + Math.Min(2, mr - 1) * rs;
         float* a3 = a + Math.Min(3, mr - 1) * rs, a4 = a + Math.Min(4, mr - 1) * rs, a5 = a + Math.Min(5, mr - 1) * rs;

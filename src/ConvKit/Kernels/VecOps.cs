@@ -113,10 +113,12 @@ internal static unsafe class VecOps
     }
 
     /// <summary>dst[c, r] = src[r, c] for a row-major src of rows × cols (dst is cols × rows), in 8×8 blocks of
-    /// AVX shuffles; rows [r0, r1) only (the caller splits the rows over threads).</summary>
+    /// AVX shuffles; rows [r0, r1) only (the caller splits the rows over threads). Rows of src are
+    /// <paramref name="srcStride"/> floats apart (cols when 0), rows of dst <paramref name="dstStride"/> (rows when 0).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Transpose(float* src, int rows, int cols, float* dst, int r0, int r1)
+    public static void Transpose(float* src, int rows, int cols, float* dst, int r0, int r1, int srcStride = 0, int dstStride = 0)
     {
+        long ss = srcStride == 0 ? cols : srcStride, ds = dstStride == 0 ? rows : dstStride;
         int r = r0;
         if (Avx.IsSupported)
             for (; r + 8 <= r1; r += 8)
@@ -124,34 +126,34 @@ internal static unsafe class VecOps
                 int c = 0;
                 for (; c + 8 <= cols; c += 8)
                 {
-                    float* s = src + (long)r * cols + c;
-                    var t0 = Avx.UnpackLow(Avx.LoadVector256(s), Avx.LoadVector256(s + cols));
-                    var t1 = Avx.UnpackHigh(Avx.LoadVector256(s), Avx.LoadVector256(s + cols));
-                    var t2 = Avx.UnpackLow(Avx.LoadVector256(s + 2L * cols), Avx.LoadVector256(s + 3L * cols));
-                    var t3 = Avx.UnpackHigh(Avx.LoadVector256(s + 2L * cols), Avx.LoadVector256(s + 3L * cols));
-                    var t4 = Avx.UnpackLow(Avx.LoadVector256(s + 4L * cols), Avx.LoadVector256(s + 5L * cols));
-                    var t5 = Avx.UnpackHigh(Avx.LoadVector256(s + 4L * cols), Avx.LoadVector256(s + 5L * cols));
-                    var t6 = Avx.UnpackLow(Avx.LoadVector256(s + 6L * cols), Avx.LoadVector256(s + 7L * cols));
-                    var t7 = Avx.UnpackHigh(Avx.LoadVector256(s + 6L * cols), Avx.LoadVector256(s + 7L * cols));
+                    float* s = src + r * ss + c;
+                    var t0 = Avx.UnpackLow(Avx.LoadVector256(s), Avx.LoadVector256(s + ss));
+                    var t1 = Avx.UnpackHigh(Avx.LoadVector256(s), Avx.LoadVector256(s + ss));
+                    var t2 = Avx.UnpackLow(Avx.LoadVector256(s + 2L * ss), Avx.LoadVector256(s + 3L * ss));
+                    var t3 = Avx.UnpackHigh(Avx.LoadVector256(s + 2L * ss), Avx.LoadVector256(s + 3L * ss));
+                    var t4 = Avx.UnpackLow(Avx.LoadVector256(s + 4L * ss), Avx.LoadVector256(s + 5L * ss));
+                    var t5 = Avx.UnpackHigh(Avx.LoadVector256(s + 4L * ss), Avx.LoadVector256(s + 5L * ss));
+                    var t6 = Avx.UnpackLow(Avx.LoadVector256(s + 6L * ss), Avx.LoadVector256(s + 7L * ss));
+                    var t7 = Avx.UnpackHigh(Avx.LoadVector256(s + 6L * ss), Avx.LoadVector256(s + 7L * ss));
                     var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
                     var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
                     var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
                     var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
-                    float* d = dst + (long)c * rows + r;
+                    float* d = dst + c * ds + r;
                     Avx.Store(d, Avx.Permute2x128(u0, u4, 0x20));
-                    Avx.Store(d + rows, Avx.Permute2x128(u1, u5, 0x20));
-                    Avx.Store(d + 2L * rows, Avx.Permute2x128(u2, u6, 0x20));
-                    Avx.Store(d + 3L * rows, Avx.Permute2x128(u3, u7, 0x20));
-                    Avx.Store(d + 4L * rows, Avx.Permute2x128(u0, u4, 0x31));
-                    Avx.Store(d + 5L * rows, Avx.Permute2x128(u1, u5, 0x31));
-                    Avx.Store(d + 6L * rows, Avx.Permute2x128(u2, u6, 0x31));
-                    Avx.Store(d + 7L * rows, Avx.Permute2x128(u3, u7, 0x31));
+                    Avx.Store(d + ds, Avx.Permute2x128(u1, u5, 0x20));
+                    Avx.Store(d + 2L * ds, Avx.Permute2x128(u2, u6, 0x20));
+                    Avx.Store(d + 3L * ds, Avx.Permute2x128(u3, u7, 0x20));
+                    Avx.Store(d + 4L * ds, Avx.Permute2x128(u0, u4, 0x31));
+                    Avx.Store(d + 5L * ds, Avx.Permute2x128(u1, u5, 0x31));
+                    Avx.Store(d + 6L * ds, Avx.Permute2x128(u2, u6, 0x31));
+                    Avx.Store(d + 7L * ds, Avx.Permute2x128(u3, u7, 0x31));
                 }
                 for (; c < cols; c++)
-                    for (int i = 0; i < 8; i++) dst[(long)c * rows + r + i] = src[(long)(r + i) * cols + c];
+                    for (int i = 0; i < 8; i++) dst[c * ds + r + i] = src[(r + i) * ss + c];
             }
         for (; r < r1; r++)
-            for (int c = 0; c < cols; c++) dst[(long)c * rows + r] = src[(long)r * cols + c];
+            for (int c = 0; c < cols; c++) dst[c * ds + r] = src[r * ss + c];
     }
 
     /// <summary>Runs <paramref name="items"/> work items on up to <paramref name="threads"/> workers, handing items out

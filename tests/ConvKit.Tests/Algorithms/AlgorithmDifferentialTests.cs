@@ -19,7 +19,11 @@ public class AlgorithmDifferentialTests
             yield return ["depthwise_direct", ConvShapes.Kind.Grouped, dir, 60];
             if (dir != ConvDirection.BackwardData) yield return ["direct_small_c", ConvShapes.Kind.SmallChannels, dir, 120];
         }
-        if (System.Runtime.Intrinsics.X86.Avx512F.IsSupported) yield return ["implicit_gemm", ConvShapes.Kind.StrideOne, ConvDirection.Forward, 150];
+        if (System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
+        {
+            yield return ["implicit_gemm", ConvShapes.Kind.StrideOne, ConvDirection.Forward, 150];
+            yield return ["implicit_gemm", ConvShapes.Kind.StrideOne, ConvDirection.BackwardWeight, 150];
+        }
     }
 
     [Theory]
@@ -145,11 +149,12 @@ public class AlgorithmDifferentialTests
     }
 
     [Theory]
-    [InlineData(1, 16, 40, 37, 25, 3, 1, 1)]   // one image, columns split over threads, packed weights
+    [InlineData(1, 16, 40, 37, 25, 3, 1, 1)]   // one image: columns (gW rows) split over threads, packed weights
     [InlineData(1, 64, 7, 7, 61, 3, 1, 1)]     // few columns: rows split over threads, weights in place
     [InlineData(4, 8, 30, 33, 18, 5, 2, 2)]    // whole images per thread, dilation, packed weights
-    [InlineData(3, 300, 9, 9, 13, 3, 1, 0)]    // depth past two k-blocks
+    [InlineData(3, 300, 9, 9, 13, 3, 1, 0)]    // depth past two k-blocks; backward-weights with images in batches
     [InlineData(2, 5, 1, 200, 7, 1, 1, 2)]     // a 1-row image (1-d shaped)
+    [InlineData(9, 30, 12, 11, 40, 3, 1, 1)]   // images per thread with an odd count; K past one 32-channel panel
     public void ImplicitGemmMatchesReferenceOnLargerShapes(int n, int c, int h, int w, int k, int ks, int dil, int pad)
     {
         if (!System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
@@ -159,7 +164,8 @@ public class AlgorithmDifferentialTests
         }
         var r = new Random(n * 7 + c + k);
         var d = ConvDescriptor.Create(2, [n, c, h, w], [k, c, ks, ks], true, 1, pad, dil);
-        CheckAgainstReference(ConvPlanner.Plan(d, ConvDirection.Forward, "implicit_gemm"), d, ConvDirection.Forward, r, 1e-5);
+        foreach (var dir in new[] { ConvDirection.Forward, ConvDirection.BackwardWeight })
+            CheckAgainstReference(ConvPlanner.Plan(d, dir, "implicit_gemm"), d, dir, r, 1e-5);
         // relu fused in the last k-block's write
         var plan = ConvPlanner.Plan(d, ConvDirection.Forward, "implicit_gemm");
         var x = ConvShapes.Data(r, d.InputShape); var wt = ConvShapes.Data(r, d.WeightShape); var b = ConvShapes.Data(r, [k]);

@@ -32,6 +32,22 @@ public class VecOpsTests
     }
 
     [Theory]
+    [InlineData(32, 28, 784, 32)]
+    [InlineData(19, 13, 20, 24)]
+    [InlineData(8, 8, 9, 8)]
+    public unsafe void TransposeWithStridesLeavesTheGapsAlone(int rows, int cols, int srcStride, int dstStride)
+    {
+        var r = new Random(rows + cols);
+        var src = new float[rows * srcStride];
+        for (int i = 0; i < src.Length; i++) src[i] = (float)r.NextDouble();
+        var dst = Enumerable.Repeat(-1f, cols * dstStride).ToArray();
+        fixed (float* s = src) fixed (float* d = dst) VecOps.Transpose(s, rows, cols, d, 0, rows, srcStride, dstStride);
+        for (int j = 0; j < cols; j++)
+            for (int i = 0; i < dstStride; i++)
+                Assert.Equal(i < rows ? src[i * srcStride + j] : -1f, dst[j * dstStride + i]);
+    }
+
+    [Theory]
     [InlineData(0)]
     [InlineData(5)]
     [InlineData(8)]
