@@ -17,8 +17,8 @@ public static class ConvPlanner
         DirectSmallChannelAlgorithm.Preferred,
         FlippedForwardAlgorithm.Preferred,
         DepthwiseAlgorithm.Preferred,
-        ImplicitGemmAlgorithm.Preferred,
         WinogradAlgorithm.Preferred,
+        ImplicitGemmAlgorithm.Preferred,
         GemmConvAlgorithm.Im2col,
         new ReferenceAlgorithm(),
     ];

@@ -5,11 +5,12 @@ using ConvKit.Kernels;
 namespace ConvKit.Algorithms;
 
 /// <summary>
-/// Forward convolution as an implicit GEMM, for stride 1 in 1-d and 2-d, on CPUs with AVX-512: no column matrix.
+/// Convolution as an implicit GEMM (forward and backward-weights), for stride 1 in 1-d and 2-d: no column matrix.
 /// The input is copied once into zero-bordered planes of Wp = OW + (KW-1)·DW columns; on that grid output (oy, ox)
 /// sits at flattened position oy·Wp + ox and its tap (c, ky, kx) at that position plus c·plane + ky·DH·Wp + kx·DW,
 /// so GEMM row t of the lowered input is the padded input itself shifted by one offset per t. The micro-kernel reads
-/// B rows through that offset table (<see cref="GemmCore.Kernel12x32OffsetsAvx512"/>), computes the Wp − OW columns
+/// B rows through that offset table (<see cref="GemmCore.Kernel12x32OffsetsAvx512"/>, or its AVX2 twin
+/// <see cref="GemmCore.Kernel6x16OffsetsFma"/> on CPUs without AVX-512), computes the Wp − OW columns
 /// per row past the image and drops them when the result is copied out. It trades the im2col pass (9 floats written
 /// and read per input float for a 3×3 kernel) for those dropped columns.
 /// </summary>
@@ -20,8 +21,8 @@ public sealed class ImplicitGemmAlgorithm : IConvAlgorithm
     /// <summary>The algorithm for every shape it can run (forced).</summary>
     public static ImplicitGemmAlgorithm Instance { get; } = new(false);
 
-    /// <summary>The planner's entry: a GEMM depth of at least 32, at least 8 output channels, and at most a quarter
-    /// of the computed columns dropped (ResNet-50's 7×7 layer drops 15 of 64 and still ran 1.8x faster than im2col).</summary>
+    /// <summary>The planner's entry: a GEMM depth of at least 32, at least 8 output channels, and few of the computed
+    /// columns dropped (see <see cref="TryPlan"/>).</summary>
     public static ImplicitGemmAlgorithm Preferred { get; } = new(true);
 
     private ImplicitGemmAlgorithm(bool heuristic) => _heuristic = heuristic;
@@ -32,11 +33,19 @@ public sealed class ImplicitGemmAlgorithm : IConvAlgorithm
     /// <inheritdoc/>
     public ConvPlan? TryPlan(ConvDescriptor core, ConvDirection direction)
     {
-        if (direction == ConvDirection.BackwardData || !Avx512F.IsSupported || core.Rank > 2 || core.Groups != 1) return null;
+        if (direction == ConvDirection.BackwardData || !Fma.IsSupported || core.Rank > 2 || core.Groups != 1) return null;
         var g = new ConvGeometry(core);
         if (g.SH != 1 || g.SW != 1) return null;
         var plan = new Plan(core, direction);
-        if (_heuristic && (g.CKV < 32 || g.K < 8 || (plan.Columns - g.OV) * 4L > plan.Columns)) return null;
+        if (_heuristic)
+        {
+            // Dropped columns allowed: a quarter with full-rate AVX-512 (ResNet-50 res4 and DeepLab drop an eighth and
+            // ran 1.4x and 1.0x the lowering's speed), a tenth with AVX2 (there the same two ran 0.94x and 0.97x). Tiny
+            // outputs always: the lowering's last column tile is as empty (res5, 49 positions: 1.37x with AVX2).
+            double dropped = (double)(plan.Columns - g.OV) / plan.Columns;
+            bool tiny = direction == ConvDirection.Forward && (long)g.N * g.OV <= 64;
+            if (g.CKV < 32 || g.K < 8 || (dropped > (GemmCore.WideFmaPays ? 0.25 : 0.10) && !tiny)) return null;
+        }
         // backward-weights ends with a transpose of gW, a pass that few positions per weight do not amortise
         // (ResNet-50 res5, 49 positions: 2.1 against the lowering's 1.2 ms)
         if (_heuristic && direction == ConvDirection.BackwardWeight && (long)g.N * g.OV < 256) return null;
@@ -144,12 +153,16 @@ public sealed class ImplicitGemmAlgorithm : IConvAlgorithm
                     outT = Workspace.Get(Workspace.Partials, outLen * threads);
                     System.Runtime.InteropServices.NativeMemory.Clear(outT, (nuint)(outLen * threads * 4));
                     nint pparts = (nint)outT;
-                    VecOps.ParallelItems(g.N, threads, (worker, n) =>
+                    // a fixed range of images per part, so the sums (and results) do not depend on thread timing
+                    VecOps.ParallelItems(threads, threads, (_, part) =>
                     {
                         float* xp = Workspace.Get(Workspace.Columns, perImage);
-                        Im2col.PadPlanes(G, (float*)px + (long)n * G.C * G.IV, G.C, _hp, _wp, xp, Slack);
-                        PackGradT((float*)pgy + (long)n * G.K * G.OV, xp + _padded, kPad);
-                        WeightGradRows(xp, 1, perImage, false, (float*)pparts + worker * outLen, kPad, 0, units, cTiles);
+                        for (int n = G.N * part / threads; n < G.N * (part + 1) / threads; n++)
+                        {
+                            Im2col.PadPlanes(G, (float*)px + (long)n * G.C * G.IV, G.C, _hp, _wp, xp, Slack);
+                            PackGradT((float*)pgy + (long)n * G.K * G.OV, xp + _padded, kPad);
+                            WeightGradRows(xp, 1, perImage, false, (float*)pparts + part * outLen, kPad, 0, units, cTiles);
+                        }
                     });
                     for (int t = 1; t < threads; t++)
                         for (long o = 0; o < outLen; o += int.MaxValue / 2)
@@ -211,6 +224,7 @@ public sealed class ImplicitGemmAlgorithm : IConvAlgorithm
         {
             var g = G;
             int positions = _len, rowsTile = 2 * GemmCore.MR, ldc = g.KV * kPad;
+            bool wide = GemmCore.UseAvx512;
             for (int i = 0; i < cnt; i++)
             {
                 float* xp = buf + i * perImage, gT = xp + _padded;
@@ -228,12 +242,18 @@ public sealed class ImplicitGemmAlgorithm : IConvAlgorithm
                             float* a = xp + c0 * _plane + ky * g.DH * _wp + kx * g.DW + pc;
                             // row (c, tap) of gWᵀ, so that one transpose gives gW's layout
                             float* c = outT + ((long)c0 * g.KV + tap) * kPad + k0;
-                            if (mr == rowsTile)
+                            if (wide && mr == rowsTile)
                                 GemmCore.KernelDirectA12x32Avx512(kc, a, (nint)_plane, 1, b0, b0 + GemmCore.NR, Tile, c, ldc, beta, null, false);
                             else
                                 for (int r = 0; r < mr; r += GemmCore.MR)
-                                    GemmCore.Kernel6x32Avx512(kc, a + r * _plane, (nint)_plane, 1, Math.Min(GemmCore.MR, mr - r), b0, b0 + GemmCore.NR, Tile,
-                                        c + (long)r * ldc, ldc, beta, null, false);
+                                {
+                                    int mr6 = Math.Min(GemmCore.MR, mr - r);
+                                    if (wide)
+                                        GemmCore.Kernel6x32Avx512(kc, a + r * _plane, (nint)_plane, 1, mr6, b0, b0 + GemmCore.NR, Tile, c + (long)r * ldc, ldc, beta, null, false);
+                                    else
+                                        for (int h = 0; h < Tile; h += GemmCore.NR)
+                                            GemmCore.Kernel6x16DirectAFma(kc, a + r * _plane, (nint)_plane, 1, mr6, b0 + h, Tile, c + (long)r * ldc + h, ldc, beta);
+                                }
                         }
                     }
                 }
@@ -269,6 +289,21 @@ public sealed class ImplicitGemmAlgorithm : IConvAlgorithm
                 for (int j = j0; j < j1; j += Tile)
                 {
                     float* bj = xp + j;
+                    float* cj = cf + j;
+                    if (!GemmCore.UseAvx512)
+                    {
+                        // AVX2: 6×16 tiles, two per 32 columns
+                        for (int r = m0; r < m1; r += GemmCore.MR)
+                        {
+                            float* br = biasBlk == null ? null : biasBlk + r;
+                            bool packedA = o.Packed != null;
+                            float* a = packedA ? o.Packed + (long)pc * mPad + (long)r * kc : o.W + (long)r * depth + pc;
+                            for (int h = 0; h < Tile; h += GemmCore.NR)
+                                GemmCore.Kernel6x16OffsetsFma(kc, a, packedA ? 1 : depth, packedA ? GemmCore.MR : 1, Math.Min(GemmCore.MR, m1 - r), tk, bj + h,
+                                    cj + (long)r * ldc + h, ldc, beta, br, relu);
+                        }
+                        continue;
+                    }
                     int i = m0;
                     for (; i + 2 * GemmCore.MR <= m1; i += 2 * GemmCore.MR)
                     {
@@ -276,12 +311,12 @@ public sealed class ImplicitGemmAlgorithm : IConvAlgorithm
                         if (o.Packed == null)
                         {
                             float* a = o.W + (long)i * depth + pc;
-                            GemmCore.Kernel12x32OffsetsAvx512(kc, a, a + GemmCore.MR * (long)depth, depth, 1, tk, bj, cf + (long)i * ldc + j, ldc, beta, bi, relu);
+                            GemmCore.Kernel12x32OffsetsAvx512(kc, a, a + GemmCore.MR * (long)depth, depth, 1, tk, bj, cj + (long)i * ldc, ldc, beta, bi, relu);
                         }
                         else
                         {
                             float* a = o.Packed + (long)pc * mPad + (long)i * kc;
-                            GemmCore.Kernel12x32OffsetsAvx512(kc, a, a + GemmCore.MR * kc, 1, GemmCore.MR, tk, bj, cf + (long)i * ldc + j, ldc, beta, bi, relu);
+                            GemmCore.Kernel12x32OffsetsAvx512(kc, a, a + GemmCore.MR * kc, 1, GemmCore.MR, tk, bj, cj + (long)i * ldc, ldc, beta, bi, relu);
                         }
                     }
                     for (; i < m1; i += GemmCore.MR)
@@ -289,9 +324,9 @@ public sealed class ImplicitGemmAlgorithm : IConvAlgorithm
                         float* bi = biasBlk == null ? null : biasBlk + i;
                         int mr = Math.Min(GemmCore.MR, m1 - i);
                         if (o.Packed == null)
-                            GemmCore.Kernel6x32OffsetsAvx512(kc, o.W + (long)i * depth + pc, depth, 1, mr, tk, bj, cf + (long)i * ldc + j, ldc, beta, bi, relu);
+                            GemmCore.Kernel6x32OffsetsAvx512(kc, o.W + (long)i * depth + pc, depth, 1, mr, tk, bj, cj + (long)i * ldc, ldc, beta, bi, relu);
                         else
-                            GemmCore.Kernel6x32OffsetsAvx512(kc, o.Packed + (long)pc * mPad + (long)i * kc, 1, GemmCore.MR, mr, tk, bj, cf + (long)i * ldc + j, ldc, beta, bi, relu);
+                            GemmCore.Kernel6x32OffsetsAvx512(kc, o.Packed + (long)pc * mPad + (long)i * kc, 1, GemmCore.MR, mr, tk, bj, cj + (long)i * ldc, ldc, beta, bi, relu);
                     }
                 }
             }

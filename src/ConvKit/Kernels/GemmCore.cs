@@ -51,6 +51,60 @@ internal static unsafe class GemmCore
     /// </summary>
     internal static bool UseAvx512 { get; set; } = Avx512F.IsSupported;
 
+    /// <summary>
+    /// Whether 512-bit FMAs run at twice the 256-bit rate here (two full-width units, as on Sapphire Rapids), rather
+    /// than at the same rate (Zen 4 splits them in two). Only the planner reads it, to prefer the kernels that
+    /// profit from the width; measured once (12 independent FMA chains of each width, best of three, under 1 ms).
+    /// </summary>
+    internal static bool WideFmaPays => UseAvx512 && s_wideFmaPays.Value;
+
+    private static readonly Lazy<bool> s_wideFmaPays = new(() =>
+    {
+        if (!Avx512F.IsSupported) return false;
+        double best256 = double.MaxValue, best512 = double.MaxValue;
+        for (int round = 0; round < 3; round++)
+        {
+            long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+            float s0 = FmaChains256(20000);
+            long t1 = System.Diagnostics.Stopwatch.GetTimestamp();
+            float s1 = FmaChains512(20000);
+            long t2 = System.Diagnostics.Stopwatch.GetTimestamp();
+            if (s0 == float.MinValue || s1 == float.MinValue) return false; // keeps the results alive
+            best256 = Math.Min(best256, t1 - t0);
+            best512 = Math.Min(best512, t2 - t1);
+        }
+        // same time for twice the lanes means twice the rate; the threshold sits between 1x and 2x
+        return best256 / best512 > 0.7;
+    });
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static float FmaChains256(int n)
+    {
+        var m = Vector256.Create(0.999f); var d = Vector256.Create(1e-7f);
+        Vector256<float> a0 = m, a1 = d, a2 = m, a3 = d, a4 = m, a5 = d, a6 = m, a7 = d, a8 = m, a9 = d, a10 = m, a11 = d;
+        for (int i = 0; i < n; i++)
+        {
+            a0 = Fma.MultiplyAdd(a0, m, d); a1 = Fma.MultiplyAdd(a1, m, d); a2 = Fma.MultiplyAdd(a2, m, d); a3 = Fma.MultiplyAdd(a3, m, d);
+            a4 = Fma.MultiplyAdd(a4, m, d); a5 = Fma.MultiplyAdd(a5, m, d); a6 = Fma.MultiplyAdd(a6, m, d); a7 = Fma.MultiplyAdd(a7, m, d);
+            a8 = Fma.MultiplyAdd(a8, m, d); a9 = Fma.MultiplyAdd(a9, m, d); a10 = Fma.MultiplyAdd(a10, m, d); a11 = Fma.MultiplyAdd(a11, m, d);
+        }
+        return (a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11).GetElement(0);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static float FmaChains512(int n)
+    {
+        var m = Vector512.Create(0.999f); var d = Vector512.Create(1e-7f);
+        Vector512<float> a0 = m, a1 = d, a2 = m, a3 = d, a4 = m, a5 = d, a6 = m, a7 = d, a8 = m, a9 = d, a10 = m, a11 = d;
+        for (int i = 0; i < n; i++)
+        {
+            a0 = Avx512F.FusedMultiplyAdd(a0, m, d); a1 = Avx512F.FusedMultiplyAdd(a1, m, d); a2 = Avx512F.FusedMultiplyAdd(a2, m, d); a3 = Avx512F.FusedMultiplyAdd(a3, m, d);
+            a4 = Avx512F.FusedMultiplyAdd(a4, m, d); a5 = Avx512F.FusedMultiplyAdd(a5, m, d); a6 = Avx512F.FusedMultiplyAdd(a6, m, d); a7 = Avx512F.FusedMultiplyAdd(a7, m, d);
+            a8 = Avx512F.FusedMultiplyAdd(a8, m, d); a9 = Avx512F.FusedMultiplyAdd(a9, m, d); a10 = Avx512F.FusedMultiplyAdd(a10, m, d); a11 = Avx512F.FusedMultiplyAdd(a11, m, d);
+        }
+        return (a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11).GetElement(0);
+    }
+
     /// <summary>Size in floats of a fully packed A (see <see cref="PackAFull"/>).</summary>
     public static long PackedASize(int m, int k) => (long)RoundUp(m, MR) * k;
 
@@ -789,6 +843,54 @@ internal static unsafe class GemmCore
         if (mr > 3) StoreRow512(c + 3L * ldc, c30, c31, beta, bias, 3, relu);
         if (mr > 4) StoreRow512(c + 4L * ldc, c40, c41, beta, bias, 4, relu);
         if (mr > 5) StoreRow512(c + 5L * ldc, c50, c51, beta, bias, 5, relu);
+    }
+
+    /// <summary>
+    /// The AVX2 twin of <see cref="Kernel6x32OffsetsAvx512"/>: <paramref name="mr"/> ≤ 6 rows × 16 columns, B row p
+    /// at b + <paramref name="toff"/>[p], A element (r, p) at a[r·rs + p·ps]; rows past mr are not stored.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Kernel6x16OffsetsFma(int kc, float* a, nint rs, nint ps, int mr, int* toff, float* b, float* c, int ldc, float beta, float* bias, bool relu)
+    {
+        float* a0 = a, a1 = a + Math.Min(1, mr - 1) * rs, a2 = a + Math.Min(2, mr - 1) * rs;
+        float* a3 = a + Math.Min(3, mr - 1) * rs, a4 = a + Math.Min(4, mr - 1) * rs, a5 = a + Math.Min(5, mr - 1) * rs;
+        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+        Vector256<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        nint q = 0;
+        for (int p = 0; p < kc; p++, q += ps)
+        {
+            float* bp = b + toff[p];
+            var b0 = Avx.LoadVector256(bp);
+            var b1 = Avx.LoadVector256(bp + 8);
+            var av = Avx.BroadcastScalarToVector256(a0 + q);
+            c00 = Fma.MultiplyAdd(av, b0, c00); c01 = Fma.MultiplyAdd(av, b1, c01);
+            av = Avx.BroadcastScalarToVector256(a1 + q);
+            c10 = Fma.MultiplyAdd(av, b0, c10); c11 = Fma.MultiplyAdd(av, b1, c11);
+            av = Avx.BroadcastScalarToVector256(a2 + q);
+            c20 = Fma.MultiplyAdd(av, b0, c20); c21 = Fma.MultiplyAdd(av, b1, c21);
+            av = Avx.BroadcastScalarToVector256(a3 + q);
+            c30 = Fma.MultiplyAdd(av, b0, c30); c31 = Fma.MultiplyAdd(av, b1, c31);
+            av = Avx.BroadcastScalarToVector256(a4 + q);
+            c40 = Fma.MultiplyAdd(av, b0, c40); c41 = Fma.MultiplyAdd(av, b1, c41);
+            av = Avx.BroadcastScalarToVector256(a5 + q);
+            c50 = Fma.MultiplyAdd(av, b0, c50); c51 = Fma.MultiplyAdd(av, b1, c51);
+        }
+        StoreRow(c, c00, c01, beta, bias, 0, relu);
+        if (mr > 1) StoreRow(c + ldc, c10, c11, beta, bias, 1, relu);
+        if (mr > 2) StoreRow(c + 2L * ldc, c20, c21, beta, bias, 2, relu);
+        if (mr > 3) StoreRow(c + 3L * ldc, c30, c31, beta, bias, 3, relu);
+        if (mr > 4) StoreRow(c + 4L * ldc, c40, c41, beta, bias, 4, relu);
+        if (mr > 5) StoreRow(c + 5L * ldc, c50, c51, beta, bias, 5, relu);
+    }
+
+    /// <summary><see cref="KernelDirectA"/> storing only the <paramref name="mr"/> valid rows (full-width tiles).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Kernel6x16DirectAFma(int kc, float* a, nint rs, nint ps, int mr, float* b, nint bs, float* c, int ldc, float beta)
+    {
+        if (mr == MR) { KernelDirectA(kc, a, rs, ps, mr, b, bs, c, ldc, beta, null, false); return; }
+        float* tile = stackalloc float[MR * NR];
+        KernelDirectA(kc, a, rs, ps, mr, b, bs, tile, NR, 0f, null, false);
+        MergeTile(tile, c, ldc, mr, NR, beta, null, false);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -19,7 +19,7 @@ public class AlgorithmDifferentialTests
             yield return ["depthwise_direct", ConvShapes.Kind.Grouped, dir, 60];
             if (dir != ConvDirection.BackwardData) yield return ["direct_small_c", ConvShapes.Kind.SmallChannels, dir, 120];
         }
-        if (System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
+        if (System.Runtime.Intrinsics.X86.Fma.IsSupported)
         {
             yield return ["implicit_gemm", ConvShapes.Kind.StrideOne, ConvDirection.Forward, 150];
             yield return ["implicit_gemm", ConvShapes.Kind.StrideOne, ConvDirection.BackwardWeight, 150];
@@ -84,11 +84,11 @@ public class AlgorithmDifferentialTests
         }
         Assert.True(run >= 60, $"only {run} eligible shapes");
         // a square 3x3 layer, forced; the planner sends it this way only where its forward form is the implicit GEMM
-        // (AVX-512), not where it would be the GEMM lowering
+        // (which takes this shape, a sixth of whose columns it would drop, only where 512-bit FMAs run at full rate)
         var t = ConvDescriptor.Create(2, [2, 64, 15, 14], [64, 64, 3, 3], true, 1, 1);
         var plan = ConvPlanner.Plan(t, ConvDirection.BackwardData, "flipped_forward");
         CheckAgainstReference(plan, t, ConvDirection.BackwardData, r, 2e-5);
-        Assert.Equal(System.Runtime.Intrinsics.X86.Avx512F.IsSupported ? "flipped_forward" : "im2col_gemm", ConvPlanner.Choose(t, ConvDirection.BackwardData));
+        Assert.Equal(ConvKit.Kernels.GemmCore.WideFmaPays ? "flipped_forward" : "im2col_gemm", ConvPlanner.Choose(t, ConvDirection.BackwardData));
         Assert.Equal("flipped_forward", ConvPlanner.Choose(ConvDescriptor.Create(2, [1, 256, 56, 56], [256, 256, 3, 3], true, 1, 1), ConvDirection.BackwardData));
     }
 
@@ -157,7 +157,7 @@ public class AlgorithmDifferentialTests
     [InlineData(9, 30, 12, 11, 40, 3, 1, 1)]   // images per thread with an odd count; K past one 32-channel panel
     public void ImplicitGemmMatchesReferenceOnLargerShapes(int n, int c, int h, int w, int k, int ks, int dil, int pad)
     {
-        if (!System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
+        if (!System.Runtime.Intrinsics.X86.Fma.IsSupported)
         {
             Assert.Null(ImplicitGemmAlgorithm.Instance.TryPlan(ConvDescriptor.Create(2, [n, c, h, w], [k, c, ks, ks], true, 1, pad, dil), ConvDirection.Forward));
             return;
@@ -165,7 +165,22 @@ public class AlgorithmDifferentialTests
         var r = new Random(n * 7 + c + k);
         var d = ConvDescriptor.Create(2, [n, c, h, w], [k, c, ks, ks], true, 1, pad, dil);
         foreach (var dir in new[] { ConvDirection.Forward, ConvDirection.BackwardWeight })
-            CheckAgainstReference(ConvPlanner.Plan(d, dir, "implicit_gemm"), d, dir, r, 1e-5);
+        {
+            var p = ConvPlanner.Plan(d, dir, "implicit_gemm");
+            CheckAgainstReference(p, d, dir, r, 1e-5);
+            // the AVX2 kernels perform the same FMAs per element in the same order as the AVX-512 ones
+            var x0 = ConvShapes.Data(r, d.InputShape); var w0 = ConvShapes.Data(r, d.WeightShape); var g0 = ConvShapes.Data(r, d.OutputShape);
+            bool saved = ConvKit.Kernels.GemmCore.UseAvx512;
+            try
+            {
+                ConvKit.Kernels.GemmCore.UseAvx512 = false;
+                var (narrow, _) = RunWithReference(p, d, dir, x0, w0, g0, []);
+                ConvKit.Kernels.GemmCore.UseAvx512 = System.Runtime.Intrinsics.X86.Avx512F.IsSupported;
+                var (wide, _) = RunWithReference(p, d, dir, x0, w0, g0, []);
+                Assert.Equal(narrow, wide);
+            }
+            finally { ConvKit.Kernels.GemmCore.UseAvx512 = saved; }
+        }
         // relu fused in the last k-block's write
         var plan = ConvPlanner.Plan(d, ConvDirection.Forward, "implicit_gemm");
         var x = ConvShapes.Data(r, d.InputShape); var wt = ConvShapes.Data(r, d.WeightShape); var b = ConvShapes.Data(r, [k]);
@@ -173,6 +188,25 @@ public class AlgorithmDifferentialTests
         plan.Forward(x, wt, b, got, relu: true);
         ConvReference.Forward(d, x, wt, b, want);
         for (int i = 0; i < got.Length; i++) Assert.Equal(Math.Max(want[i], 0f), got[i], 1e-3f);
+    }
+
+    [Fact]
+    public void ImplicitGemmOnAvx2KernelsMatchesReference()
+    {
+        if (!System.Runtime.Intrinsics.X86.Fma.IsSupported) return;
+        var r = new Random(2468);
+        bool saved = ConvKit.Kernels.GemmCore.UseAvx512;
+        try
+        {
+            ConvKit.Kernels.GemmCore.UseAvx512 = false;
+            for (int i = 0; i < 80; i++)
+            {
+                var d = ConvShapes.Random(r, ConvShapes.Kind.StrideOne);
+                var dir = i % 2 == 0 ? ConvDirection.Forward : ConvDirection.BackwardWeight;
+                CheckAgainstReference(ConvPlanner.Plan(d, dir, "implicit_gemm"), d, dir, r, 1e-5);
+            }
+        }
+        finally { ConvKit.Kernels.GemmCore.UseAvx512 = saved; }
     }
 
     [Fact]
@@ -188,9 +222,9 @@ public class AlgorithmDifferentialTests
         var ok = ConvDescriptor.Create(2, [1, 64, 32, 32], [64, 64, 3, 3], false, 1, 1);
         Assert.Null(ImplicitGemmAlgorithm.Instance.TryPlan(ok, ConvDirection.BackwardData));
         // the planner's entry leaves narrow outputs, whose dropped columns would be most of the work, to the lowering
-        var narrow = ConvDescriptor.Create(2, [1, 64, 4, 12], [64, 64, 3, 9], false, 1, (1, 0));
+        var narrow = ConvDescriptor.Create(2, [2, 64, 10, 12], [64, 64, 3, 9], false, 1, (1, 0));
         Assert.Null(ImplicitGemmAlgorithm.Preferred.TryPlan(narrow, ConvDirection.Forward));
-        Assert.Equal(System.Runtime.Intrinsics.X86.Avx512F.IsSupported, ImplicitGemmAlgorithm.Preferred.TryPlan(ok, ConvDirection.Forward) is not null);
+        Assert.Equal(System.Runtime.Intrinsics.X86.Fma.IsSupported, ImplicitGemmAlgorithm.Preferred.TryPlan(ok, ConvDirection.Forward) is not null);
     }
 
     [Fact]

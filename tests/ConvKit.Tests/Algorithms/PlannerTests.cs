@@ -23,20 +23,21 @@ public class PlannerTests
         Assert.Equal("flipped_forward", ConvPlanner.Choose(D2(1, 128, 56, 56, 128, 3, pad: 1, groups: 32), ConvDirection.BackwardData));
         Assert.Equal("depthwise_direct", ConvPlanner.Choose(D2(1, 96, 112, 112, 96, 3, pad: 1, stride: 2, groups: 96), ConvDirection.BackwardWeight));
         Assert.Equal("direct_small_c", ConvPlanner.Choose(D2(1, 128, 56, 56, 128, 3, pad: 1, groups: 32), ConvDirection.Forward));
-        Assert.Equal(System.Runtime.Intrinsics.X86.Avx512F.IsSupported ? "implicit_gemm" : "im2col_gemm",
+        Assert.Equal(ConvKit.Kernels.GemmCore.WideFmaPays ? "implicit_gemm" : "im2col_gemm",
             ConvPlanner.Choose(D2(1, 256, 28, 28, 256, 3, pad: 2, dil: 2), ConvDirection.BackwardWeight));
         // 49 positions per weight: the lowering writes gW in place, the implicit GEMM would transpose it
         Assert.Equal("im2col_gemm", ConvPlanner.Choose(D2(1, 512, 7, 7, 512, 3, pad: 1), ConvDirection.BackwardWeight));
         Assert.Equal("reference", ConvPlanner.Algorithms[^1].Name);
-        // dense stride-1 layers: the implicit GEMM where AVX-512 runs it, else Winograd (wide) or the GEMM lowering
-        bool wide = System.Runtime.Intrinsics.X86.Avx512F.IsSupported;
+        // dense stride-1 layers: the implicit GEMM (with full-rate AVX-512 also for VGG's wide layer, and for layers
+        // dropping an eighth of its columns, which AVX2 leaves to Winograd and the GEMM lowering)
+        bool wide = ConvKit.Kernels.GemmCore.WideFmaPays, fma = System.Runtime.Intrinsics.X86.Fma.IsSupported;
         Assert.Equal(wide ? "implicit_gemm" : "winograd_f2x2_3x3", ConvPlanner.Choose(D2(1, 256, 56, 56, 256, 3, pad: 1), ConvDirection.Forward));
-        Assert.Equal(wide ? "implicit_gemm" : "im2col_gemm", ConvPlanner.Choose(D2(1, 64, 56, 56, 64, 3, pad: 1), ConvDirection.Forward));
+        Assert.Equal(fma ? "implicit_gemm" : "im2col_gemm", ConvPlanner.Choose(D2(1, 64, 56, 56, 64, 3, pad: 1), ConvDirection.Forward));
         Assert.Equal(wide ? "implicit_gemm" : "im2col_gemm", ConvPlanner.Choose(D2(1, 256, 14, 14, 256, 3, pad: 1), ConvDirection.Forward));
-        Assert.Equal(wide ? "implicit_gemm" : "im2col_gemm", ConvPlanner.Choose(D2(1, 512, 7, 7, 512, 3, pad: 1), ConvDirection.Forward));
+        Assert.Equal(fma ? "implicit_gemm" : "im2col_gemm", ConvPlanner.Choose(D2(1, 512, 7, 7, 512, 3, pad: 1), ConvDirection.Forward));
         Assert.Equal("flipped_forward", ConvPlanner.Choose(D2(1, 256, 56, 56, 256, 3, pad: 1), ConvDirection.BackwardData));
         Assert.Equal("im2col_gemm", ConvPlanner.Choose(D2(1, 64, 56, 56, 64, 3, pad: 1, stride: 2), ConvDirection.BackwardData));
-        Assert.Equal(wide ? "flipped_forward" : "im2col_gemm", ConvPlanner.Choose(D2(1, 64, 56, 56, 64, 3, pad: 1), ConvDirection.BackwardData));
+        Assert.Equal(fma ? "flipped_forward" : "im2col_gemm", ConvPlanner.Choose(D2(1, 64, 56, 56, 64, 3, pad: 1), ConvDirection.BackwardData));
         // 49 output positions: flipping 9.4 MB of weights costs more than the lowering's backward-data
         Assert.Equal("im2col_gemm", ConvPlanner.Choose(D2(1, 512, 7, 7, 512, 3, pad: 1), ConvDirection.BackwardData));
         Assert.Equal("direct_small_c", ConvPlanner.Choose(D2(64, 1, 28, 28, 32, 3, pad: 1), ConvDirection.Forward));
