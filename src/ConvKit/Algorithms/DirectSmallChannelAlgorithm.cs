@@ -395,7 +395,7 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
                 float* partials = Workspace.Get(Workspace.Partials, wlen * workers);
                 new Span<float>(partials, checked((int)(wlen * workers))).Clear();
                 nint px = (nint)x, pgy = (nint)gy, ppart = (nint)partials;
-                VecOps.ParallelItems(Items, workers, (wk, item) =>
+                VecOps.ParallelStatic(Items, workers, (wk, item) =>
                 {
                     int grp = item % g.Groups, n = item / g.Groups;
                     int stride = FlatStride(g);

@@ -271,7 +271,7 @@ public sealed class GemmConvAlgorithm : IConvAlgorithm
                 nint px = (nint)x, pgy = (nint)gy, pgw = (nint)gw, ppart = (nint)partials;
                 bool direct = _direct;
                 int cw = _cw, chunks = _chunks, gemmThreads = itemPar ? 1 : threads;
-                VecOps.ParallelItems(items, workers, (wk, item) =>
+                VecOps.ParallelStatic(items, workers, (wk, item) =>
                 {
                     float* colp, gyg; int ldcol, ldgy, cwi, grp;
                     if (nb > 1)

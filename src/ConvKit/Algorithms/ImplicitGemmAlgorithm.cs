@@ -153,16 +153,12 @@ public sealed class ImplicitGemmAlgorithm : IConvAlgorithm
                     outT = Workspace.Get(Workspace.Partials, outLen * threads);
                     System.Runtime.InteropServices.NativeMemory.Clear(outT, (nuint)(outLen * threads * 4));
                     nint pparts = (nint)outT;
-                    // a fixed range of images per part, so the sums (and results) do not depend on thread timing
-                    VecOps.ParallelItems(threads, threads, (_, part) =>
+                    VecOps.ParallelStatic(g.N, threads, (part, n) =>
                     {
                         float* xp = Workspace.Get(Workspace.Columns, perImage);
-                        for (int n = G.N * part / threads; n < G.N * (part + 1) / threads; n++)
-                        {
-                            Im2col.PadPlanes(G, (float*)px + (long)n * G.C * G.IV, G.C, _hp, _wp, xp, Slack);
-                            PackGradT((float*)pgy + (long)n * G.K * G.OV, xp + _padded, kPad);
-                            WeightGradRows(xp, 1, perImage, false, (float*)pparts + part * outLen, kPad, 0, units, cTiles);
-                        }
+                        Im2col.PadPlanes(G, (float*)px + (long)n * G.C * G.IV, G.C, _hp, _wp, xp, Slack);
+                        PackGradT((float*)pgy + (long)n * G.K * G.OV, xp + _padded, kPad);
+                        WeightGradRows(xp, 1, perImage, false, (float*)pparts + part * outLen, kPad, 0, units, cTiles);
                     });
                     for (int t = 1; t < threads; t++)
                         for (long o = 0; o < outLen; o += int.MaxValue / 2)

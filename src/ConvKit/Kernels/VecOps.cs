@@ -160,6 +160,18 @@ internal static unsafe class VecOps
     /// dynamically (the caller works too); body(worker, item).</summary>
     public static void ParallelItems(int items, int threads, Action<int, int> body) => CoreWorkers.Run(items, threads, body);
 
+    /// <summary>body(part, item) over [0, items) in up to <paramref name="parts"/> parts of fixed, contiguous item
+    /// ranges run in order, so that sums kept per part (and hence the results) do not depend on thread timing.</summary>
+    public static void ParallelStatic(int items, int parts, Action<int, int> body)
+    {
+        parts = Math.Max(1, Math.Min(parts, items));
+        CoreWorkers.Run(parts, parts, (_, p) =>
+        {
+            int end = (int)((long)items * (p + 1) / parts);
+            for (int i = (int)((long)items * p / parts); i < end; i++) body(p, i);
+        });
+    }
+
     /// <summary>body(lo, hi) over [0, count) in one contiguous range per thread (up to <see cref="Gemm.MaxThreads"/>)
     /// when the work is worth a second core, else in one call. Runs on the kernels' own workers: the thread pool's
     /// workers, woken by <c>Parallel.For</c>, kept spinning after each call and took CPU from the two cores' real
