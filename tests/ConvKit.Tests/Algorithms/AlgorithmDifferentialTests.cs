@@ -190,20 +190,23 @@ public class AlgorithmDifferentialTests
         for (int i = 0; i < got.Length; i++) Assert.Equal(Math.Max(want[i], 0f), got[i], 1e-3f);
     }
 
-    [Fact]
-    public void ImplicitGemmOnAvx2KernelsMatchesReference()
+    [Theory]
+    [InlineData("implicit_gemm", ConvShapes.Kind.StrideOne)]
+    [InlineData("direct_small_c", ConvShapes.Kind.SmallChannels)]
+    public void Avx2KernelsMatchReference(string algorithm, ConvShapes.Kind kind)
     {
+        // the paths taken where AVX-512 is absent, run here by switching it off
         if (!System.Runtime.Intrinsics.X86.Fma.IsSupported) return;
-        var r = new Random(2468);
+        var r = new Random(2468 + (int)kind);
         bool saved = ConvKit.Kernels.GemmCore.UseAvx512;
         try
         {
             ConvKit.Kernels.GemmCore.UseAvx512 = false;
             for (int i = 0; i < 80; i++)
             {
-                var d = ConvShapes.Random(r, ConvShapes.Kind.StrideOne);
+                var d = ConvShapes.Random(r, kind);
                 var dir = i % 2 == 0 ? ConvDirection.Forward : ConvDirection.BackwardWeight;
-                CheckAgainstReference(ConvPlanner.Plan(d, dir, "implicit_gemm"), d, dir, r, 1e-5);
+                CheckAgainstReference(ConvPlanner.Plan(d, dir, algorithm), d, dir, r, 1e-5);
             }
         }
         finally { ConvKit.Kernels.GemmCore.UseAvx512 = saved; }
