@@ -340,7 +340,13 @@ internal static unsafe class GemmCore
                         if (wide)
                         {
                             // A last single panel (narrow outputs: 49 or 196 positions): 12×16 tiles on one zmm column
-                            // at the 512-bit rate instead of two 6×16 AVX2 calls.
+                            // at the 512-bit rate instead of two 6×16 AVX2 calls. A panel of a few columns with A's
+                            // rows contiguous (transposed A read in place: backward-data) runs 32 rows at a time with
+                            // the rows in the vector lanes, instead of a 16-lane tile for one to four useful lanes.
+                            if (directA && rs == 1 && nr <= 4)
+                                for (; ir + 32 <= mc; ir += 32)
+                                    KernelRows32Avx512(kc, ablk + ir, ps, bp, bs, nr, cc + (long)ir * ldc, ldc, betaEff,
+                                        biasBlk == null ? null : biasBlk + ir, reluBlk);
                             for (; ir + 2 * MR <= mc; ir += 2 * MR)
                             {
                                 float* a0 = directA ? ablk + ir * rs : ablk + (long)ir * kc;
@@ -891,6 +897,44 @@ internal static unsafe class GemmCore
         float* tile = stackalloc float[MR * NR];
         KernelDirectA(kc, a, rs, ps, mr, b, bs, tile, NR, 0f, null, false);
         MergeTile(tile, c, ldc, mr, NR, beta, null, false);
+    }
+
+    /// <summary>
+    /// 32 rows × <paramref name="nr"/> ≤ 4 columns with the rows in the lanes: A element (r, p) at a[r + p·ps] (two
+    /// zmm loads per p), B element (p, j) at b[p·bs + j] broadcast. The same FMAs per element in the same order as
+    /// the other kernels; the epilogue is scalar (the tile is stored by columns).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void KernelRows32Avx512(int kc, float* a, nint ps, float* b, nint bs, int nr, float* c, int ldc, float beta, float* bias, bool relu)
+    {
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
+        // columns past nr repeat the last one (not stored)
+        nint j1 = Math.Min(1, nr - 1), j2 = Math.Min(2, nr - 1), j3 = Math.Min(3, nr - 1);
+        for (int p = 0; p < kc; p++, a += ps, b += bs)
+        {
+            var x0 = Avx512F.LoadVector512(a);
+            var x1 = Avx512F.LoadVector512(a + 16);
+            var bv = Vector512.Create(b[0]);
+            c00 = Avx512F.FusedMultiplyAdd(x0, bv, c00); c01 = Avx512F.FusedMultiplyAdd(x1, bv, c01);
+            bv = Vector512.Create(b[j1]);
+            c10 = Avx512F.FusedMultiplyAdd(x0, bv, c10); c11 = Avx512F.FusedMultiplyAdd(x1, bv, c11);
+            bv = Vector512.Create(b[j2]);
+            c20 = Avx512F.FusedMultiplyAdd(x0, bv, c20); c21 = Avx512F.FusedMultiplyAdd(x1, bv, c21);
+            bv = Vector512.Create(b[j3]);
+            c30 = Avx512F.FusedMultiplyAdd(x0, bv, c30); c31 = Avx512F.FusedMultiplyAdd(x1, bv, c31);
+        }
+        float* t = stackalloc float[4 * 32];
+        Avx512F.Store(t, c00); Avx512F.Store(t + 16, c01); Avx512F.Store(t + 32, c10); Avx512F.Store(t + 48, c11);
+        Avx512F.Store(t + 64, c20); Avx512F.Store(t + 80, c21); Avx512F.Store(t + 96, c30); Avx512F.Store(t + 112, c31);
+        for (int j = 0; j < nr; j++)
+            for (int r = 0; r < 32; r++)
+            {
+                float* d = c + (long)r * ldc + j;
+                float v = t[j * 32 + r];
+                if (beta != 0) v = MathF.FusedMultiplyAdd(beta, *d, v);
+                if (bias != null) v += bias[r];
+                *d = relu && !(v > 0) ? 0f : v;
+            }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -62,6 +62,8 @@ public class GemmTests
     [InlineData(16, 47, 9)]
     [InlineData(23, 16, 11)]
     [InlineData(4, 70, 5)]
+    [InlineData(70, 49, 33)]
+    [InlineData(64, 35, 20)]
     public void WideKernelEqualsAvx2KernelBitwise(int m, int n, int k)
     {
         // The AVX-512 kernels (12×32 tiles, 6×32 row tails, 12×16 column tails; packed and in-place A and B) perform
@@ -78,10 +80,13 @@ public class GemmTests
                 {
                     fixed (float* pa = a) fixed (float* pb = b) fixed (float* pbias = bias) fixed (float* p0 = c0) fixed (float* p1 = c1)
                     {
+                        // A transposed (k×m) when read in place and relu is on: its rows are then contiguous
+                        bool ta = directA && relu;
+                        int lda = ta ? m : k;
                         GemmCore.UseAvx512 = false;
-                        GemmCore.Run(false, false, m, n, k, 1f, pa, k, pb, n, 0.5f, p0, n, pbias, relu, 1, directA: directA, directB: directB);
+                        GemmCore.Run(ta, false, m, n, k, 1f, pa, lda, pb, n, 0.5f, p0, n, pbias, relu, 1, directA: directA, directB: directB);
                         GemmCore.UseAvx512 = System.Runtime.Intrinsics.X86.Avx512F.IsSupported;
-                        GemmCore.Run(false, false, m, n, k, 1f, pa, k, pb, n, 0.5f, p1, n, pbias, relu, 1, directA: directA, directB: directB);
+                        GemmCore.Run(ta, false, m, n, k, 1f, pa, lda, pb, n, 0.5f, p1, n, pbias, relu, 1, directA: directA, directB: directB);
                     }
                 }
                 Assert.Equal(c0, c1);
