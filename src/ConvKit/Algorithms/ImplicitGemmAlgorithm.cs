@@ -8,11 +8,12 @@ namespace ConvKit.Algorithms;
 /// Convolution as an implicit GEMM (forward and backward-weights), for stride 1 in 1-d and 2-d: no column matrix.
 /// The input is copied once into zero-bordered planes of Wp = OW + (KW-1)·DW columns; on that grid output (oy, ox)
 /// sits at flattened position oy·Wp + ox and its tap (c, ky, kx) at that position plus c·plane + ky·DH·Wp + kx·DW,
-/// so GEMM row t of the lowered input is the padded input itself shifted by one offset per t. The micro-kernel reads
-/// B rows through that offset table (<see cref="GemmCore.Kernel12x32OffsetsAvx512"/>, or its AVX2 twin
-/// <see cref="GemmCore.Kernel6x16OffsetsFma"/> on CPUs without AVX-512), computes the Wp − OW columns
-/// per row past the image and drops them when the result is copied out. It trades the im2col pass (9 floats written
-/// and read per input float for a 3×3 kernel) for those dropped columns.
+/// so row t of the lowered input is the padded input itself shifted by one offset per t. Forward: the GEMM's
+/// micro-kernels read those B rows through the offset table (<see cref="OffsetRows"/>), compute the Wp − OW columns
+/// per row past the image and drop them when the result is copied out. Backward-weights: gWᵀ is the product of the
+/// shifted input, read in place as A (a tap's channels one plane apart), with gYᵀ on the same grid (zero in the
+/// dropped columns). Both trade the im2col pass (9 floats written and read per input float for a 3×3 kernel) for
+/// the dropped columns.
 /// </summary>
 public sealed class ImplicitGemmAlgorithm : IConvAlgorithm
 {
@@ -239,16 +240,16 @@ public sealed class ImplicitGemmAlgorithm : IConvAlgorithm
                             // row (c, tap) of gWᵀ, so that one transpose gives gW's layout
                             float* c = outT + ((long)c0 * g.KV + tap) * kPad + k0;
                             if (wide && mr == rowsTile)
-                                GemmCore.KernelDirectA12x32Avx512(kc, a, (nint)_plane, 1, b0, b0 + GemmCore.NR, Tile, c, ldc, beta, null, false);
+                                GemmCore.Kernel12x32Avx512(kc, a, a + GemmCore.MR * _plane, (nint)_plane, 1, new StridedRows(b0, Tile), GemmCore.NR, c, ldc, beta, null, false);
                             else
                                 for (int r = 0; r < mr; r += GemmCore.MR)
                                 {
                                     int mr6 = Math.Min(GemmCore.MR, mr - r);
                                     if (wide)
-                                        GemmCore.Kernel6x32Avx512(kc, a + r * _plane, (nint)_plane, 1, mr6, b0, b0 + GemmCore.NR, Tile, c + (long)r * ldc, ldc, beta, null, false);
+                                        GemmCore.Kernel6x32Avx512(kc, a + r * _plane, (nint)_plane, 1, mr6, new StridedRows(b0, Tile), GemmCore.NR, c + (long)r * ldc, ldc, beta, null, false);
                                     else
                                         for (int h = 0; h < Tile; h += GemmCore.NR)
-                                            GemmCore.Kernel6x16DirectAFma(kc, a + r * _plane, (nint)_plane, 1, mr6, b0 + h, Tile, c + (long)r * ldc + h, ldc, beta);
+                                            GemmCore.Kernel6x16Fma(kc, a + r * _plane, (nint)_plane, 1, mr6, new StridedRows(b0 + h, Tile), c + (long)r * ldc + h, ldc, beta, null, false);
                                 }
                         }
                     }
@@ -295,7 +296,7 @@ public sealed class ImplicitGemmAlgorithm : IConvAlgorithm
                             bool packedA = o.Packed != null;
                             float* a = packedA ? o.Packed + (long)pc * mPad + (long)r * kc : o.W + (long)r * depth + pc;
                             for (int h = 0; h < Tile; h += GemmCore.NR)
-                                GemmCore.Kernel6x16OffsetsFma(kc, a, packedA ? 1 : depth, packedA ? GemmCore.MR : 1, Math.Min(GemmCore.MR, m1 - r), tk, bj + h,
+                                GemmCore.Kernel6x16Fma(kc, a, packedA ? 1 : depth, packedA ? GemmCore.MR : 1, Math.Min(GemmCore.MR, m1 - r), new OffsetRows(bj + h, tk),
                                     cj + (long)r * ldc + h, ldc, beta, br, relu);
                         }
                         continue;
@@ -307,12 +308,12 @@ public sealed class ImplicitGemmAlgorithm : IConvAlgorithm
                         if (o.Packed == null)
                         {
                             float* a = o.W + (long)i * depth + pc;
-                            GemmCore.Kernel12x32OffsetsAvx512(kc, a, a + GemmCore.MR * (long)depth, depth, 1, tk, bj, cj + (long)i * ldc, ldc, beta, bi, relu);
+                            GemmCore.Kernel12x32Avx512(kc, a, a + GemmCore.MR * (long)depth, depth, 1, new OffsetRows(bj, tk), GemmCore.NR, cj + (long)i * ldc, ldc, beta, bi, relu);
                         }
                         else
                         {
                             float* a = o.Packed + (long)pc * mPad + (long)i * kc;
-                            GemmCore.Kernel12x32OffsetsAvx512(kc, a, a + GemmCore.MR * kc, 1, GemmCore.MR, tk, bj, cj + (long)i * ldc, ldc, beta, bi, relu);
+                            GemmCore.Kernel12x32Avx512(kc, a, a + GemmCore.MR * kc, 1, GemmCore.MR, new OffsetRows(bj, tk), GemmCore.NR, cj + (long)i * ldc, ldc, beta, bi, relu);
                         }
                     }
                     for (; i < m1; i += GemmCore.MR)
@@ -320,9 +321,9 @@ public sealed class ImplicitGemmAlgorithm : IConvAlgorithm
                         float* bi = biasBlk == null ? null : biasBlk + i;
                         int mr = Math.Min(GemmCore.MR, m1 - i);
                         if (o.Packed == null)
-                            GemmCore.Kernel6x32OffsetsAvx512(kc, o.W + (long)i * depth + pc, depth, 1, mr, tk, bj, cj + (long)i * ldc, ldc, beta, bi, relu);
+                            GemmCore.Kernel6x32Avx512(kc, o.W + (long)i * depth + pc, depth, 1, mr, new OffsetRows(bj, tk), GemmCore.NR, cj + (long)i * ldc, ldc, beta, bi, relu);
                         else
-                            GemmCore.Kernel6x32OffsetsAvx512(kc, o.Packed + (long)pc * mPad + (long)i * kc, 1, GemmCore.MR, mr, tk, bj, cj + (long)i * ldc, ldc, beta, bi, relu);
+                            GemmCore.Kernel6x32Avx512(kc, o.Packed + (long)pc * mPad + (long)i * kc, 1, GemmCore.MR, mr, new OffsetRows(bj, tk), GemmCore.NR, cj + (long)i * ldc, ldc, beta, bi, relu);
                     }
                 }
             }

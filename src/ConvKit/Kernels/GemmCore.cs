@@ -326,14 +326,14 @@ internal static unsafe class GemmCore
                             for (; ir + 2 * MR <= mc; ir += 2 * MR)
                             {
                                 float* biasT = biasBlk == null ? null : biasBlk + ir;
-                                if (directA)
-                                    KernelDirectA12x32Avx512(kc, ablk + ir * rs, rs, ps, bp, bp2, bs, cc + (long)ir * ldc, ldc, betaEff, biasT, reluBlk);
-                                else
-                                    Kernel12x32Avx512(kc, ablk + (long)ir * kc, bp, bp2, bs, cc + (long)ir * ldc, ldc, betaEff, biasT, reluBlk);
+                                float* a0 = directA ? ablk + ir * rs : ablk + (long)ir * kc;
+                                Kernel12x32Avx512(kc, a0, directA ? a0 + MR * rs : a0 + (long)MR * kc, directA ? rs : 1, directA ? ps : MR,
+                                    new StridedRows(bp, bs), (nint)(bp2 - bp), cc + (long)ir * ldc, ldc, betaEff, biasT, reluBlk);
                             }
                             for (; ir < mc; ir += MR)
                                 Kernel6x32Avx512(kc, directA ? ablk + ir * rs : ablk + (long)ir * kc, directA ? rs : 1, directA ? ps : MR,
-                                    Math.Min(MR, mc - ir), bp, bp2, bs, cc + (long)ir * ldc, ldc, betaEff, biasBlk == null ? null : biasBlk + ir, reluBlk);
+                                    Math.Min(MR, mc - ir), new StridedRows(bp, bs), (nint)(bp2 - bp), cc + (long)ir * ldc, ldc, betaEff,
+                                    biasBlk == null ? null : biasBlk + ir, reluBlk);
                             jr += NR;
                             continue;
                         }
@@ -384,11 +384,11 @@ internal static unsafe class GemmCore
         {
             if (mr == MR && nr == NR)
             {
-                Kernel6x16Fma(kc, a, b, bs, c, ldc, beta, bias, relu);
+                Kernel6x16PackedFma(kc, a, b, bs, c, ldc, beta, bias, relu);
                 return;
             }
             float* tile = stackalloc float[MR * NR];
-            Kernel6x16Fma(kc, a, b, bs, tile, NR, 0f, null, false);
+            Kernel6x16PackedFma(kc, a, b, bs, tile, NR, 0f, null, false);
             MergeTile(tile, c, ldc, mr, nr, beta, bias, relu);
         }
         else
@@ -402,55 +402,14 @@ internal static unsafe class GemmCore
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void MicroDirect(int kc, float* a, nint rs, nint ps, float* b, nint bs, float* c, int ldc, int mr, int nr, float beta, float* bias, bool relu)
     {
-        if (mr == MR && nr == NR)
+        if (nr == NR)
         {
-            KernelDirectA(kc, a, rs, ps, mr, b, bs, c, ldc, beta, bias, relu);
+            Kernel6x16Fma(kc, a, rs, ps, mr, new StridedRows(b, bs), c, ldc, beta, bias, relu);
             return;
         }
         float* tile = stackalloc float[MR * NR];
-        KernelDirectA(kc, a, rs, ps, mr, b, bs, tile, NR, 0f, null, false);
+        Kernel6x16Fma(kc, a, rs, ps, mr, new StridedRows(b, bs), tile, NR, 0f, null, false);
         MergeTile(tile, c, ldc, mr, nr, beta, bias, relu);
-    }
-
-    /// <summary>
-    /// The 6×16 kernel reading A in place: element (r, p) at a[r·rs + p·ps] (rows past <paramref name="mr"/> repeat the
-    /// last valid row; their results are discarded by the caller). Used when A would be packed for only a few columns.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void KernelDirectA(int kc, float* a, nint rs, nint ps, int mr, float* b, nint bs, float* c, int ldc, float beta, float* bias, bool relu)
-    {
-        float* a0 = a, a1 = a + Math.Min(1, mr - 1) * rs, a2 = a + Math.Min(2, mr - 1) * rs;
-        float* a3 = a + Math.Min(3, mr - 1) * rs, a4 = a + Math.Min(4, mr - 1) * rs, a5 = a + Math.Min(5, mr - 1) * rs;
-        Vector256<float> c00 = Vector256<float>.Zero, c01 = Vector256<float>.Zero;
-        Vector256<float> c10 = Vector256<float>.Zero, c11 = Vector256<float>.Zero;
-        Vector256<float> c20 = Vector256<float>.Zero, c21 = Vector256<float>.Zero;
-        Vector256<float> c30 = Vector256<float>.Zero, c31 = Vector256<float>.Zero;
-        Vector256<float> c40 = Vector256<float>.Zero, c41 = Vector256<float>.Zero;
-        Vector256<float> c50 = Vector256<float>.Zero, c51 = Vector256<float>.Zero;
-        nint q = 0;
-        for (int p = 0; p < kc; p++, q += ps, b += bs)
-        {
-            var b0 = Avx.LoadVector256(b);
-            var b1 = Avx.LoadVector256(b + 8);
-            var av = Avx.BroadcastScalarToVector256(a0 + q);
-            c00 = Fma.MultiplyAdd(av, b0, c00); c01 = Fma.MultiplyAdd(av, b1, c01);
-            av = Avx.BroadcastScalarToVector256(a1 + q);
-            c10 = Fma.MultiplyAdd(av, b0, c10); c11 = Fma.MultiplyAdd(av, b1, c11);
-            av = Avx.BroadcastScalarToVector256(a2 + q);
-            c20 = Fma.MultiplyAdd(av, b0, c20); c21 = Fma.MultiplyAdd(av, b1, c21);
-            av = Avx.BroadcastScalarToVector256(a3 + q);
-            c30 = Fma.MultiplyAdd(av, b0, c30); c31 = Fma.MultiplyAdd(av, b1, c31);
-            av = Avx.BroadcastScalarToVector256(a4 + q);
-            c40 = Fma.MultiplyAdd(av, b0, c40); c41 = Fma.MultiplyAdd(av, b1, c41);
-            av = Avx.BroadcastScalarToVector256(a5 + q);
-            c50 = Fma.MultiplyAdd(av, b0, c50); c51 = Fma.MultiplyAdd(av, b1, c51);
-        }
-        StoreRow(c, c00, c01, beta, bias, 0, relu);
-        StoreRow(c + ldc, c10, c11, beta, bias, 1, relu);
-        StoreRow(c + 2L * ldc, c20, c21, beta, bias, 2, relu);
-        StoreRow(c + 3L * ldc, c30, c31, beta, bias, 3, relu);
-        StoreRow(c + 4L * ldc, c40, c41, beta, bias, 4, relu);
-        StoreRow(c + 5L * ldc, c50, c51, beta, bias, 5, relu);
     }
 
     private static void MergeTile(float* tile, float* c, int ldc, int mr, int nr, float beta, float* bias, bool relu)
@@ -492,7 +451,7 @@ internal static unsafe class GemmCore
 
     /// <summary>The 6×16 register-blocked micro-kernel: kc rank-1 updates of 12 accumulators, then one store per row.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel6x16Fma(int kc, float* a, float* b, nint bs, float* c, int ldc, float beta, float* bias, bool relu)
+    private static void Kernel6x16PackedFma(int kc, float* a, float* b, nint bs, float* c, int ldc, float beta, float* bias, bool relu)
     {
         Vector256<float> c00 = Vector256<float>.Zero, c01 = Vector256<float>.Zero;
         Vector256<float> c10 = Vector256<float>.Zero, c11 = Vector256<float>.Zero;
@@ -559,79 +518,29 @@ internal static unsafe class GemmCore
         StoreRow(c + 5L * ldc, c50, c51, beta, bias, 5, relu);
     }
 
-    /// <summary>
-    /// The AVX-512 micro-kernel over the 6×16 packed layout: two A panels (rows 0-5 at <paramref name="a"/>, rows
-    /// 6-11 at a + 6·kc) times two B panels (<paramref name="b0"/>, <paramref name="b1"/>; one 16-float row each,
-    /// a zmm load) into 24 zmm accumulators, so each broadcast feeds two FMAs and each B load six.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel12x32Avx512(int kc, float* a, float* b0, float* b1, nint bs, float* c, int ldc, float beta, float* bias, bool relu)
-    {
-        float* a2 = a + MR * kc;
-        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
-        Vector512<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
-        Vector512<float> c60 = default, c61 = default, c70 = default, c71 = default, c80 = default, c81 = default;
-        Vector512<float> c90 = default, c91 = default, ca0 = default, ca1 = default, cb0 = default, cb1 = default;
-        for (int p = 0; p < kc; p++, a += MR, a2 += MR, b0 += bs, b1 += bs)
-        {
-            var x0 = Avx512F.LoadVector512(b0);
-            var x1 = Avx512F.LoadVector512(b1);
-            var av = Vector512.Create(a[0]);
-            c00 = Avx512F.FusedMultiplyAdd(av, x0, c00); c01 = Avx512F.FusedMultiplyAdd(av, x1, c01);
-            av = Vector512.Create(a[1]);
-            c10 = Avx512F.FusedMultiplyAdd(av, x0, c10); c11 = Avx512F.FusedMultiplyAdd(av, x1, c11);
-            av = Vector512.Create(a[2]);
-            c20 = Avx512F.FusedMultiplyAdd(av, x0, c20); c21 = Avx512F.FusedMultiplyAdd(av, x1, c21);
-            av = Vector512.Create(a[3]);
-            c30 = Avx512F.FusedMultiplyAdd(av, x0, c30); c31 = Avx512F.FusedMultiplyAdd(av, x1, c31);
-            av = Vector512.Create(a[4]);
-            c40 = Avx512F.FusedMultiplyAdd(av, x0, c40); c41 = Avx512F.FusedMultiplyAdd(av, x1, c41);
-            av = Vector512.Create(a[5]);
-            c50 = Avx512F.FusedMultiplyAdd(av, x0, c50); c51 = Avx512F.FusedMultiplyAdd(av, x1, c51);
-            av = Vector512.Create(a2[0]);
-            c60 = Avx512F.FusedMultiplyAdd(av, x0, c60); c61 = Avx512F.FusedMultiplyAdd(av, x1, c61);
-            av = Vector512.Create(a2[1]);
-            c70 = Avx512F.FusedMultiplyAdd(av, x0, c70); c71 = Avx512F.FusedMultiplyAdd(av, x1, c71);
-            av = Vector512.Create(a2[2]);
-            c80 = Avx512F.FusedMultiplyAdd(av, x0, c80); c81 = Avx512F.FusedMultiplyAdd(av, x1, c81);
-            av = Vector512.Create(a2[3]);
-            c90 = Avx512F.FusedMultiplyAdd(av, x0, c90); c91 = Avx512F.FusedMultiplyAdd(av, x1, c91);
-            av = Vector512.Create(a2[4]);
-            ca0 = Avx512F.FusedMultiplyAdd(av, x0, ca0); ca1 = Avx512F.FusedMultiplyAdd(av, x1, ca1);
-            av = Vector512.Create(a2[5]);
-            cb0 = Avx512F.FusedMultiplyAdd(av, x0, cb0); cb1 = Avx512F.FusedMultiplyAdd(av, x1, cb1);
-        }
-        StoreRow512(c, c00, c01, beta, bias, 0, relu);
-        StoreRow512(c + ldc, c10, c11, beta, bias, 1, relu);
-        StoreRow512(c + 2L * ldc, c20, c21, beta, bias, 2, relu);
-        StoreRow512(c + 3L * ldc, c30, c31, beta, bias, 3, relu);
-        StoreRow512(c + 4L * ldc, c40, c41, beta, bias, 4, relu);
-        StoreRow512(c + 5L * ldc, c50, c51, beta, bias, 5, relu);
-        StoreRow512(c + 6L * ldc, c60, c61, beta, bias, 6, relu);
-        StoreRow512(c + 7L * ldc, c70, c71, beta, bias, 7, relu);
-        StoreRow512(c + 8L * ldc, c80, c81, beta, bias, 8, relu);
-        StoreRow512(c + 9L * ldc, c90, c91, beta, bias, 9, relu);
-        StoreRow512(c + 10L * ldc, ca0, ca1, beta, bias, 10, relu);
-        StoreRow512(c + 11L * ldc, cb0, cb1, beta, bias, 11, relu);
-    }
+
+
 
     /// <summary>
-    /// <see cref="Kernel12x32Avx512"/> reading A in place: element (r, p) at a[r·rs + p·ps], rows 0-11 all valid.
-    /// Two base pointers (rows 0 and 6) plus multiples of rs keep the twelve row addresses in few registers.
+    /// The 12×32 AVX-512 micro-kernel: twelve rows of A (rows 0-5 at a[r·rs + p·ps], rows 6-11 at a6[(r−6)·rs + p·ps];
+    /// packed panels are rs = 1, ps = MR, a6 = a + MR·kc) times two 16-float B rows, the first at
+    /// <paramref name="rows"/>.Row(p) and the second <paramref name="second"/> floats after it, into 24 zmm
+    /// accumulators: each broadcast feeds two FMAs and each B load twelve.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void KernelDirectA12x32Avx512(int kc, float* a, nint rs, nint ps, float* b0, float* b1, nint bs, float* c, int ldc, float beta, float* bias, bool relu)
+    internal static void Kernel12x32Avx512<TB>(int kc, float* a, float* a6, nint rs, nint ps, TB rows, nint second, float* c, int ldc, float beta, float* bias, bool relu)
+        where TB : struct, IBRows
     {
-        float* a6 = a + 6 * rs;
         nint r2 = 2 * rs, r3 = 3 * rs, r4 = 4 * rs, r5 = 5 * rs;
         Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
         Vector512<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
         Vector512<float> c60 = default, c61 = default, c70 = default, c71 = default, c80 = default, c81 = default;
         Vector512<float> c90 = default, c91 = default, ca0 = default, ca1 = default, cb0 = default, cb1 = default;
-        for (int p = 0; p < kc; p++, a += ps, a6 += ps, b0 += bs, b1 += bs)
+        for (int p = 0; p < kc; p++, a += ps, a6 += ps)
         {
-            var x0 = Avx512F.LoadVector512(b0);
-            var x1 = Avx512F.LoadVector512(b1);
+            float* bp = rows.Row(p);
+            var x0 = Avx512F.LoadVector512(bp);
+            var x1 = Avx512F.LoadVector512(bp + second);
             var av = Vector512.Create(a[0]);
             c00 = Avx512F.FusedMultiplyAdd(av, x0, c00); c01 = Avx512F.FusedMultiplyAdd(av, x1, c01);
             av = Vector512.Create(a[rs]);
@@ -672,22 +581,23 @@ internal static unsafe class GemmCore
     }
 
     /// <summary>
-    /// The row tail of <see cref="Kernel12x32Avx512"/>: <paramref name="mr"/> ≤ 6 rows, element (r, p) at
-    /// a[r·rs + p·ps] (a packed panel is rs = 1, ps = MR), times two B panels; 12 zmm accumulators. Rows past
-    /// <paramref name="mr"/> repeat the last valid row and are not stored.
+    /// The row tail of <see cref="Kernel12x32Avx512{TB}"/>: <paramref name="mr"/> ≤ 6 rows (A element (r, p) at
+    /// a[r·rs + p·ps]), 12 zmm accumulators. Rows past mr repeat the last valid row and are not stored.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void Kernel6x32Avx512(int kc, float* a, nint rs, nint ps, int mr, float* b0, float* b1, nint bs, float* c, int ldc, float beta, float* bias, bool relu)
+    internal static void Kernel6x32Avx512<TB>(int kc, float* a, nint rs, nint ps, int mr, TB rows, nint second, float* c, int ldc, float beta, float* bias, bool relu)
+        where TB : struct, IBRows
     {
         float* a0 = a, a1 = a + Math.Min(1, mr - 1) * rs, a2 = a + Math.Min(2, mr - 1) * rs;
         float* a3 = a + Math.Min(3, mr - 1) * rs, a4 = a + Math.Min(4, mr - 1) * rs, a5 = a + Math.Min(5, mr - 1) * rs;
         Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
         Vector512<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
         nint q = 0;
-        for (int p = 0; p < kc; p++, q += ps, b0 += bs, b1 += bs)
+        for (int p = 0; p < kc; p++, q += ps)
         {
-            var x0 = Avx512F.LoadVector512(b0);
-            var x1 = Avx512F.LoadVector512(b1);
+            float* bp = rows.Row(p);
+            var x0 = Avx512F.LoadVector512(bp);
+            var x1 = Avx512F.LoadVector512(bp + second);
             var av = Vector512.Create(a0[q]);
             c00 = Avx512F.FusedMultiplyAdd(av, x0, c00); c01 = Avx512F.FusedMultiplyAdd(av, x1, c01);
             av = Vector512.Create(a1[q]);
@@ -707,6 +617,46 @@ internal static unsafe class GemmCore
         if (mr > 3) StoreRow512(c + 3L * ldc, c30, c31, beta, bias, 3, relu);
         if (mr > 4) StoreRow512(c + 4L * ldc, c40, c41, beta, bias, 4, relu);
         if (mr > 5) StoreRow512(c + 5L * ldc, c50, c51, beta, bias, 5, relu);
+    }
+
+    /// <summary>
+    /// The AVX2 6×16 micro-kernel reading A by strides (element (r, p) at a[r·rs + p·ps]: weights or a padded input
+    /// in place) and B rows of 16 floats at <paramref name="rows"/>.Row(p); <paramref name="mr"/> ≤ 6 rows, those past
+    /// it repeat the last valid row and are not stored.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Kernel6x16Fma<TB>(int kc, float* a, nint rs, nint ps, int mr, TB rows, float* c, int ldc, float beta, float* bias, bool relu)
+        where TB : struct, IBRows
+    {
+        float* a0 = a, a1 = a + Math.Min(1, mr - 1) * rs, a2 = a + Math.Min(2, mr - 1) * rs;
+        float* a3 = a + Math.Min(3, mr - 1) * rs, a4 = a + Math.Min(4, mr - 1) * rs, a5 = a + Math.Min(5, mr - 1) * rs;
+        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+        Vector256<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        nint q = 0;
+        for (int p = 0; p < kc; p++, q += ps)
+        {
+            float* bp = rows.Row(p);
+            var b0 = Avx.LoadVector256(bp);
+            var b1 = Avx.LoadVector256(bp + 8);
+            var av = Avx.BroadcastScalarToVector256(a0 + q);
+            c00 = Fma.MultiplyAdd(av, b0, c00); c01 = Fma.MultiplyAdd(av, b1, c01);
+            av = Avx.BroadcastScalarToVector256(a1 + q);
+            c10 = Fma.MultiplyAdd(av, b0, c10); c11 = Fma.MultiplyAdd(av, b1, c11);
+            av = Avx.BroadcastScalarToVector256(a2 + q);
+            c20 = Fma.MultiplyAdd(av, b0, c20); c21 = Fma.MultiplyAdd(av, b1, c21);
+            av = Avx.BroadcastScalarToVector256(a3 + q);
+            c30 = Fma.MultiplyAdd(av, b0, c30); c31 = Fma.MultiplyAdd(av, b1, c31);
+            av = Avx.BroadcastScalarToVector256(a4 + q);
+            c40 = Fma.MultiplyAdd(av, b0, c40); c41 = Fma.MultiplyAdd(av, b1, c41);
+            av = Avx.BroadcastScalarToVector256(a5 + q);
+            c50 = Fma.MultiplyAdd(av, b0, c50); c51 = Fma.MultiplyAdd(av, b1, c51);
+        }
+        StoreRow(c, c00, c01, beta, bias, 0, relu);
+        if (mr > 1) StoreRow(c + ldc, c10, c11, beta, bias, 1, relu);
+        if (mr > 2) StoreRow(c + 2L * ldc, c20, c21, beta, bias, 2, relu);
+        if (mr > 3) StoreRow(c + 3L * ldc, c30, c31, beta, bias, 3, relu);
+        if (mr > 4) StoreRow(c + 4L * ldc, c40, c41, beta, bias, 4, relu);
+        if (mr > 5) StoreRow(c + 5L * ldc, c50, c51, beta, bias, 5, relu);
     }
 
     /// <summary>
@@ -758,146 +708,9 @@ internal static unsafe class GemmCore
         Avx512F.Store(r, x);
     }
 
-    /// <summary>
-    /// The 12×32 AVX-512 tile of an implicit GEMM: B row p is the 32 floats at b + <paramref name="toff"/>[p] (a
-    /// shifted view of a padded input, so no column matrix is built); A element (r, p) at a[r·rs + p·ps] for rows 0-5
-    /// and a6[(r - 6)·rs + p·ps] for rows 6-11 (packed panels: rs = 1, ps = MR; weights in place: rs = depth, ps = 1).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void Kernel12x32OffsetsAvx512(int kc, float* a, float* a6, nint rs, nint ps, int* toff, float* b, float* c, int ldc, float beta, float* bias, bool relu)
-    {
-        nint r2 = 2 * rs, r3 = 3 * rs, r4 = 4 * rs, r5 = 5 * rs;
-        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
-        Vector512<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
-        Vector512<float> c60 = default, c61 = default, c70 = default, c71 = default, c80 = default, c81 = default;
-        Vector512<float> c90 = default, c91 = default, ca0 = default, ca1 = default, cb0 = default, cb1 = default;
-        for (int p = 0; p < kc; p++, a += ps, a6 += ps)
-        {
-            float* bp = b + toff[p];
-            var x0 = Avx512F.LoadVector512(bp);
-            var x1 = Avx512F.LoadVector512(bp + 16);
-            var av = Vector512.Create(a[0]);
-            c00 = Avx512F.FusedMultiplyAdd(av, x0, c00); c01 = Avx512F.FusedMultiplyAdd(av, x1, c01);
-            av = Vector512.Create(a[rs]);
-            c10 = Avx512F.FusedMultiplyAdd(av, x0, c10); c11 = Avx512F.FusedMultiplyAdd(av, x1, c11);
-            av = Vector512.Create(a[r2]);
-            c20 = Avx512F.FusedMultiplyAdd(av, x0, c20); c21 = Avx512F.FusedMultiplyAdd(av, x1, c21);
-            av = Vector512.Create(a[r3]);
-            c30 = Avx512F.FusedMultiplyAdd(av, x0, c30); c31 = Avx512F.FusedMultiplyAdd(av, x1, c31);
-            av = Vector512.Create(a[r4]);
-            c40 = Avx512F.FusedMultiplyAdd(av, x0, c40); c41 = Avx512F.FusedMultiplyAdd(av, x1, c41);
-            av = Vector512.Create(a[r5]);
-            c50 = Avx512F.FusedMultiplyAdd(av, x0, c50); c51 = Avx512F.FusedMultiplyAdd(av, x1, c51);
-            av = Vector512.Create(a6[0]);
-            c60 = Avx512F.FusedMultiplyAdd(av, x0, c60); c61 = Avx512F.FusedMultiplyAdd(av, x1, c61);
-            av = Vector512.Create(a6[rs]);
-            c70 = Avx512F.FusedMultiplyAdd(av, x0, c70); c71 = Avx512F.FusedMultiplyAdd(av, x1, c71);
-            av = Vector512.Create(a6[r2]);
-            c80 = Avx512F.FusedMultiplyAdd(av, x0, c80); c81 = Avx512F.FusedMultiplyAdd(av, x1, c81);
-            av = Vector512.Create(a6[r3]);
-            c90 = Avx512F.FusedMultiplyAdd(av, x0, c90); c91 = Avx512F.FusedMultiplyAdd(av, x1, c91);
-            av = Vector512.Create(a6[r4]);
-            ca0 = Avx512F.FusedMultiplyAdd(av, x0, ca0); ca1 = Avx512F.FusedMultiplyAdd(av, x1, ca1);
-            av = Vector512.Create(a6[r5]);
-            cb0 = Avx512F.FusedMultiplyAdd(av, x0, cb0); cb1 = Avx512F.FusedMultiplyAdd(av, x1, cb1);
-        }
-        StoreRow512(c, c00, c01, beta, bias, 0, relu);
-        StoreRow512(c + ldc, c10, c11, beta, bias, 1, relu);
-        StoreRow512(c + 2L * ldc, c20, c21, beta, bias, 2, relu);
-        StoreRow512(c + 3L * ldc, c30, c31, beta, bias, 3, relu);
-        StoreRow512(c + 4L * ldc, c40, c41, beta, bias, 4, relu);
-        StoreRow512(c + 5L * ldc, c50, c51, beta, bias, 5, relu);
-        StoreRow512(c + 6L * ldc, c60, c61, beta, bias, 6, relu);
-        StoreRow512(c + 7L * ldc, c70, c71, beta, bias, 7, relu);
-        StoreRow512(c + 8L * ldc, c80, c81, beta, bias, 8, relu);
-        StoreRow512(c + 9L * ldc, c90, c91, beta, bias, 9, relu);
-        StoreRow512(c + 10L * ldc, ca0, ca1, beta, bias, 10, relu);
-        StoreRow512(c + 11L * ldc, cb0, cb1, beta, bias, 11, relu);
-    }
 
-    /// <summary>The row tail of <see cref="Kernel12x32OffsetsAvx512"/>: <paramref name="mr"/> ≤ 6 rows (rows past it
-    /// repeat the last valid row and are not stored).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void Kernel6x32OffsetsAvx512(int kc, float* a, nint rs, nint ps, int mr, int* toff, float* b, float* c, int ldc, float beta, float* bias, bool relu)
-    {
-        float* a0 = a, a1 = a + Math.Min(1, mr - 1) * rs, a2 = a + Math.Min(2, mr - 1) * rs;
-        float* a3 = a + Math.Min(3, mr - 1) * rs, a4 = a + Math.Min(4, mr - 1) * rs, a5 = a + Math.Min(5, mr - 1) * rs;
-        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
-        Vector512<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
-        nint q = 0;
-        for (int p = 0; p < kc; p++, q += ps)
-        {
-            float* bp = b + toff[p];
-            var x0 = Avx512F.LoadVector512(bp);
-            var x1 = Avx512F.LoadVector512(bp + 16);
-            var av = Vector512.Create(a0[q]);
-            c00 = Avx512F.FusedMultiplyAdd(av, x0, c00); c01 = Avx512F.FusedMultiplyAdd(av, x1, c01);
-            av = Vector512.Create(a1[q]);
-            c10 = Avx512F.FusedMultiplyAdd(av, x0, c10); c11 = Avx512F.FusedMultiplyAdd(av, x1, c11);
-            av = Vector512.Create(a2[q]);
-            c20 = Avx512F.FusedMultiplyAdd(av, x0, c20); c21 = Avx512F.FusedMultiplyAdd(av, x1, c21);
-            av = Vector512.Create(a3[q]);
-            c30 = Avx512F.FusedMultiplyAdd(av, x0, c30); c31 = Avx512F.FusedMultiplyAdd(av, x1, c31);
-            av = Vector512.Create(a4[q]);
-            c40 = Avx512F.FusedMultiplyAdd(av, x0, c40); c41 = Avx512F.FusedMultiplyAdd(av, x1, c41);
-            av = Vector512.Create(a5[q]);
-            c50 = Avx512F.FusedMultiplyAdd(av, x0, c50); c51 = Avx512F.FusedMultiplyAdd(av, x1, c51);
-        }
-        StoreRow512(c, c00, c01, beta, bias, 0, relu);
-        if (mr > 1) StoreRow512(c + ldc, c10, c11, beta, bias, 1, relu);
-        if (mr > 2) StoreRow512(c + 2L * ldc, c20, c21, beta, bias, 2, relu);
-        if (mr > 3) StoreRow512(c + 3L * ldc, c30, c31, beta, bias, 3, relu);
-        if (mr > 4) StoreRow512(c + 4L * ldc, c40, c41, beta, bias, 4, relu);
-        if (mr > 5) StoreRow512(c + 5L * ldc, c50, c51, beta, bias, 5, relu);
-    }
 
-    /// <summary>
-    /// The AVX2 twin of <see cref="Kernel6x32OffsetsAvx512"/>: <paramref name="mr"/> ≤ 6 rows × 16 columns, B row p
-    /// at b + <paramref name="toff"/>[p], A element (r, p) at a[r·rs + p·ps]; rows past mr are not stored.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void Kernel6x16OffsetsFma(int kc, float* a, nint rs, nint ps, int mr, int* toff, float* b, float* c, int ldc, float beta, float* bias, bool relu)
-    {
-        float* a0 = a, a1 = a + Math.Min(1, mr - 1) * rs, a2 = a + Math.Min(2, mr - 1) * rs;
-        float* a3 = a + Math.Min(3, mr - 1) * rs, a4 = a + Math.Min(4, mr - 1) * rs, a5 = a + Math.Min(5, mr - 1) * rs;
-        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
-        Vector256<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
-        nint q = 0;
-        for (int p = 0; p < kc; p++, q += ps)
-        {
-            float* bp = b + toff[p];
-            var b0 = Avx.LoadVector256(bp);
-            var b1 = Avx.LoadVector256(bp + 8);
-            var av = Avx.BroadcastScalarToVector256(a0 + q);
-            c00 = Fma.MultiplyAdd(av, b0, c00); c01 = Fma.MultiplyAdd(av, b1, c01);
-            av = Avx.BroadcastScalarToVector256(a1 + q);
-            c10 = Fma.MultiplyAdd(av, b0, c10); c11 = Fma.MultiplyAdd(av, b1, c11);
-            av = Avx.BroadcastScalarToVector256(a2 + q);
-            c20 = Fma.MultiplyAdd(av, b0, c20); c21 = Fma.MultiplyAdd(av, b1, c21);
-            av = Avx.BroadcastScalarToVector256(a3 + q);
-            c30 = Fma.MultiplyAdd(av, b0, c30); c31 = Fma.MultiplyAdd(av, b1, c31);
-            av = Avx.BroadcastScalarToVector256(a4 + q);
-            c40 = Fma.MultiplyAdd(av, b0, c40); c41 = Fma.MultiplyAdd(av, b1, c41);
-            av = Avx.BroadcastScalarToVector256(a5 + q);
-            c50 = Fma.MultiplyAdd(av, b0, c50); c51 = Fma.MultiplyAdd(av, b1, c51);
-        }
-        StoreRow(c, c00, c01, beta, bias, 0, relu);
-        if (mr > 1) StoreRow(c + ldc, c10, c11, beta, bias, 1, relu);
-        if (mr > 2) StoreRow(c + 2L * ldc, c20, c21, beta, bias, 2, relu);
-        if (mr > 3) StoreRow(c + 3L * ldc, c30, c31, beta, bias, 3, relu);
-        if (mr > 4) StoreRow(c + 4L * ldc, c40, c41, beta, bias, 4, relu);
-        if (mr > 5) StoreRow(c + 5L * ldc, c50, c51, beta, bias, 5, relu);
-    }
 
-    /// <summary><see cref="KernelDirectA"/> storing only the <paramref name="mr"/> valid rows (full-width tiles).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void Kernel6x16DirectAFma(int kc, float* a, nint rs, nint ps, int mr, float* b, nint bs, float* c, int ldc, float beta)
-    {
-        if (mr == MR) { KernelDirectA(kc, a, rs, ps, mr, b, bs, c, ldc, beta, null, false); return; }
-        float* tile = stackalloc float[MR * NR];
-        KernelDirectA(kc, a, rs, ps, mr, b, bs, tile, NR, 0f, null, false);
-        MergeTile(tile, c, ldc, mr, NR, beta, null, false);
-    }
 
     /// <summary>
     /// 32 rows × <paramref name="nr"/> ≤ 4 columns with the rows in the lanes: A element (r, p) at a[r + p·ps] (two
@@ -985,4 +798,24 @@ internal static unsafe class GemmCore
         Avx.Store(r, x0);
         Avx.Store(r + 8, x1);
     }
+}
+
+/// <summary>Where a micro-kernel finds row p of its B operand. The kernels are generic over it, so the JIT compiles
+/// one loop per kind and the choice costs nothing inside it.</summary>
+internal interface IBRows
+{
+    /// <summary>The first float of row p.</summary>
+    unsafe float* Row(int p);
+}
+
+/// <summary>Rows <paramref name="stride"/> floats apart: packed panels, or a matrix read in place.</summary>
+internal readonly unsafe struct StridedRows(float* b, nint stride) : IBRows
+{
+    public float* Row(int p) => b + p * stride;
+}
+
+/// <summary>Row p at b + offsets[p]: the shifted views of a padded input that make up an implicit GEMM's B.</summary>
+internal readonly unsafe struct OffsetRows(float* b, int* offsets) : IBRows
+{
+    public float* Row(int p) => b + offsets[p];
 }
