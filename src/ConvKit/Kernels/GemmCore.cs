@@ -200,14 +200,10 @@ internal static unsafe class GemmCore
             }
             else
             {
-                // p outer: each packed row of 16 is written once, sequentially; the nr source rows are read in step
-                float* src = b + (long)j0 * ldb;
-                for (int p = 0; p < kc; p++, d += NR)
-                {
-                    int j = 0;
-                    for (; j < nr; j++) d[j] = src[(long)j * ldb + p];
-                    for (; j < NR; j++) d[j] = 0f;
-                }
+                // the panel is the transpose of nr source rows of kc floats: 8×8 AVX blocks (a scalar walk here took a
+                // fifth of ResNet-50 conv1's backward-weights), zero columns past nr
+                if (nr < NR) new Span<float>(d, kc * NR).Clear();
+                VecOps.Transpose(b + (long)j0 * ldb, nr, kc, d, 0, nr, ldb, NR);
             }
         }
     }
