@@ -244,6 +244,57 @@ public static class BenchHarness
         return string.Create(CultureInfo.InvariantCulture, $"{r.Name,-22} {r.Gflop,7:F3} | {Cell(r.FwdMs)} | {Cell(r.BwdDataMs)} | {Cell(r.BwdWMs)} | {algos}");
     }
 
+    /// <summary>
+    /// Two algorithms (names, or "auto" for the planner's choice) on one layer and pass, alternated in one process:
+    /// batches of five calls each, for <paramref name="seconds"/> after a warm-up. On a host whose speed drifts over
+    /// seconds, separate runs differ by more than the change being measured; alternating batches see the same
+    /// drift. Returns the report line (medians and their ratio, first / second time); ArgumentException "compare" when
+    /// an algorithm declines the layer.
+    /// </summary>
+    public static string Compare(BenchLayer l, ConvDirection dir, string first, string second, int threads, double seconds)
+    {
+        int saved = ConvEngine.MaxThreads;
+        ConvEngine.MaxThreads = threads;
+        try
+        {
+            var d = ConvDescriptor.Create(2, [l.N, l.C, l.H, l.W], [l.K, l.C / l.Groups, l.R, l.S], true, l.Stride, l.Pad, l.Dil, l.Groups);
+            var x = Randn(1, d.InputShape); var w = Randn(2, d.WeightShape); var b = Randn(3, [l.K]);
+            var y = new float[ShapeLen(d.OutputShape)]; var gy = Randn(4, d.OutputShape);
+            var gx = new float[x.Length]; var gw = new float[w.Length];
+            Action Runner(string name)
+            {
+                ConvPlan plan;
+                try { plan = name == "auto" ? ConvPlanner.Plan(d, dir) : ConvPlanner.Plan(d, dir, name); }
+                catch (ArgumentException e) { throw new ArgumentException($"compare: {e.Message}", "compare", e); }
+                return dir switch
+                {
+                    ConvDirection.Forward => () => plan.Forward(x, w, b, y),
+                    ConvDirection.BackwardData => () => plan.BackwardData(gy, w, gx),
+                    _ => () => plan.BackwardWeight(x, gy, gw),
+                };
+            }
+            var runs = new[] { Runner(first), Runner(second) };
+            var times = new[] { new List<double>(), new List<double>() };
+            foreach (var f in runs) for (int i = 0; i < 3; i++) f();
+            var total = Stopwatch.StartNew();
+            do
+                for (int k = 0; k < 2; k++)
+                    for (int i = 0; i < 5; i++)
+                    {
+                        long t0 = Stopwatch.GetTimestamp();
+                        runs[k]();
+                        times[k].Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+                    }
+            while (total.Elapsed.TotalSeconds < seconds);
+            double Median(List<double> t) { t.Sort(); return t[t.Count / 2]; }
+            double m0 = Median(times[0]), m1 = Median(times[1]), gflop = d.Flops / 1e9;
+            string Name(string n) => n == "auto" ? $"auto ({ConvPlanner.Choose(d, dir)})" : n;
+            return string.Create(CultureInfo.InvariantCulture,
+                $"{l.Name} {dir} {threads}t: {Name(first)} {m0:F3} ms {gflop / m0 * 1e3:F1} GF/s | {Name(second)} {m1:F3} ms {gflop / m1 * 1e3:F1} GF/s | {first} / {second} time {m0 / m1:F2} ({times[0].Count} calls each)");
+        }
+        finally { ConvEngine.MaxThreads = saved; }
+    }
+
     /// <summary>Command-line entry shared by ConvKit.Bench and <c>convkit bench</c>.</summary>
     public static int RunCli(int threads, string? layers, bool quick, bool json, TextWriter output, string? algorithm = null, string? layersFile = null)
     {

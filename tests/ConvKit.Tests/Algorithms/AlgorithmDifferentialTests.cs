@@ -6,6 +6,7 @@ using Xunit;
 namespace ConvKit.Tests.Algorithms;
 
 /// <summary>Every algorithm, forced, against the reference over seeded random shapes, in all three directions.</summary>
+[Collection(EngineSettingsCollection.Name)]
 public class AlgorithmDifferentialTests
 {
     public static IEnumerable<object[]> Cases()
@@ -313,6 +314,7 @@ public class AlgorithmDifferentialTests
 }
 
 /// <summary>The GEMM lowering with weights read in place (no packing) or packed, forced, against the reference.</summary>
+[Collection(EngineSettingsCollection.Name)]
 public class DirectWeightReadTests
 {
     [Theory]

@@ -4,6 +4,7 @@ using Xunit;
 
 namespace ConvKit.Tests.Algorithms;
 
+[Collection(EngineSettingsCollection.Name)]
 public class BenchHarnessTests
 {
     [Fact]
@@ -43,5 +44,17 @@ public class BenchHarnessTests
         Assert.True(peak > 0 && double.IsFinite(peak), $"peak {peak}");
         var row = BenchHarness.TableRow(new BenchResult("x", 1, 1.0, 10, 20, 40, "a", "b", "c", false), 200);
         Assert.Contains("  50%", row);
+    }
+
+    [Fact]
+    public void CompareAlternatesTwoPlansAndNamesTheirRatio()
+    {
+        var lenet = BenchHarness.LoadLayers().Single(l => l.Name == "mnist.lenet.5x5");
+        string line = BenchHarness.Compare(lenet, ConvKit.Algorithms.ConvDirection.BackwardWeight, "auto", "im2col_gemm", 1, 0.05);
+        Assert.Contains("auto (direct_small_c)", line);
+        Assert.Contains("auto / im2col_gemm time", line);
+        var strided = BenchHarness.LoadLayers().Single(l => l.Name == "resnet50.conv1");
+        var ex = Assert.Throws<ArgumentException>(() => BenchHarness.Compare(strided, ConvKit.Algorithms.ConvDirection.Forward, "auto", "winograd_f2x2_3x3", 1, 0.05));
+        Assert.Equal("compare", ex.ParamName);
     }
 }

@@ -5,6 +5,7 @@ using Xunit;
 
 namespace ConvKit.Tests.Algorithms;
 
+[Collection(EngineSettingsCollection.Name)]
 public class PlannerTests
 {
     private static ConvDescriptor D2(int n, int c, int h, int w, int k, int r, int stride = 1, int pad = 0, int dil = 1, int groups = 1)

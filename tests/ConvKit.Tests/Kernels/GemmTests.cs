@@ -3,6 +3,7 @@ using Xunit;
 
 namespace ConvKit.Tests.Kernels;
 
+[Collection(EngineSettingsCollection.Name)]
 public class GemmTests
 {
     private static float[] Rand(int n, int seed)
