@@ -10,8 +10,11 @@ namespace ConvKit.Kernels;
 /// <see cref="MR"/> rows and B into panels of <see cref="NR"/> columns, both zero-padded so the micro-kernel never
 /// branches on tails; blocking keeps one B micro-panel (KC×16) in L1 and one A block (MC×KC) in L2. The 6×16
 /// micro-kernel holds 12 Vector256 accumulators (6 rows × 2 vectors), which with the two B vectors and one broadcast
-/// fills 15 of the 16 ymm registers and keeps both FMA pipes busy. The epilogue (beta, per-row bias, ReLU) is applied
-/// when the tile is written after the last k-block, so fused conv outputs cost no extra pass.
+/// fills 15 of the 16 ymm registers and keeps both FMA pipes busy. Where AVX-512 is on, full tiles run 12×32 on 24
+/// zmm accumulators (over the same packed layout), with 6×32 and 12×16 kernels for the edges. Kernels that read an
+/// operand in place (weights, a column chunk, the shifted input of an implicit GEMM) are generic over where B's rows
+/// lie (<see cref="IBRows"/>). The epilogue (beta, per-row bias, ReLU) is applied when the tile is written after the
+/// last k-block, so fused conv outputs cost no extra pass.
 /// </summary>
 internal static unsafe class GemmCore
 {
@@ -656,7 +659,7 @@ internal static unsafe class GemmCore
     }
 
     /// <summary>
-    /// The column tail of <see cref="Kernel12x32Avx512"/>: twelve rows (0-5 at <paramref name="a"/>, 6-11 at
+    /// The column tail of <see cref="Kernel12x32Avx512{TB}"/>: twelve rows (0-5 at <paramref name="a"/>, 6-11 at
     /// <paramref name="a6"/>, element (r, p) at a[r·rs + p·ps]) times one B panel, 12 zmm accumulators.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
