@@ -37,20 +37,20 @@ public sealed class ImplicitGemmAlgorithm : IConvAlgorithm
         if (direction == ConvDirection.BackwardData || !Fma.IsSupported || core.Rank > 2 || core.Groups != 1) return null;
         var g = new ConvGeometry(core);
         if (g.SH != 1 || g.SW != 1) return null;
-        var plan = new Plan(core, direction);
         if (_heuristic)
         {
             // Dropped columns allowed: a quarter with full-rate AVX-512 (ResNet-50 res4 and DeepLab drop an eighth and
             // ran 1.4x and 1.0x the lowering's speed), a tenth with AVX2 (there the same two ran 0.94x and 0.97x). Tiny
             // outputs always: the lowering's last column tile is as empty (res5, 49 positions: 1.37x with AVX2).
-            double dropped = (double)(plan.Columns - g.OV) / plan.Columns;
+            int columns = Plan.ColumnsOf(g);
+            double dropped = (double)(columns - g.OV) / columns;
             bool tiny = direction == ConvDirection.Forward && (long)g.N * g.OV <= 64;
             if (g.CKV < 32 || g.K < 8 || (dropped > (GemmCore.WideFmaPays ? 0.25 : 0.10) && !tiny)) return null;
         }
         // backward-weights ends with a transpose of gW, a pass that few positions per weight do not amortise
         // (ResNet-50 res5, 49 positions: 2.1 against the lowering's 1.2 ms)
         if (_heuristic && direction == ConvDirection.BackwardWeight && (long)g.N * g.OV < 256) return null;
-        return plan;
+        return new Plan(core, direction);
     }
 
     private sealed unsafe class Plan : ConvPlan
@@ -69,7 +69,7 @@ public sealed class ImplicitGemmAlgorithm : IConvAlgorithm
             _hp = g.OH + (g.KH - 1) * g.DH;
             _plane = (long)_hp * _wp;
             _len = g.OH * _wp;
-            Columns = GemmCore.RoundUp(_len, Tile);
+            Columns = ColumnsOf(g);
             // the last tile reads up to Columns − len + (KW−1)·DW floats past the last plane
             _padded = g.C * _plane + Slack;
             _toff = GC.AllocateArray<int>(g.CKV, pinned: true);
@@ -81,6 +81,9 @@ public sealed class ImplicitGemmAlgorithm : IConvAlgorithm
 
         /// <summary>Computed output positions per image: OH rows of Wp, rounded up to whole tiles.</summary>
         public int Columns { get; }
+
+        /// <summary><see cref="Columns"/> of a geometry, before a plan is built.</summary>
+        public static int ColumnsOf(in ConvGeometry g) => GemmCore.RoundUp(g.OH * (g.OW + (g.KW - 1) * g.DW), Tile);
 
         private int Slack => Columns - _len + (G.KW - 1) * G.DW + 16;
 
