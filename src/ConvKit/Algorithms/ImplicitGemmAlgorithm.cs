@@ -37,6 +37,9 @@ public sealed class ImplicitGemmAlgorithm : IConvAlgorithm
         if (direction == ConvDirection.BackwardData || !Fma.IsSupported || core.Rank > 2 || core.Groups != 1) return null;
         var g = new ConvGeometry(core);
         if (g.SH != 1 || g.SW != 1) return null;
+        // the padded planes are addressed with int offsets; larger inputs take the lowering
+        long wp = g.OW + (long)(g.KW - 1) * g.DW, hp = g.OH + (long)(g.KH - 1) * g.DH;
+        if (g.C * hp * wp + 2 * wp + 64 > int.MaxValue || (long)g.K * (g.OH * wp + 32) > int.MaxValue) return null;
         if (_heuristic)
         {
             // Dropped columns allowed: a quarter with full-rate AVX-512 (ResNet-50 res4 and DeepLab drop an eighth and
