@@ -295,6 +295,34 @@ public static class BenchHarness
         finally { ConvEngine.MaxThreads = saved; }
     }
 
+    /// <summary>Command-line entry of <c>ConvKit.Bench --compare A,B</c>: every selected layer through <see cref="Compare"/>,
+    /// layers an algorithm declines reported as skipped. ArgumentException (compare, pass, layers) for bad arguments.</summary>
+    public static int CompareCli(string compare, string pass, string? layers, string? layersFile, int threads, double seconds, TextWriter output)
+    {
+        var names = compare.Split(',', StringSplitOptions.TrimEntries);
+        if (names.Length != 2 || names.Any(n => n.Length == 0))
+            throw new ArgumentException($"compare: two algorithm names separated by a comma, got '{compare}'.", nameof(compare));
+        var dir = pass switch
+        {
+            "fwd" => ConvDirection.Forward,
+            "bwd-data" => ConvDirection.BackwardData,
+            "bwd-w" => ConvDirection.BackwardWeight,
+            _ => throw new ArgumentException($"pass: fwd, bwd-data or bwd-w, got '{pass}'.", nameof(pass)),
+        };
+        if (threads < 1) throw new ArgumentException($"threads: must be at least 1, got {threads}.", nameof(threads));
+        var o = new BenchOptions
+        {
+            LayersPath = layersFile,
+            Layers = layers?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(),
+        };
+        foreach (var l in Validate(o).Where(l => o.Layers is null || o.Layers.Contains(l.Name)))
+        {
+            try { output.WriteLine(Compare(l, dir, names[0], names[1], threads, seconds)); }
+            catch (ArgumentException e) when (e.ParamName == "compare") { output.WriteLine($"{l.Name}: skipped ({e.Message})"); }
+        }
+        return 0;
+    }
+
     /// <summary>Command-line entry shared by ConvKit.Bench and <c>convkit bench</c>.</summary>
     public static int RunCli(int threads, string? layers, bool quick, bool json, TextWriter output, string? algorithm = null, string? layersFile = null)
     {

@@ -30,19 +30,6 @@ for (int i = 0; i < args.Length; i++)
     }
 }
 if (filters) return FilterBench.RunCli(threads, json, Console.Out);
-if (compare is not null)
-{
-    var names = compare.Split(',');
-    var dir = pass switch { "fwd" => ConvKit.Algorithms.ConvDirection.Forward, "bwd-data" => ConvKit.Algorithms.ConvDirection.BackwardData,
-        "bwd-w" => ConvKit.Algorithms.ConvDirection.BackwardWeight, _ => throw new ArgumentException($"pass: fwd, bwd-data or bwd-w, got '{pass}'.", "pass") };
-    if (names.Length != 2) throw new ArgumentException($"compare: two algorithm names separated by a comma, got '{compare}'.", "compare");
-    var wanted = layers?.Split(',').ToHashSet();
-    foreach (var l in BenchHarness.LoadLayers(layersFile).Where(l => wanted is null || wanted.Contains(l.Name)))
-    {
-        try { Console.WriteLine(BenchHarness.Compare(l, dir, names[0], names[1], threads, seconds)); }
-        catch (ArgumentException e) when (e.ParamName == "compare") { Console.WriteLine($"{l.Name}: skipped ({e.Message})"); }
-    }
-    return 0;
-}
+if (compare is not null) return BenchHarness.CompareCli(compare, pass, layers, layersFile, threads, seconds, Console.Out);
 if (gemm is { } g) { Console.WriteLine(BenchHarness.GemmReport(g.M, g.N, g.K, threads)); return 0; }
 return BenchHarness.RunCli(threads, layers, quick, json, Console.Out, algo, layersFile);

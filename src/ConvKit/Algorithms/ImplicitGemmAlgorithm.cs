@@ -38,7 +38,7 @@ public sealed class ImplicitGemmAlgorithm : IConvAlgorithm
         var g = new ConvGeometry(core);
         if (g.SH != 1 || g.SW != 1) return null;
         // the padded planes are addressed with int offsets; larger inputs take the lowering
-        long wp = g.OW + (long)(g.KW - 1) * g.DW, hp = g.OH + (long)(g.KH - 1) * g.DH;
+        var (wp, hp) = Plan.Grid(g);
         if (g.C * hp * wp + 2 * wp + 64 > int.MaxValue || (long)g.K * (g.OH * wp + 32) > int.MaxValue) return null;
         if (_heuristic)
         {
@@ -68,8 +68,8 @@ public sealed class ImplicitGemmAlgorithm : IConvAlgorithm
         public Plan(ConvDescriptor d, ConvDirection dir) : base("implicit_gemm", d, dir)
         {
             var g = G;
-            _wp = g.OW + (g.KW - 1) * g.DW;
-            _hp = g.OH + (g.KH - 1) * g.DH;
+            (long wp, long hp) = Grid(g);
+            (_wp, _hp) = ((int)wp, (int)hp);
             _plane = (long)_hp * _wp;
             _len = g.OH * _wp;
             Columns = ColumnsOf(g);
@@ -85,8 +85,11 @@ public sealed class ImplicitGemmAlgorithm : IConvAlgorithm
         /// <summary>Computed output positions per image: OH rows of Wp, rounded up to whole tiles.</summary>
         public int Columns { get; }
 
+        /// <summary>Width and height of the padded planes: the output's extent plus the dilated kernel's.</summary>
+        public static (long Width, long Height) Grid(in ConvGeometry g) => (g.OW + (long)(g.KW - 1) * g.DW, g.OH + (long)(g.KH - 1) * g.DH);
+
         /// <summary><see cref="Columns"/> of a geometry, before a plan is built.</summary>
-        public static int ColumnsOf(in ConvGeometry g) => GemmCore.RoundUp(g.OH * (g.OW + (g.KW - 1) * g.DW), Tile);
+        public static int ColumnsOf(in ConvGeometry g) => GemmCore.RoundUp(g.OH * (int)Grid(g).Width, Tile);
 
         private int Slack => Columns - _len + (G.KW - 1) * G.DW + 16;
 
@@ -123,18 +126,19 @@ public sealed class ImplicitGemmAlgorithm : IConvAlgorithm
                 int parts = threads <= 1 ? 1 : byRows ? threads : Math.Min(threads, tiles);
                 int unit = byRows ? 2 * GemmCore.MR : Tile, total = byRows ? m : cols;
                 int per = GemmCore.RoundUp((total + parts - 1) / parts, unit);
-                for (int n = 0; n < g.N; n++)
+                int img = 0;
+                nint pxp = (nint)xpad, pcf = (nint)cflat;
+                Action<int, int> part = (_, p) =>
                 {
-                    Im2col.PadPlanes(g, x + (long)n * g.C * g.IV, g.C, _hp, _wp, xpad, Slack);
-                    int img = n;
-                    nint pxp = (nint)xpad, pcf = (nint)cflat;
-                    VecOps.ParallelItems(parts, parts, (_, part) =>
-                    {
-                        int lo = part * per, hi = Math.Min(total, lo + per);
-                        if (lo >= hi) return;
-                        if (byRows) Image(ops, null, img, (float*)pxp, (float*)pcf, (float*)py, lo, hi, 0, cols);
-                        else Image(ops, null, img, (float*)pxp, (float*)pcf, (float*)py, 0, m, lo, hi);
-                    });
+                    int lo = p * per, hi = Math.Min(total, lo + per);
+                    if (lo >= hi) return;
+                    if (byRows) Image(ops, null, img, (float*)pxp, (float*)pcf, (float*)py, lo, hi, 0, cols);
+                    else Image(ops, null, img, (float*)pxp, (float*)pcf, (float*)py, 0, m, lo, hi);
+                };
+                for (img = 0; img < g.N; img++)
+                {
+                    Im2col.PadPlanes(g, x + (long)img * g.C * g.IV, g.C, _hp, _wp, xpad, Slack);
+                    VecOps.ParallelItems(parts, parts, part);
                 }
             }
         }
@@ -163,8 +167,7 @@ public sealed class ImplicitGemmAlgorithm : IConvAlgorithm
                     VecOps.ParallelStatic(g.N, threads, (part, n) =>
                     {
                         float* xp = Workspace.Get(Workspace.Columns, perImage);
-                        Im2col.PadPlanes(G, (float*)px + (long)n * G.C * G.IV, G.C, _hp, _wp, xp, Slack);
-                        PackGradT((float*)pgy + (long)n * G.K * G.OV, xp + _padded, kPad);
+                        PrepareImage((float*)px, (float*)pgy, n, xp, kPad);
                         WeightGradRows(xp, 1, perImage, false, (float*)pparts + part * outLen, kPad, 0, units, cTiles);
                     });
                     for (int t = 1; t < threads; t++)
@@ -182,11 +185,7 @@ public sealed class ImplicitGemmAlgorithm : IConvAlgorithm
                     {
                         int cnt = Math.Min(batch, g.N - n0), first = n0;
                         VecOps.ParallelItems(cnt, Math.Min(threads, cnt), (_, i) =>
-                        {
-                            float* xp = (float*)pbuf + i * perImage;
-                            Im2col.PadPlanes(G, (float*)px + (long)(first + i) * G.C * G.IV, G.C, _hp, _wp, xp, Slack);
-                            PackGradT((float*)pgy + (long)(first + i) * G.K * G.OV, xp + _padded, kPad);
-                        });
+                            PrepareImage((float*)px, (float*)pgy, first + i, (float*)pbuf + i * perImage, kPad));
                         VecOps.ParallelItems(parts, parts, (_, part) =>
                             WeightGradRows((float*)pbuf, cnt, perImage, first == 0, (float*)pout, kPad,
                                 (int)((long)units * part / parts), (int)((long)units * (part + 1) / parts), cTiles));
@@ -201,6 +200,14 @@ public sealed class ImplicitGemmAlgorithm : IConvAlgorithm
                     VecOps.Transpose((float*)psrc, rowsT, kPad, (float*)pdst, lo * 8, Math.Min(rowsT, hi * 8)));
                 if (dstT != gw) Buffer.MemoryCopy(dstT, gw, g.WLen * 4, g.WLen * 4);
             }
+        }
+
+        /// <summary>Image n's padded input planes at <paramref name="xp"/>, followed by its packed gYᵀ.</summary>
+        private void PrepareImage(float* x, float* gy, int n, float* xp, int kPad)
+        {
+            var g = G;
+            Im2col.PadPlanes(g, x + (long)n * g.C * g.IV, g.C, _hp, _wp, xp, Slack);
+            PackGradT(gy + (long)n * g.K * g.OV, xp + _padded, kPad);
         }
 
         /// <summary>gYᵀ of one image on the padded grid, in panels of 32 channels: panel q holds rows p (positions,
@@ -289,47 +296,28 @@ public sealed class ImplicitGemmAlgorithm : IConvAlgorithm
                 float* biasBlk = last ? o.Bias : null;
                 bool relu = last && o.Relu;
                 int* tk = o.Toff + pc;
+                // A element (r, p) of this k-block at a[r·ars + p·aps]; row r's start aRow floats per row further
+                bool packed = o.Packed != null;
+                float* a = packed ? o.Packed + (long)pc * mPad : o.W + pc;
+                nint ars = packed ? 1 : depth, aps = packed ? GemmCore.MR : 1, aRow = packed ? kc : depth;
                 for (int j = j0; j < j1; j += Tile)
                 {
-                    float* bj = xp + j;
-                    float* cj = cf + j;
-                    if (!GemmCore.UseAvx512)
-                    {
-                        // AVX2: 6×16 tiles, two per 32 columns
-                        for (int r = m0; r < m1; r += GemmCore.MR)
-                        {
-                            float* br = biasBlk == null ? null : biasBlk + r;
-                            bool packedA = o.Packed != null;
-                            float* a = packedA ? o.Packed + (long)pc * mPad + (long)r * kc : o.W + (long)r * depth + pc;
-                            for (int h = 0; h < Tile; h += GemmCore.NR)
-                                GemmCore.Kernel6x16Fma(kc, a, packedA ? 1 : depth, packedA ? GemmCore.MR : 1, Math.Min(GemmCore.MR, m1 - r), new OffsetRows(bj + h, tk),
-                                    cj + (long)r * ldc + h, ldc, beta, br, relu);
-                        }
-                        continue;
-                    }
+                    float* bj = xp + j, cj = cf + j;
                     int i = m0;
-                    for (; i + 2 * GemmCore.MR <= m1; i += 2 * GemmCore.MR)
-                    {
-                        float* bi = biasBlk == null ? null : biasBlk + i;
-                        if (o.Packed == null)
-                        {
-                            float* a = o.W + (long)i * depth + pc;
-                            GemmCore.Kernel12x32Avx512(kc, a, a + GemmCore.MR * (long)depth, depth, 1, new OffsetRows(bj, tk), GemmCore.NR, cj + (long)i * ldc, ldc, beta, bi, relu);
-                        }
-                        else
-                        {
-                            float* a = o.Packed + (long)pc * mPad + (long)i * kc;
-                            GemmCore.Kernel12x32Avx512(kc, a, a + GemmCore.MR * kc, 1, GemmCore.MR, new OffsetRows(bj, tk), GemmCore.NR, cj + (long)i * ldc, ldc, beta, bi, relu);
-                        }
-                    }
+                    if (GemmCore.UseAvx512)
+                        for (; i + 2 * GemmCore.MR <= m1; i += 2 * GemmCore.MR)
+                            GemmCore.Kernel12x32Avx512(kc, a + i * aRow, a + (i + GemmCore.MR) * aRow, ars, aps, new OffsetRows(bj, tk), GemmCore.NR,
+                                cj + (long)i * ldc, ldc, beta, biasBlk == null ? null : biasBlk + i, relu);
                     for (; i < m1; i += GemmCore.MR)
                     {
                         float* bi = biasBlk == null ? null : biasBlk + i;
                         int mr = Math.Min(GemmCore.MR, m1 - i);
-                        if (o.Packed == null)
-                            GemmCore.Kernel6x32Avx512(kc, o.W + (long)i * depth + pc, depth, 1, mr, new OffsetRows(bj, tk), GemmCore.NR, cj + (long)i * ldc, ldc, beta, bi, relu);
+                        if (GemmCore.UseAvx512)
+                            GemmCore.Kernel6x32Avx512(kc, a + i * aRow, ars, aps, mr, new OffsetRows(bj, tk), GemmCore.NR, cj + (long)i * ldc, ldc, beta, bi, relu);
                         else
-                            GemmCore.Kernel6x32Avx512(kc, o.Packed + (long)pc * mPad + (long)i * kc, 1, GemmCore.MR, mr, new OffsetRows(bj, tk), GemmCore.NR, cj + (long)i * ldc, ldc, beta, bi, relu);
+                            // AVX2: 6×16 tiles, two per 32 columns
+                            for (int h = 0; h < Tile; h += GemmCore.NR)
+                                GemmCore.Kernel6x16Fma(kc, a + i * aRow, ars, aps, mr, new OffsetRows(bj + h, tk), cj + (long)i * ldc + h, ldc, beta, bi, relu);
                     }
                 }
             }

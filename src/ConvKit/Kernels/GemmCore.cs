@@ -305,6 +305,9 @@ internal static unsafe class GemmCore
                     }
                     float* biasBlk = last && bias != null ? bias + ic : null;
                     bool reluBlk = last && relu;
+                    // A element (r, p) at ablk[r·ars + p·aps]; a 6-row panel starts aRow floats per row further
+                    // (packed panels: rows interleaved within a panel, panels kc·MR apart)
+                    nint ars = directA ? rs : 1, aps = directA ? ps : MR, aRow = directA ? rs : kc;
                     for (int jr = 0; jr < nc; jr += NR)
                     {
                         int nr = Math.Min(NR, nc - jr);
@@ -323,16 +326,11 @@ internal static unsafe class GemmCore
                             // Two B panels side by side: 12×32 tiles, then the leftover rows 6 at a time, all 512-bit.
                             float* bp2 = directB ? bp + NR : bp + (long)NR * kc;
                             for (; ir + 2 * MR <= mc; ir += 2 * MR)
-                            {
-                                float* biasT = biasBlk == null ? null : biasBlk + ir;
-                                float* a0 = directA ? ablk + ir * rs : ablk + (long)ir * kc;
-                                Kernel12x32Avx512(kc, a0, directA ? a0 + MR * rs : a0 + (long)MR * kc, directA ? rs : 1, directA ? ps : MR,
-                                    new StridedRows(bp, bs), (nint)(bp2 - bp), cc + (long)ir * ldc, ldc, betaEff, biasT, reluBlk);
-                            }
+                                Kernel12x32Avx512(kc, ablk + ir * aRow, ablk + (ir + MR) * aRow, ars, aps, new StridedRows(bp, bs), (nint)(bp2 - bp),
+                                    cc + (long)ir * ldc, ldc, betaEff, biasBlk == null ? null : biasBlk + ir, reluBlk);
                             for (; ir < mc; ir += MR)
-                                Kernel6x32Avx512(kc, directA ? ablk + ir * rs : ablk + (long)ir * kc, directA ? rs : 1, directA ? ps : MR,
-                                    Math.Min(MR, mc - ir), new StridedRows(bp, bs), (nint)(bp2 - bp), cc + (long)ir * ldc, ldc, betaEff,
-                                    biasBlk == null ? null : biasBlk + ir, reluBlk);
+                                Kernel6x32Avx512(kc, ablk + ir * aRow, ars, aps, Math.Min(MR, mc - ir), new StridedRows(bp, bs), (nint)(bp2 - bp),
+                                    cc + (long)ir * ldc, ldc, betaEff, biasBlk == null ? null : biasBlk + ir, reluBlk);
                             jr += NR;
                             continue;
                         }
@@ -348,14 +346,12 @@ internal static unsafe class GemmCore
                                         biasBlk == null ? null : biasBlk + ir, reluBlk);
                             for (; ir + 2 * MR <= mc; ir += 2 * MR)
                             {
-                                float* a0 = directA ? ablk + ir * rs : ablk + (long)ir * kc;
-                                float* a6 = directA ? a0 + MR * rs : a0 + (long)MR * kc;
-                                nint rs1 = directA ? rs : 1, ps1 = directA ? ps : MR;
+                                float* a0 = ablk + ir * aRow, a6 = ablk + (ir + MR) * aRow;
                                 float* biasT = biasBlk == null ? null : biasBlk + ir;
-                                if (nr == NR) Kernel12x16Avx512(kc, a0, a6, rs1, ps1, bp, bs, cc + (long)ir * ldc, ldc, betaEff, biasT, reluBlk);
+                                if (nr == NR) Kernel12x16Avx512(kc, a0, a6, ars, aps, bp, bs, cc + (long)ir * ldc, ldc, betaEff, biasT, reluBlk);
                                 else
                                 {
-                                    Kernel12x16Avx512(kc, a0, a6, rs1, ps1, bp, bs, tile, NR, 0f, null, false);
+                                    Kernel12x16Avx512(kc, a0, a6, ars, aps, bp, bs, tile, NR, 0f, null, false);
                                     MergeTile(tile, cc + (long)ir * ldc, ldc, 2 * MR, nr, betaEff, biasT, reluBlk);
                                 }
                             }

@@ -57,4 +57,15 @@ public class BenchHarnessTests
         var ex = Assert.Throws<ArgumentException>(() => BenchHarness.Compare(strided, ConvKit.Algorithms.ConvDirection.Forward, "auto", "winograd_f2x2_3x3", 1, 0.05));
         Assert.Equal("compare", ex.ParamName);
     }
+
+    [Fact]
+    public void CompareCommandRejectsBadArgumentsAndSkipsDeclinedLayers()
+    {
+        Assert.Equal("compare", Assert.Throws<ArgumentException>(() => BenchHarness.CompareCli("auto", "fwd", null, null, 1, 0.01, TextWriter.Null)).ParamName);
+        Assert.Equal("pass", Assert.Throws<ArgumentException>(() => BenchHarness.CompareCli("auto,im2col_gemm", "back", null, null, 1, 0.01, TextWriter.Null)).ParamName);
+        Assert.Equal("layers", Assert.Throws<ArgumentException>(() => BenchHarness.CompareCli("auto,im2col_gemm", "fwd", "nope", null, 1, 0.01, TextWriter.Null)).ParamName);
+        var output = new StringWriter();
+        Assert.Equal(0, BenchHarness.CompareCli("auto,winograd_f2x2_3x3", "fwd", "resnet50.conv1", null, 1, 0.01, output));
+        Assert.StartsWith("resnet50.conv1: skipped", output.ToString());
+    }
 }
