@@ -152,6 +152,13 @@ public sealed class ImplicitGemmAlgorithm : IConvAlgorithm
             // gWᵀ are split over threads instead, after its padding and packing.
             fixed (float* x = xs) fixed (float* gy = gys) fixed (float* gw = gws)
             {
+                // the dropped columns (gY zero) meet input columns that no valid position reads: an infinity there
+                // would give 0·∞ = NaN where the true gradient is finite, so such inputs take the lowering
+                if (!VecOps.AllFinite(x, xs.Length))
+                {
+                    ConvPlanner.Plan(Descriptor, ConvDirection.BackwardWeight, GemmConvAlgorithm.Im2col.Name).BackwardWeight(xs, gys, gws);
+                    return;
+                }
                 var g = G;
                 int threads = Threads, kPad = GemmCore.RoundUp(g.K, Tile), positions = _len;
                 int cTiles = (g.C + 2 * GemmCore.MR - 1) / (2 * GemmCore.MR), units = g.KV * cTiles;

@@ -25,6 +25,8 @@ public class AlgorithmDifferentialTests
             yield return ["implicit_gemm", ConvShapes.Kind.StrideOne, ConvDirection.Forward, 150];
             yield return ["implicit_gemm", ConvShapes.Kind.StrideOne, ConvDirection.BackwardWeight, 150];
         }
+        if (System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
+            yield return ["blocked_direct", ConvShapes.Kind.RowStride, ConvDirection.Forward, 150];
     }
 
     [Theory]
@@ -189,6 +191,65 @@ public class AlgorithmDifferentialTests
         plan.Forward(x, wt, b, got, relu: true);
         ConvReference.Forward(d, x, wt, b, want);
         for (int i = 0; i < got.Length; i++) Assert.Equal(Math.Max(want[i], 0f), got[i], 1e-3f);
+    }
+
+    [Theory]
+    [InlineData(1, 64, 28, 28, 64, 3, 1, 1, 1)]    // whole runs and tiles, both threads over chunks of tiles
+    [InlineData(2, 30, 7, 7, 40, 3, 1, 1, 1)]      // 7-wide rows: tiles across rows, an odd run count; C and K past blocks
+    [InlineData(3, 17, 15, 20, 33, 3, 2, 2, 1)]    // dilation, rows past whole runs, images × tiles over threads
+    [InlineData(1, 48, 31, 29, 64, 5, 1, 2, 2)]    // row stride 2
+    [InlineData(1, 16, 1, 100, 32, 1, 1, 0, 1)]    // one row, 1×1
+    public void BlockedDirectMatchesReferenceOnLargerShapes(int n, int c, int h, int w, int k, int ks, int dil, int pad, int strideH)
+    {
+        var d = ConvDescriptor.FromGeometry(2, n, c, k, 1, [h, w], [ks, ks], [strideH, 1], [dil, dil], [pad, pad], [pad, pad], false);
+        if (!System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
+        {
+            Assert.Null(BlockedDirectAlgorithm.Instance.TryPlan(d, ConvDirection.Forward));
+            return;
+        }
+        var r = new Random(n * 11 + c + k);
+        var plan = ConvPlanner.Plan(d, ConvDirection.Forward, "blocked_direct");
+        CheckAgainstReference(plan, d, ConvDirection.Forward, r, 1e-5);
+        // bias and relu fused in the tile's store
+        var x = ConvShapes.Data(r, d.InputShape); var wt = ConvShapes.Data(r, d.WeightShape); var b = ConvShapes.Data(r, [k]);
+        var got = new float[d.OutputShape.Aggregate(1, (p, q) => p * q)]; var want = new float[got.Length];
+        plan.Forward(x, wt, b, got, relu: true);
+        ConvReference.Forward(d, x, wt, b, want);
+        for (int i = 0; i < got.Length; i++) Assert.Equal(Math.Max(want[i], 0f), got[i], 1e-3f);
+        // backward-data through the flipped forward, where the planner gives the blocked kernel the flipped problem
+        if (strideH == 1 && ConvKit.Kernels.GemmCore.WideFmaPays && ConvPlanner.Choose(d, ConvDirection.Forward) == "blocked_direct")
+        {
+            var bd = ConvPlanner.Plan(d, ConvDirection.BackwardData, "flipped_forward");
+            Assert.Contains("blocked_direct", bd.ToString());
+            CheckAgainstReference(bd, d, ConvDirection.BackwardData, r, 1e-5);
+        }
+    }
+
+    [Fact]
+    public void BlockedDirectDeclinesWhatItCannotRun()
+    {
+        foreach (var d in new[]
+        {
+            ConvDescriptor.Create(2, [1, 16, 20, 20], [16, 16, 3, 3], false, 2, 1),            // width stride
+            ConvDescriptor.Create(2, [1, 16, 20, 20], [16, 8, 3, 3], false, 1, 1, 1, 2),       // groups
+            ConvDescriptor.Create(3, [1, 16, 6, 6, 6], [16, 16, 3, 3, 3], false, 1, 1),        // 3-d
+        })
+            Assert.Null(BlockedDirectAlgorithm.Instance.TryPlan(d, ConvDirection.Forward));
+        var ok = ConvDescriptor.Create(2, [1, 64, 28, 28], [64, 64, 3, 3], false, 1, 1);
+        Assert.Null(BlockedDirectAlgorithm.Instance.TryPlan(ok, ConvDirection.BackwardData));
+        Assert.Null(BlockedDirectAlgorithm.Instance.TryPlan(ok, ConvDirection.BackwardWeight));
+        // the planner's entry: few positions per weight (ResNet-50 res4) and half-empty channel blocks go elsewhere
+        Assert.Null(BlockedDirectAlgorithm.Preferred.TryPlan(ConvDescriptor.Create(2, [1, 256, 14, 14], [256, 256, 3, 3], false, 1, 1), ConvDirection.Forward));
+        Assert.Null(BlockedDirectAlgorithm.Preferred.TryPlan(ConvDescriptor.Create(2, [1, 24, 28, 28], [64, 24, 3, 3], false, 1, 1), ConvDirection.Forward));
+        Assert.Equal(ConvKit.Kernels.GemmCore.WideFmaPays, BlockedDirectAlgorithm.Preferred.TryPlan(ok, ConvDirection.Forward) is not null);
+        // without AVX-512 (switched off here) it declines even when forced
+        bool saved = ConvKit.Kernels.GemmCore.UseAvx512;
+        try
+        {
+            ConvKit.Kernels.GemmCore.UseAvx512 = false;
+            Assert.Null(BlockedDirectAlgorithm.Instance.TryPlan(ok, ConvDirection.Forward));
+        }
+        finally { ConvKit.Kernels.GemmCore.UseAvx512 = saved; }
     }
 
     [Theory]

@@ -5,13 +5,13 @@ namespace ConvKit.Tests.Algorithms;
 /// <summary>Seeded random convolution geometries for the differential tests.</summary>
 public static class ConvShapes
 {
-    public enum Kind { General, Pointwise, Depthwise, Winograd3x3, Grouped, SmallChannels, StrideOne }
+    public enum Kind { General, Pointwise, Depthwise, Winograd3x3, Grouped, SmallChannels, StrideOne, RowStride }
 
     public static ConvDescriptor Random(Random r, Kind kind)
     {
         while (true)
         {
-            int rank = kind == Kind.Winograd3x3 ? 2 : kind is Kind.SmallChannels or Kind.StrideOne ? 1 + r.Next(2) : 1 + r.Next(3);
+            int rank = kind == Kind.Winograd3x3 ? 2 : kind is Kind.SmallChannels or Kind.StrideOne or Kind.RowStride ? 1 + r.Next(2) : 1 + r.Next(3);
             int groups = kind switch { Kind.Depthwise => 2 + r.Next(5), Kind.General => r.Next(3) == 0 ? 1 + r.Next(3) : 1, _ => r.Next(5) == 0 ? 2 : 1 };
             int cg = kind == Kind.Depthwise ? 1 : Pick(r, 1, 2, 3, 5, 7, 8, 13, 17);
             int kg = Pick(r, 1, 2, 3, 5, 6, 7, 12, 16, 17);
@@ -21,6 +21,8 @@ public static class ConvShapes
             if (kind == Kind.SmallChannels) { groups = Pick(r, 1, 1, 2, 3); cg = Pick(r, 1, 2, 3, 4); kg = Pick(r, 1, 4, 5, 8, 9, 12, 16, 17); }
             // output channels around the 12- and 6-row tiles of the implicit GEMM
             if (kind == Kind.StrideOne) { groups = 1; cg = Pick(r, 1, 2, 3, 7, 13, 30, 64); kg = Pick(r, 1, 5, 6, 7, 12, 13, 18, 25, 30, 49); }
+            // channels around the 16-channel blocks and 32-channel tiles of the blocked direct kernel
+            if (kind == Kind.RowStride) { groups = 1; cg = Pick(r, 1, 3, 16, 17, 33); kg = Pick(r, 1, 5, 16, 31, 32, 33, 64); }
             int n = Pick(r, 1, 1, 2, 3);
             int maxSpatial = rank switch { 1 => 40, 2 => 19, _ => 7 };
             var input = new int[rank]; var kernel = new int[rank]; var stride = new int[rank]; var dil = new int[rank];
@@ -33,6 +35,11 @@ public static class ConvShapes
                     case Kind.Pointwise: kernel[i] = 1; stride[i] = 1; dil[i] = 1; break;
                     case Kind.Winograd3x3: kernel[i] = 3; stride[i] = 1; dil[i] = 1; pb[i] = r.Next(3); pe[i] = r.Next(3); break;
                     case Kind.StrideOne: kernel[i] = 1 + r.Next(5); stride[i] = 1; dil[i] = 1 + r.Next(3); pb[i] = r.Next(3); pe[i] = r.Next(3); break;
+                    case Kind.RowStride:
+                        // stride along every axis but the last (width), whose lengths pass runs of 7 positions
+                        kernel[i] = 1 + r.Next(4); stride[i] = i == rank - 1 ? 1 : 1 + r.Next(3); dil[i] = 1 + r.Next(3);
+                        pb[i] = r.Next(3); pe[i] = r.Next(3);
+                        break;
                     case Kind.SmallChannels:
                         // widths past one and two vectors (8, 16) and their tails; kernels past one block of five taps
                         input[i] = 1 + r.Next(i == rank - 1 ? 40 : 19);

@@ -29,11 +29,15 @@ public class PlannerTests
         // 49 positions per weight: the lowering writes gW in place, the implicit GEMM would transpose it
         Assert.Equal("im2col_gemm", ConvPlanner.Choose(D2(1, 512, 7, 7, 512, 3, pad: 1), ConvDirection.BackwardWeight));
         Assert.Equal("reference", ConvPlanner.Algorithms[^1].Name);
-        // dense stride-1 layers: the implicit GEMM (with full-rate AVX-512 also for VGG's wide layer, and for layers
-        // dropping an eighth of its columns, which AVX2 leaves to Winograd and the GEMM lowering)
+        // dense stride-1 layers: with full-rate AVX-512 the blocked direct kernel where there are enough positions
+        // per weight, else the implicit GEMM (which AVX2 leaves to Winograd and the GEMM lowering where it would drop
+        // an eighth of its columns)
         bool wide = ConvKit.Kernels.GemmCore.WideFmaPays, fma = System.Runtime.Intrinsics.X86.Fma.IsSupported;
-        Assert.Equal(wide ? "implicit_gemm" : "winograd_f2x2_3x3", ConvPlanner.Choose(D2(1, 256, 56, 56, 256, 3, pad: 1), ConvDirection.Forward));
-        Assert.Equal(fma ? "implicit_gemm" : "im2col_gemm", ConvPlanner.Choose(D2(1, 64, 56, 56, 64, 3, pad: 1), ConvDirection.Forward));
+        Assert.Equal(wide ? "blocked_direct" : "winograd_f2x2_3x3", ConvPlanner.Choose(D2(1, 256, 56, 56, 256, 3, pad: 1), ConvDirection.Forward));
+        Assert.Equal(wide ? "blocked_direct" : fma ? "implicit_gemm" : "im2col_gemm", ConvPlanner.Choose(D2(1, 64, 56, 56, 64, 3, pad: 1), ConvDirection.Forward));
+        Assert.Equal(wide ? "blocked_direct" : "im2col_gemm", ConvPlanner.Choose(D2(1, 256, 28, 28, 256, 3, pad: 2, dil: 2), ConvDirection.Forward));
+        // 32-wide rows (35 positions computed per row): the implicit GEMM
+        Assert.Equal(fma ? "implicit_gemm" : "im2col_gemm", ConvPlanner.Choose(D2(32, 64, 32, 32, 64, 3, pad: 1), ConvDirection.Forward));
         Assert.Equal(wide ? "implicit_gemm" : "im2col_gemm", ConvPlanner.Choose(D2(1, 256, 14, 14, 256, 3, pad: 1), ConvDirection.Forward));
         Assert.Equal(fma ? "implicit_gemm" : "im2col_gemm", ConvPlanner.Choose(D2(1, 512, 7, 7, 512, 3, pad: 1), ConvDirection.Forward));
         Assert.Equal("flipped_forward", ConvPlanner.Choose(D2(1, 256, 56, 56, 256, 3, pad: 1), ConvDirection.BackwardData));

@@ -1,0 +1,105 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace ConvKit.Kernels;
+
+/// <summary>
+/// The micro-kernel of the blocked direct convolution (<c>ConvKit.Algorithms.BlockedDirectAlgorithm</c>): images in
+/// a channels-in-vector layout (16 channels of one position in one zmm), so output channels fill the lanes and
+/// output positions the registers, and no lane or register is spent on padding columns.
+/// </summary>
+internal static unsafe class BlockedConvKernels
+{
+    /// <summary>Channels per vector (and per block of the blocked layout).</summary>
+    public const int Lanes = 16;
+    /// <summary>Output positions per run; a tile is two runs, which may lie in different rows (7×7 outputs).</summary>
+    public const int Run = 7;
+    /// <summary>Output channels per tile (two zmm).</summary>
+    public const int Channels = 32;
+
+    /// <summary>
+    /// 14 output positions × 32 output channels in 28 zmm accumulators: positions r = 0-6 read the blocked input at
+    /// a0 + r·16, positions 7-13 at a1 + (r − 7)·16, each shifted by toff[s] for step s (one input-channel block and
+    /// one tap: 16 channels; weights of the step at w + woff[s], 32 floats per channel, <paramref name="wl"/> floats
+    /// apart). Each input float is broadcast once and
+    /// feeds two FMAs; each weight vector feeds fourteen. Stores position r's channels at y0 + r·16 (y1 for the
+    /// second run) and, for the second 16 channels, <paramref name="half"/> floats further, plus bias[0..32) and
+    /// max(·, 0) when asked.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Kernel14x32Avx512(int steps, int* toff, float* a0, float* a1, int* woff, float* w, nint wl, float* y0, float* y1, nint half, float* bias, bool relu)
+    {
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
+        Vector512<float> c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default;
+        Vector512<float> d00 = default, d01 = default, d10 = default, d11 = default, d20 = default, d21 = default, d30 = default, d31 = default;
+        Vector512<float> d40 = default, d41 = default, d50 = default, d51 = default, d60 = default, d61 = default;
+        for (int s = 0; s < steps; s++)
+        {
+            float* p = a0 + toff[s], q = a1 + toff[s], ws = w + woff[s];
+            for (int i = 0; i < Lanes; i++, p++, q++, ws += wl)
+            {
+                var w0 = Avx512F.LoadVector512(ws);
+                var w1 = Avx512F.LoadVector512(ws + 16);
+                var b = Vector512.Create(p[0]);
+                c00 = Avx512F.FusedMultiplyAdd(b, w0, c00); c01 = Avx512F.FusedMultiplyAdd(b, w1, c01);
+                b = Vector512.Create(p[16]);
+                c10 = Avx512F.FusedMultiplyAdd(b, w0, c10); c11 = Avx512F.FusedMultiplyAdd(b, w1, c11);
+                b = Vector512.Create(p[32]);
+                c20 = Avx512F.FusedMultiplyAdd(b, w0, c20); c21 = Avx512F.FusedMultiplyAdd(b, w1, c21);
+                b = Vector512.Create(p[48]);
+                c30 = Avx512F.FusedMultiplyAdd(b, w0, c30); c31 = Avx512F.FusedMultiplyAdd(b, w1, c31);
+                b = Vector512.Create(p[64]);
+                c40 = Avx512F.FusedMultiplyAdd(b, w0, c40); c41 = Avx512F.FusedMultiplyAdd(b, w1, c41);
+                b = Vector512.Create(p[80]);
+                c50 = Avx512F.FusedMultiplyAdd(b, w0, c50); c51 = Avx512F.FusedMultiplyAdd(b, w1, c51);
+                b = Vector512.Create(p[96]);
+                c60 = Avx512F.FusedMultiplyAdd(b, w0, c60); c61 = Avx512F.FusedMultiplyAdd(b, w1, c61);
+                b = Vector512.Create(q[0]);
+                d00 = Avx512F.FusedMultiplyAdd(b, w0, d00); d01 = Avx512F.FusedMultiplyAdd(b, w1, d01);
+                b = Vector512.Create(q[16]);
+                d10 = Avx512F.FusedMultiplyAdd(b, w0, d10); d11 = Avx512F.FusedMultiplyAdd(b, w1, d11);
+                b = Vector512.Create(q[32]);
+                d20 = Avx512F.FusedMultiplyAdd(b, w0, d20); d21 = Avx512F.FusedMultiplyAdd(b, w1, d21);
+                b = Vector512.Create(q[48]);
+                d30 = Avx512F.FusedMultiplyAdd(b, w0, d30); d31 = Avx512F.FusedMultiplyAdd(b, w1, d31);
+                b = Vector512.Create(q[64]);
+                d40 = Avx512F.FusedMultiplyAdd(b, w0, d40); d41 = Avx512F.FusedMultiplyAdd(b, w1, d41);
+                b = Vector512.Create(q[80]);
+                d50 = Avx512F.FusedMultiplyAdd(b, w0, d50); d51 = Avx512F.FusedMultiplyAdd(b, w1, d51);
+                b = Vector512.Create(q[96]);
+                d60 = Avx512F.FusedMultiplyAdd(b, w0, d60); d61 = Avx512F.FusedMultiplyAdd(b, w1, d61);
+            }
+        }
+        var b0 = bias == null ? Vector512<float>.Zero : Avx512F.LoadVector512(bias);
+        var b1 = bias == null ? Vector512<float>.Zero : Avx512F.LoadVector512(bias + 16);
+        Store(y0, half, c00, c01, b0, b1, relu);
+        Store(y0 + 16, half, c10, c11, b0, b1, relu);
+        Store(y0 + 32, half, c20, c21, b0, b1, relu);
+        Store(y0 + 48, half, c30, c31, b0, b1, relu);
+        Store(y0 + 64, half, c40, c41, b0, b1, relu);
+        Store(y0 + 80, half, c50, c51, b0, b1, relu);
+        Store(y0 + 96, half, c60, c61, b0, b1, relu);
+        Store(y1, half, d00, d01, b0, b1, relu);
+        Store(y1 + 16, half, d10, d11, b0, b1, relu);
+        Store(y1 + 32, half, d20, d21, b0, b1, relu);
+        Store(y1 + 48, half, d30, d31, b0, b1, relu);
+        Store(y1 + 64, half, d40, d41, b0, b1, relu);
+        Store(y1 + 80, half, d50, d51, b0, b1, relu);
+        Store(y1 + 96, half, d60, d61, b0, b1, relu);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store(float* y, nint half, Vector512<float> x0, Vector512<float> x1, Vector512<float> b0, Vector512<float> b1, bool relu)
+    {
+        x0 = Avx512F.Add(x0, b0);
+        x1 = Avx512F.Add(x1, b1);
+        if (relu)
+        {
+            x0 = Avx512F.Max(x0, Vector512<float>.Zero);
+            x1 = Avx512F.Max(x1, Vector512<float>.Zero);
+        }
+        Avx512F.Store(y, x0);
+        Avx512F.Store(y + half, x1);
+    }
+}
