@@ -7,14 +7,16 @@ using ConvKit.Kernels;
 namespace ConvKit.Algorithms;
 
 /// <summary>
-/// Direct forward convolution over a channels-in-vector layout (oneDNN's nChw16c), for 1-d and 2-d, groups 1,
-/// width stride 1, on AVX-512. The input is reordered once per call into zero-bordered blocks of 16 channels
+/// Direct convolution over a channels-in-vector layout (oneDNN's nChw16c), forward and backward-weights, for 1-d and
+/// 2-d, groups 1, width stride 1, on AVX-512 (backward-data gets it through <see cref="FlippedForwardAlgorithm"/>). The input is reordered once per call into zero-bordered blocks of 16 channels
 /// ([c/16][row][column][16]), the weights into tiles of 32 output channels, [c][tap][32] (a plain transpose); the micro-kernel
 /// (<see cref="BlockedConvKernels.Kernel14x32Avx512"/>) then computes 14 output positions × 32 output channels with
 /// output channels in the lanes, so neither lanes nor registers go to the padding columns that the implicit GEMM
 /// computes and drops (an eighth of DeepLab's work), and no column matrix is written. The output is reordered back
 /// to NCHW at the end. Each output row is cut into runs of 7 positions (the width of ResNet's 56, 28, 14 and 7
-/// images divides by 7); two runs make a tile, consecutive in the row or in consecutive rows.
+/// images divides by 7); two runs make a tile, consecutive in the row or in consecutive rows. Backward-weights reorders
+/// gY the same way and sums gY[k, p]·X[c, p + tap] over the valid positions only, 8 output channels broadcast ×
+/// 32 input channels in lanes (<see cref="BlockedConvKernels.KernelWeight8x32Avx512"/>).
 /// </summary>
 public sealed class BlockedDirectAlgorithm : IConvAlgorithm
 {
@@ -35,7 +37,7 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
     /// <inheritdoc/>
     public ConvPlan? TryPlan(ConvDescriptor core, ConvDirection direction)
     {
-        if (direction != ConvDirection.Forward || !Avx512F.IsSupported || !GemmCore.UseAvx512 || core.Rank > 2 || core.Groups != 1) return null;
+        if (direction == ConvDirection.BackwardData || !Avx512F.IsSupported || !GemmCore.UseAvx512 || core.Rank > 2 || core.Groups != 1) return null;
         var g = new ConvGeometry(core);
         if (g.SW != 1) return null;
         var s = new Sizes(g);
@@ -43,35 +45,49 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
         if (s.InputFloats * g.N > int.MaxValue || s.OutputFloats * g.N > int.MaxValue || s.WeightFloats > int.MaxValue) return null;
         if (_heuristic)
         {
-            // Lanes and positions computed for nothing: channels past C and K in the last blocks, positions past OW
-            // in each row's last run (CIFAR's 32-wide rows: 35 computed, a tie with the implicit GEMM). The weights
-            // are transposed on every call, which few positions per weight do not repay (ResNet-50 res4, 196
-            // positions: a tie; res5, 49: 1.6x slower), while the implicit GEMM reads them in place.
-            double wasteC = 1 - (double)g.C / (s.CBlocks * BlockedConvKernels.Lanes);
-            double wasteK = 1 - (double)g.K / (s.KTiles * BlockedConvKernels.Channels);
-            double wasteP = 1 - (double)g.OW / s.RowWidth;
-            if (!GemmCore.WideFmaPays || g.CKV < 64 || (long)g.N * s.Positions < 512 || wasteC > 0.125 || wasteK > 0.125 || wasteP > 0.0625) return null;
+            if (!GemmCore.WideFmaPays || g.CKV < 64) return null;
+            long positions = (long)g.N * g.OV;
+            if (direction == ConvDirection.Forward)
+            {
+                // Lanes and positions computed for nothing: channels past C and K in the last blocks, positions past
+                // OW in each row's last run (CIFAR's 32-wide rows: 35 computed, a tie with the implicit GEMM). The
+                // weights are transposed on every call, which few positions per weight do not repay (ResNet-50 res4,
+                // 196 positions: a tie; res5, 49: 1.6x slower), while the implicit GEMM reads them in place.
+                double wasteC = 1 - (double)g.C / (s.CBlocks * BlockedConvKernels.Lanes);
+                double wasteK = 1 - (double)g.K / (s.KTiles * BlockedConvKernels.Channels);
+                double wasteP = 1 - (double)g.OW / s.RowWidth;
+                if (positions < 512 || wasteC > 0.125 || wasteK > 0.125 || wasteP > 0.0625) return null;
+            }
+            else
+            {
+                // backward-weights: tiles of 8 output × 32 input channels over the valid positions only; with 49
+                // positions (ResNet-50 res5) the lowering, which writes gW in place, was faster (1.08 against 1.22 ms)
+                double wasteC = 1 - (double)g.C / (s.XBlocks * BlockedConvKernels.Lanes);
+                if (positions < 128 || g.K % 8 != 0 || wasteC > 0.125) return null;
+            }
         }
-        return new Plan(core, s);
+        return new Plan(core, direction, s);
     }
 
     /// <summary>Buffer sizes and blocking of one geometry (one image).</summary>
     private readonly struct Sizes
     {
-        public readonly int CBlocks, KTiles, Runs, RowWidth, GridH, GridW;
+        public readonly int CBlocks, XBlocks, KTiles, Runs, RowWidth, GridH, GridW;
         public readonly long InputFloats, OutputFloats, WeightFloats, Positions;
 
         public Sizes(in ConvGeometry g)
         {
             const int L = BlockedConvKernels.Lanes;
             CBlocks = (g.C + L - 1) / L;
+            // backward-weights reads the input's blocks in pairs: one zero block past an odd count
+            XBlocks = (CBlocks + 1) / 2 * 2;
             KTiles = (g.K + BlockedConvKernels.Channels - 1) / BlockedConvKernels.Channels;
             Runs = (g.OW + BlockedConvKernels.Run - 1) / BlockedConvKernels.Run;
             RowWidth = Runs * BlockedConvKernels.Run;
             // the rows and columns the tiles read: the last run's positions past OW read up to its end
             GridH = (g.OH - 1) * g.SH + (g.KH - 1) * g.DH + 1;
             GridW = RowWidth + (g.KW - 1) * g.DW;
-            InputFloats = (long)CBlocks * GridH * GridW * L;
+            InputFloats = (long)XBlocks * GridH * GridW * L;
             Positions = (long)g.OH * RowWidth;
             OutputFloats = KTiles * BlockedConvKernels.Channels * Positions;
             WeightFloats = (long)KTiles * CBlocks * g.KV * L * BlockedConvKernels.Channels;
@@ -86,7 +102,7 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
         // (channel 16·cb, tap) in a packed tile.
         private readonly int[] _toff, _woff;
 
-        public Plan(ConvDescriptor d, Sizes s) : base("blocked_direct", d, ConvDirection.Forward)
+        public Plan(ConvDescriptor d, ConvDirection dir, Sizes s) : base("blocked_direct", d, dir)
         {
             var g = G;
             _s = s;
@@ -121,7 +137,7 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
                 }
                 nint px = (nint)x, pw = (nint)w, py = (nint)y, pxb = (nint)xb, pyb = (nint)yb, pwb = (nint)wb;
                 // 1. weights and input into the blocked layouts
-                int cBlocksAll = g.N * s.CBlocks;
+                int cBlocksAll = g.N * s.XBlocks;
                 VecOps.ParallelItems(s.KTiles + cBlocksAll, threads, (_, i) =>
                 {
                     if (i < s.KTiles) PackWeights((float*)pw, (float*)pwb, i);
@@ -162,6 +178,79 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
             }
         }
 
+        private protected override void RunBackwardWeight(ReadOnlySpan<float> xs, ReadOnlySpan<float> gys, Span<float> gws)
+        {
+            // gW[k, c, tap] = Σ over images and valid positions p of gY[k, p]·X[c, p + tap]: both in the blocked
+            // layouts, tiles of 8 output channels (gY broadcast) × 32 input channels (two input vectors) × one tap,
+            // summed in chunks of rows so that a chunk's input stays in L1 while the tiles of one channel pair pass
+            // over it. Each part of the tiles goes to one thread for the whole call: no partial sums to add, and the
+            // same rounding from run to run.
+            var g = G;
+            var s = _s;
+            int threads = Threads, kb16 = (g.K + L - 1) / L, kt8 = (g.K + 7) / 8, ct = s.XBlocks / 2;
+            long gyFloats = (long)kb16 * g.OV * L, accFloats = (long)kt8 * ct * g.KV * 8 * Ch;
+            float* xb = Workspace.Get(Workspace.Columns, s.InputFloats * g.N);
+            float* gyb = Workspace.Get(Workspace.Scratch, gyFloats * g.N);
+            float* acc = Workspace.Get(Workspace.Partials, accFloats);
+            fixed (float* x = xs) fixed (float* gy = gys) fixed (float* gw = gws)
+            {
+                nint px = (nint)x, pgy = (nint)gy, pgw = (nint)gw, pxb = (nint)xb, pgyb = (nint)gyb, pacc = (nint)acc;
+                int xItems = g.N * s.XBlocks;
+                VecOps.ParallelItems(xItems + g.N * kb16, threads, (_, i) =>
+                {
+                    if (i < xItems) ReorderInput((float*)px, (float*)pxb, i);
+                    else ReorderGrad((float*)pgy, (float*)pgyb, (i - xItems) / kb16, (i - xItems) % kb16);
+                });
+                int chunkRows = Math.Max(1, 128 / g.OW), units = kt8 * ct;
+                int* toff = (int*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_toff));
+                nint ptoff = (nint)toff;
+                nint xHalf = (nint)(s.GridH * s.GridW * L), xRow = (nint)g.SH * s.GridW * L, gRow = (nint)g.OW * L;
+                int parts = Math.Min(threads, units);
+                VecOps.ParallelItems(parts, parts, (_, part) =>
+                {
+                    // unit u: input channels [32·(u / kt8), +32), output channels [8·(u % kt8), +8); consecutive units
+                    // share their input channels, which stay in L1 for a chunk
+                    int u0 = (int)((long)units * part / parts), u1 = (int)((long)units * (part + 1) / parts);
+                    for (int n = 0; n < g.N; n++)
+                        for (int oy = 0; oy < g.OH; oy += chunkRows)
+                        {
+                            int rows = Math.Min(chunkRows, g.OH - oy);
+                            for (int u = u0; u < u1; u++)
+                            {
+                                int c2 = u / kt8, k8 = u % kt8;
+                                float* tile = (float*)pacc + (long)u * g.KV * 8 * Ch;
+                                float* xc = (float*)pxb + n * s.InputFloats + 2 * c2 * xHalf + oy * xRow;
+                                float* gc = (float*)pgyb + n * gyFloats + (long)(k8 / 2) * g.OV * L + k8 % 2 * 8 + (long)oy * gRow;
+                                for (int tap = 0; tap < g.KV; tap++)
+                                    BlockedConvKernels.KernelWeight8x32Avx512(rows, g.OW, gc, gRow, xc + ((int*)ptoff)[tap], xHalf, xRow,
+                                        tile + tap * 8 * Ch, n == 0 && oy == 0);
+                            }
+                        }
+                });
+                // tiles [c2][k8][tap][8][32] → gW[k][c][tap]: per output channel and channel pair, a KV × 32 transpose
+                VecOps.ParallelRanges(g.K, (long)g.CKV, (lo, hi) =>
+                {
+                    for (int k = lo; k < hi; k++)
+                        for (int c2 = 0; c2 < ct; c2++)
+                        {
+                            float* src = (float*)pacc + ((long)(c2 * kt8 + k / 8) * g.KV * 8 + k % 8) * Ch;
+                            int cn = Math.Min(Ch, g.C - c2 * Ch);
+                            VecOps.Transpose(src, g.KV, cn, (float*)pgw + ((long)k * g.C + c2 * Ch) * g.KV, 0, g.KV, 8 * Ch, g.KV);
+                        }
+                });
+            }
+        }
+
+        /// <summary>Block kb (16 channels) of image n's gY into [position][16], zero past K.</summary>
+        private void ReorderGrad(float* gy, float* gyb, int n, int kb)
+        {
+            var g = G;
+            int k0 = kb * L, kn = Math.Min(L, g.K - k0);
+            float* dst = gyb + ((long)n * ((g.K + L - 1) / L) + kb) * g.OV * L;
+            if (kn < L) new Span<float>(dst, g.OV * L).Clear();
+            VecOps.Transpose(gy + ((long)n * g.K + k0) * g.OV, kn, g.OV, dst, 0, kn, g.OV, L);
+        }
+
         /// <summary>Tile <paramref name="kt"/> of the weights: [c][tap][32 output channels], zero past C and K.</summary>
         private void PackWeights(float* w, float* wb, int kt)
         {
@@ -174,13 +263,13 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
             VecOps.Transpose(w + (long)k0 * g.CKV, kn, g.CKV, dst, 0, kn, g.CKV, Ch);
         }
 
-        /// <summary>Channel block <paramref name="item"/> (image·CBlocks + block) of the input into the zero-bordered
+        /// <summary>Channel block <paramref name="item"/> (image·XBlocks + block) of the input into the zero-bordered
         /// grid: input row iy at grid row iy + PH, column ix at PW + ix.</summary>
         private void ReorderInput(float* x, float* xb, int item)
         {
             var g = G;
             var s = _s;
-            int n = item / s.CBlocks, cb = item % s.CBlocks, c0 = cb * L, cn = Math.Min(L, g.C - c0);
+            int n = item / s.XBlocks, cb = item % s.XBlocks, c0 = cb * L, cn = Math.Min(L, g.C - c0);
             long plane = (long)s.GridH * s.GridW * L;
             float* dst = xb + n * s.InputFloats + cb * plane;
             float* src = x + ((long)n * g.C + c0) * g.IV;
@@ -189,7 +278,7 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
             for (int iy = 0; iy < g.IH; iy++)
             {
                 int row = iy + g.PH;
-                if (row >= s.GridH || cols <= 0) break;
+                if (row >= s.GridH || cols <= 0 || cn <= 0) break;
                 // 16 channel rows × cols → cols × 16
                 VecOps.Transpose(src + (long)iy * g.IW, cn, cols, dst + ((long)row * s.GridW + g.PW) * L, 0, cn, g.IV, L);
             }

@@ -89,6 +89,65 @@ internal static unsafe class BlockedConvKernels
         Store(y1 + 96, half, d60, d61, b0, b1, relu);
     }
 
+    /// <summary>
+    /// Backward-weights tile: 8 output channels × 32 input channels of one tap in 16 zmm accumulators (output channel
+    /// i's 32 input channels in acc[2i], acc[2i + 1], kept at <paramref name="acc"/> between calls), summed over
+    /// <paramref name="rows"/> rows of <paramref name="width"/> positions: gY's 8 channels of position j at
+    /// g[j·16 + i] (broadcast), the input's two 16-channel blocks at x[j·16] and x[j·16 + xHalf] (loaded). Rows are
+    /// <paramref name="gRow"/> and <paramref name="xRow"/> floats apart. Sums from zero when <paramref name="fresh"/>.
+    /// Two loads and eight broadcasts feed sixteen FMAs, all positions valid: no padding column is computed.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void KernelWeight8x32Avx512(int rows, int width, float* g, nint gRow, float* x, nint xHalf, nint xRow, float* acc, bool fresh)
+    {
+        Vector512<float> a00, a01, a10, a11, a20, a21, a30, a31, a40, a41, a50, a51, a60, a61, a70, a71;
+        if (fresh)
+        {
+            a00 = a01 = a10 = a11 = a20 = a21 = a30 = a31 = Vector512<float>.Zero;
+            a40 = a41 = a50 = a51 = a60 = a61 = a70 = a71 = Vector512<float>.Zero;
+        }
+        else
+        {
+            a00 = Avx512F.LoadVector512(acc); a01 = Avx512F.LoadVector512(acc + 16);
+            a10 = Avx512F.LoadVector512(acc + 32); a11 = Avx512F.LoadVector512(acc + 48);
+            a20 = Avx512F.LoadVector512(acc + 64); a21 = Avx512F.LoadVector512(acc + 80);
+            a30 = Avx512F.LoadVector512(acc + 96); a31 = Avx512F.LoadVector512(acc + 112);
+            a40 = Avx512F.LoadVector512(acc + 128); a41 = Avx512F.LoadVector512(acc + 144);
+            a50 = Avx512F.LoadVector512(acc + 160); a51 = Avx512F.LoadVector512(acc + 176);
+            a60 = Avx512F.LoadVector512(acc + 192); a61 = Avx512F.LoadVector512(acc + 208);
+            a70 = Avx512F.LoadVector512(acc + 224); a71 = Avx512F.LoadVector512(acc + 240);
+        }
+        for (int r = 0; r < rows; r++, g += gRow, x += xRow)
+        {
+            float* gp = g, xp = x;
+            for (int j = 0; j < width; j++, gp += Lanes, xp += Lanes)
+            {
+                var x0 = Avx512F.LoadVector512(xp);
+                var x1 = Avx512F.LoadVector512(xp + xHalf);
+                var b = Vector512.Create(gp[0]);
+                a00 = Avx512F.FusedMultiplyAdd(b, x0, a00); a01 = Avx512F.FusedMultiplyAdd(b, x1, a01);
+                b = Vector512.Create(gp[1]);
+                a10 = Avx512F.FusedMultiplyAdd(b, x0, a10); a11 = Avx512F.FusedMultiplyAdd(b, x1, a11);
+                b = Vector512.Create(gp[2]);
+                a20 = Avx512F.FusedMultiplyAdd(b, x0, a20); a21 = Avx512F.FusedMultiplyAdd(b, x1, a21);
+                b = Vector512.Create(gp[3]);
+                a30 = Avx512F.FusedMultiplyAdd(b, x0, a30); a31 = Avx512F.FusedMultiplyAdd(b, x1, a31);
+                b = Vector512.Create(gp[4]);
+                a40 = Avx512F.FusedMultiplyAdd(b, x0, a40); a41 = Avx512F.FusedMultiplyAdd(b, x1, a41);
+                b = Vector512.Create(gp[5]);
+                a50 = Avx512F.FusedMultiplyAdd(b, x0, a50); a51 = Avx512F.FusedMultiplyAdd(b, x1, a51);
+                b = Vector512.Create(gp[6]);
+                a60 = Avx512F.FusedMultiplyAdd(b, x0, a60); a61 = Avx512F.FusedMultiplyAdd(b, x1, a61);
+                b = Vector512.Create(gp[7]);
+                a70 = Avx512F.FusedMultiplyAdd(b, x0, a70); a71 = Avx512F.FusedMultiplyAdd(b, x1, a71);
+            }
+        }
+        Avx512F.Store(acc, a00); Avx512F.Store(acc + 16, a01); Avx512F.Store(acc + 32, a10); Avx512F.Store(acc + 48, a11);
+        Avx512F.Store(acc + 64, a20); Avx512F.Store(acc + 80, a21); Avx512F.Store(acc + 96, a30); Avx512F.Store(acc + 112, a31);
+        Avx512F.Store(acc + 128, a40); Avx512F.Store(acc + 144, a41); Avx512F.Store(acc + 160, a50); Avx512F.Store(acc + 176, a51);
+        Avx512F.Store(acc + 192, a60); Avx512F.Store(acc + 208, a61); Avx512F.Store(acc + 224, a70); Avx512F.Store(acc + 240, a71);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Store(float* y, nint half, Vector512<float> x0, Vector512<float> x1, Vector512<float> b0, Vector512<float> b1, bool relu)
     {

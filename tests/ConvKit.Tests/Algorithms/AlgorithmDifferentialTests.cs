@@ -26,7 +26,10 @@ public class AlgorithmDifferentialTests
             yield return ["implicit_gemm", ConvShapes.Kind.StrideOne, ConvDirection.BackwardWeight, 150];
         }
         if (System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
+        {
             yield return ["blocked_direct", ConvShapes.Kind.RowStride, ConvDirection.Forward, 150];
+            yield return ["blocked_direct", ConvShapes.Kind.RowStride, ConvDirection.BackwardWeight, 150];
+        }
     }
 
     [Theory]
@@ -210,6 +213,7 @@ public class AlgorithmDifferentialTests
         var r = new Random(n * 11 + c + k);
         var plan = ConvPlanner.Plan(d, ConvDirection.Forward, "blocked_direct");
         CheckAgainstReference(plan, d, ConvDirection.Forward, r, 1e-5);
+        CheckAgainstReference(ConvPlanner.Plan(d, ConvDirection.BackwardWeight, "blocked_direct"), d, ConvDirection.BackwardWeight, r, 1e-5);
         // bias and relu fused in the tile's store
         var x = ConvShapes.Data(r, d.InputShape); var wt = ConvShapes.Data(r, d.WeightShape); var b = ConvShapes.Data(r, [k]);
         var got = new float[d.OutputShape.Aggregate(1, (p, q) => p * q)]; var want = new float[got.Length];
@@ -237,7 +241,6 @@ public class AlgorithmDifferentialTests
             Assert.Null(BlockedDirectAlgorithm.Instance.TryPlan(d, ConvDirection.Forward));
         var ok = ConvDescriptor.Create(2, [1, 64, 28, 28], [64, 64, 3, 3], false, 1, 1);
         Assert.Null(BlockedDirectAlgorithm.Instance.TryPlan(ok, ConvDirection.BackwardData));
-        Assert.Null(BlockedDirectAlgorithm.Instance.TryPlan(ok, ConvDirection.BackwardWeight));
         // the planner's entry: few positions per weight (ResNet-50 res4) and half-empty channel blocks go elsewhere
         Assert.Null(BlockedDirectAlgorithm.Preferred.TryPlan(ConvDescriptor.Create(2, [1, 256, 14, 14], [256, 256, 3, 3], false, 1, 1), ConvDirection.Forward));
         Assert.Null(BlockedDirectAlgorithm.Preferred.TryPlan(ConvDescriptor.Create(2, [1, 24, 28, 28], [64, 24, 3, 3], false, 1, 1), ConvDirection.Forward));
@@ -278,10 +281,12 @@ public class AlgorithmDifferentialTests
     [InlineData("im2col_gemm", 16, 24)]
     [InlineData("direct_small_c", 24, 2)]
     [InlineData("implicit_gemm", 14, 20)]
+    [InlineData("blocked_direct", 3, 64)]
     public void BackwardWeightIsTheSameFromRunToRun(string algorithm, int n, int c)
     {
         // partial sums are kept per thread over fixed ranges of images, so thread timing cannot change the rounding
         if (algorithm == "implicit_gemm" && !System.Runtime.Intrinsics.X86.Fma.IsSupported) return;
+        if (algorithm == "blocked_direct" && !System.Runtime.Intrinsics.X86.Avx512F.IsSupported) return;
         var d = ConvDescriptor.Create(2, [n, c, 13, 17], [12, c, 3, 3], false, 1, 1);
         var r = new Random(n + c);
         var x = ConvShapes.Data(r, d.InputShape); var gy = ConvShapes.Data(r, d.OutputShape);

@@ -27,7 +27,10 @@ public class NonFiniteTests
             yield return ["implicit_gemm", ConvShapes.Kind.StrideOne, ConvDirection.BackwardWeight];
         }
         if (System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
+        {
             yield return ["blocked_direct", ConvShapes.Kind.RowStride, ConvDirection.Forward];
+            yield return ["blocked_direct", ConvShapes.Kind.RowStride, ConvDirection.BackwardWeight];
+        }
         yield return ["flipped_forward", ConvShapes.Kind.StrideOne, ConvDirection.BackwardData];
     }
 
