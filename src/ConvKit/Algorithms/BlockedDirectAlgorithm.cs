@@ -37,8 +37,11 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
     /// <inheritdoc/>
     public ConvPlan? TryPlan(ConvDescriptor core, ConvDirection direction)
     {
-        if (direction == ConvDirection.BackwardData || !Avx512F.IsSupported || !GemmCore.UseAvx512 || core.Rank > 2 || core.Groups != 1) return null;
-        var g = new ConvGeometry(core);
+        if (!Avx512F.IsSupported || !GemmCore.UseAvx512 || core.Rank > 2 || core.Groups != 1) return null;
+        // backward-data runs the forward of the flipped problem
+        var run = direction == ConvDirection.BackwardData ? FlippedForwardAlgorithm.FlippedDescriptor(core) : core;
+        if (run is null) return null;
+        var g = new ConvGeometry(run);
         if (g.SW != 1) return null;
         var s = new Sizes(g);
         // buffers are addressed with int offsets
@@ -47,16 +50,17 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
         {
             if (!GemmCore.WideFmaPays || g.CKV < 64) return null;
             long positions = (long)g.N * g.OV;
-            if (direction == ConvDirection.Forward)
+            if (direction != ConvDirection.BackwardWeight)
             {
                 // Lanes and positions computed for nothing: channels past C and K in the last blocks, positions past
                 // OW in each row's last run (CIFAR's 32-wide rows: 35 computed, a tie with the implicit GEMM). The
-                // weights are transposed on every call, which few positions per weight do not repay (ResNet-50 res4,
-                // 196 positions: a tie; res5, 49: 1.6x slower), while the implicit GEMM reads them in place.
+                // weights are transposed on every call, which few positions per weight do not repay: ResNet-50 res5
+                // (49 positions) ran 1.09x the implicit GEMM's time, which reads them in place, and its backward-data
+                // tied with the lowering; res4 (196) ran 0.91x forward and 0.80x the flipped implicit GEMM backward.
                 double wasteC = 1 - (double)g.C / (s.CBlocks * BlockedConvKernels.Lanes);
                 double wasteK = 1 - (double)g.K / (s.KTiles * BlockedConvKernels.Channels);
                 double wasteP = 1 - (double)g.OW / s.RowWidth;
-                if (positions < 512 || wasteC > 0.125 || wasteK > 0.125 || wasteP > 0.0625) return null;
+                if (positions < 128 || wasteC > 0.125 || wasteK > 0.125 || wasteP > 0.0625) return null;
             }
             else
             {
@@ -66,7 +70,9 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
                 if (positions < 128 || g.K % 8 != 0 || wasteC > 0.125) return null;
             }
         }
-        return new Plan(core, direction, s);
+        return direction == ConvDirection.BackwardData
+            ? new FlippedPlan(core, new Plan(run, ConvDirection.Forward, s, flipped: true))
+            : new Plan(core, direction, s);
     }
 
     /// <summary>Buffer sizes and blocking of one geometry (one image).</summary>
@@ -101,11 +107,14 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
         // Offset of step (c-block, tap) in the blocked input, from a position's first float, and of its weights
         // (channel 16·cb, tap) in a packed tile.
         private readonly int[] _toff, _woff;
+        // The weights arrive as backward-data's (a flipped forward plan, see FlippedPlan).
+        private readonly bool _flipped;
 
-        public Plan(ConvDescriptor d, ConvDirection dir, Sizes s) : base("blocked_direct", d, dir)
+        public Plan(ConvDescriptor d, ConvDirection dir, Sizes s, bool flipped = false) : base("blocked_direct", d, dir)
         {
             var g = G;
             _s = s;
+            _flipped = flipped;
             _toff = GC.AllocateArray<int>(s.CBlocks * g.KV, pinned: true);
             _woff = GC.AllocateArray<int>(s.CBlocks * g.KV, pinned: true);
             long plane = (long)s.GridH * s.GridW * L;
@@ -125,9 +134,8 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
             int threads = Threads;
             float* xb = Workspace.Get(Workspace.Columns, s.InputFloats * g.N);
             float* yb = Workspace.Get(Workspace.Scratch, s.OutputFloats * g.N);
-            // packed weights, then the bias padded to whole tiles
-            float* wb = Workspace.Get(Workspace.PackedWeights, s.WeightFloats + s.KTiles * Ch);
-            float* bias = bs.IsEmpty ? null : wb + s.WeightFloats;
+            // the bias padded to whole tiles
+            float* bias = bs.IsEmpty ? null : Workspace.Get(Workspace.Partials, s.KTiles * Ch);
             fixed (float* x = xs) fixed (float* w = ws) fixed (float* b = bs) fixed (float* y = ys)
             {
                 if (bias != null)
@@ -135,38 +143,42 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
                     new Span<float>(bias, s.KTiles * Ch).Clear();
                     bs.CopyTo(new Span<float>(bias, g.K));
                 }
-                nint px = (nint)x, pw = (nint)w, py = (nint)y, pxb = (nint)xb, pyb = (nint)yb, pwb = (nint)wb;
-                // 1. weights and input into the blocked layouts
-                int cBlocksAll = g.N * s.XBlocks;
-                VecOps.ParallelItems(s.KTiles + cBlocksAll, threads, (_, i) =>
-                {
-                    if (i < s.KTiles) PackWeights((float*)pw, (float*)pwb, i);
-                    else ReorderInput((float*)px, (float*)pxb, i - s.KTiles);
-                });
-                // 2. tiles: (image, 32 output channels, run of tiles); a part keeps one weight tile across its tiles
+                nint px = (nint)x, pw = (nint)w, py = (nint)y, pxb = (nint)xb, pyb = (nint)yb;
+                // 1. the input into the blocked layout
+                VecOps.ParallelItems(g.N * s.XBlocks, threads, (_, i) => ReorderInput((float*)px, (float*)pxb, i));
+                // 2. tiles: items (32 output channels, image, run of tiles) in fixed ranges per thread, ordered so that
+                // a thread packs each weight tile it needs once, into its own buffer, just before it uses it (in L2
+                // then, rather than written to memory by a separate pass and read back)
                 int runsPerImage = g.OH * s.Runs, tiles = (runsPerImage + 1) / 2;
                 int units = g.N * s.KTiles;
                 int chunks = Math.Max(1, Math.Min(tiles, (4 * threads + units - 1) / units));
+                int items = units * chunks, parts = Math.Min(threads, items);
+                long tileFloats = s.WeightFloats / s.KTiles;
                 nint ptoff = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_toff));
                 nint pwoff = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_woff)), pbias = (nint)bias;
                 nint wl = g.KV * Ch;
-                VecOps.ParallelStatic(units * chunks, threads, (_, item) =>
+                VecOps.ParallelItems(parts, parts, (_, part) =>
                 {
-                    int unit = item / chunks, chunk = item % chunks, n = unit / s.KTiles, kt = unit % s.KTiles;
-                    int t0 = (int)((long)tiles * chunk / chunks), t1 = (int)((long)tiles * (chunk + 1) / chunks);
-                    float* xn = (float*)pxb + n * s.InputFloats;
-                    float* yk = (float*)pyb + n * s.OutputFloats + kt * Ch * s.Positions;
-                    float* wk = (float*)pwb + kt * (s.WeightFloats / s.KTiles);
-                    float* bk = pbias == 0 ? null : (float*)pbias + kt * Ch;
-                    for (int t = t0; t < t1; t++)
+                    float* wk = Workspace.Get(Workspace.PackedWeights, tileFloats);
+                    int packed = -1;
+                    for (int item = (int)((long)items * part / parts), end = (int)((long)items * (part + 1) / parts); item < end; item++)
                     {
-                        // the second run repeats the first when the image has an odd number of runs
-                        int r0 = 2 * t, r1 = Math.Min(2 * t + 1, runsPerImage - 1);
-                        int oy0 = r0 / s.Runs, ox0 = r0 % s.Runs * Run, oy1 = r1 / s.Runs, ox1 = r1 % s.Runs * Run;
-                        BlockedConvKernels.Kernel14x32Avx512(_toff.Length, (int*)ptoff,
-                            xn + ((long)oy0 * g.SH * s.GridW + ox0) * L, xn + ((long)oy1 * g.SH * s.GridW + ox1) * L, (int*)pwoff, wk, wl,
-                            yk + ((long)oy0 * s.RowWidth + ox0) * L, yk + ((long)oy1 * s.RowWidth + ox1) * L,
-                            (nint)(s.Positions * L), bk, relu);
+                        int unit = item / chunks, chunk = item % chunks, kt = unit / g.N, n = unit % g.N;
+                        if (kt != packed) PackWeights((float*)pw, wk, packed = kt);
+                        int t0 = (int)((long)tiles * chunk / chunks), t1 = (int)((long)tiles * (chunk + 1) / chunks);
+                        float* xn = (float*)pxb + n * s.InputFloats;
+                        float* yk = (float*)pyb + n * s.OutputFloats + kt * Ch * s.Positions;
+                        float* bk = pbias == 0 ? null : (float*)pbias + kt * Ch;
+                        for (int t = t0; t < t1; t++)
+                        {
+                            // the second run repeats the first when the image has an odd number of runs
+                            int r0 = 2 * t, r1 = Math.Min(2 * t + 1, runsPerImage - 1);
+                            int oy0 = r0 / s.Runs, ox0 = r0 % s.Runs * Run, oy1 = r1 / s.Runs, ox1 = r1 % s.Runs * Run;
+                            BlockedConvKernels.Kernel14x32Avx512(_toff.Length, (int*)ptoff,
+                                xn + ((long)oy0 * g.SH * s.GridW + ox0) * L, xn + ((long)oy1 * g.SH * s.GridW + ox1) * L, (int*)pwoff, wk, wl,
+                                yk + ((long)oy0 * s.RowWidth + ox0) * L, yk + ((long)oy1 * s.RowWidth + ox1) * L,
+                                (nint)(s.Positions * L), bk, relu);
+                        }
                     }
                 });
                 // 3. the output back to NCHW
@@ -251,16 +263,22 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
             VecOps.Transpose(gy + ((long)n * g.K + k0) * g.OV, kn, g.OV, dst, 0, kn, g.OV, L);
         }
 
-        /// <summary>Tile <paramref name="kt"/> of the weights: [c][tap][32 output channels], zero past C and K.</summary>
-        private void PackWeights(float* w, float* wb, int kt)
+        /// <summary>Tile <paramref name="kt"/> of the weights into <paramref name="dst"/>: [c][tap][32 output channels], zero
+        /// past C and K.</summary>
+        private void PackWeights(float* w, float* dst, int kt)
         {
             var g = G;
             long tileFloats = _s.WeightFloats / _s.KTiles;
-            float* dst = wb + kt * tileFloats;
             int k0 = kt * Ch, kn = Math.Min(Ch, g.K - k0);
             if (kn < Ch || g.C % L != 0) new Span<float>(dst, (int)tileFloats).Clear();
-            // W[k0 + o][c·KV + tap] → dst[c·KV + tap][o]
-            VecOps.Transpose(w + (long)k0 * g.CKV, kn, g.CKV, dst, 0, kn, g.CKV, Ch);
+            if (!_flipped)
+                // W[k0 + o][c·KV + tap] → dst[c·KV + tap][o]
+                VecOps.Transpose(w + (long)k0 * g.CKV, kn, g.CKV, dst, 0, kn, g.CKV, Ch);
+            else
+                // backward-data's weights W[c][k0 + o][tap] (this plan's C is their K) → dst[c·KV + KV − 1 − tap][o]:
+                // the flip and the transpose in one pass, taps written in reverse through a negative row stride
+                for (int c = 0; c < g.C; c++)
+                    VecOps.Transpose(w + ((long)c * g.K + k0) * g.KV, kn, g.KV, dst + ((long)c * g.KV + g.KV - 1) * Ch, 0, kn, g.KV, -Ch);
         }
 
         /// <summary>Channel block <paramref name="item"/> (image·XBlocks + block) of the input into the zero-bordered
@@ -301,6 +319,22 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
             }
             for (int oy = 0; oy < g.OH; oy++)
                 VecOps.Transpose(src + (long)oy * s.RowWidth * L, g.OW, kn, dst + (long)oy * g.OW, 0, g.OW, L, g.OV);
+        }
+    }
+    /// <summary>Backward-data of a stride-1 layer as the blocked forward of its flipped problem (see
+    /// <see cref="FlippedForwardAlgorithm"/>), the weights flipped while they are packed: one pass over them, not
+    /// two.</summary>
+    private sealed class FlippedPlan(ConvDescriptor d, ConvPlan forward) : ConvPlan("blocked_direct", d, ConvDirection.BackwardData)
+    {
+        private protected override void RunBackwardData(ReadOnlySpan<float> gy, ReadOnlySpan<float> w, Span<float> gx)
+        {
+            // as in FlippedForwardAlgorithm: infinite weights would meet gy's zero border
+            if (!VecOps.AllFinite(w))
+            {
+                ConvPlanner.Plan(Descriptor, ConvDirection.BackwardData, GemmConvAlgorithm.Im2col.Name).BackwardData(gy, w, gx);
+                return;
+            }
+            forward.Forward(gy, w, default, gx);
         }
     }
 }

@@ -15,10 +15,10 @@ public static class ConvPlanner
     [
         GemmConvAlgorithm.Pointwise,
         DirectSmallChannelAlgorithm.Preferred,
+        BlockedDirectAlgorithm.Preferred,
         FlippedForwardAlgorithm.Preferred,
         DepthwiseAlgorithm.Preferred,
         WinogradAlgorithm.Preferred,
-        BlockedDirectAlgorithm.Preferred,
         ImplicitGemmAlgorithm.Preferred,
         GemmConvAlgorithm.Im2col,
         new ReferenceAlgorithm(),

@@ -31,7 +31,7 @@ public sealed class FlippedForwardAlgorithm : IConvAlgorithm
     // Zen 4): Winograd (VGG-16 3×3), the depthwise kernel (MobileNetV2 3×3: 0.44 → 0.19 ms) and the small-channel
     // kernel (ResNeXt's 4-channel groups: 0.57 → 0.26 ms); on a Xeon with AVX-512, the implicit GEMM (CIFAR batch
     // 9.8 → 8.1 ms, ResNet-50 res2 1.06 → 0.91 ms).
-    private static readonly string[] s_fastForwards = [WinogradAlgorithm.Preferred.Name, DepthwiseAlgorithm.Preferred.Name, DirectSmallChannelAlgorithm.Preferred.Name, ImplicitGemmAlgorithm.Preferred.Name, BlockedDirectAlgorithm.Preferred.Name];
+    private static readonly string[] s_fastForwards = [WinogradAlgorithm.Preferred.Name, DepthwiseAlgorithm.Preferred.Name, DirectSmallChannelAlgorithm.Preferred.Name, ImplicitGemmAlgorithm.Preferred.Name];
 
     /// <inheritdoc/>
     public string Name => "flipped_forward";
@@ -40,6 +40,19 @@ public sealed class FlippedForwardAlgorithm : IConvAlgorithm
     public ConvPlan? TryPlan(ConvDescriptor core, ConvDirection direction)
     {
         if (direction != ConvDirection.BackwardData) return null;
+        var flipped = FlippedDescriptor(core);
+        if (flipped is null) return null;
+        var forward = ConvPlanner.Plan(flipped, ConvDirection.Forward);
+        // The flip is a pass over all the weights; with few output positions per weight (ResNet-50 res5: 49) it cost
+        // more than the GEMM lowering's whole backward-data (2.2 against 1.8 ms on 2 threads).
+        if (_heuristic && (!s_fastForwards.Contains(forward.AlgorithmName) || (long)core.N * core.OutputVolume < 128)) return null;
+        return new Plan(core, forward);
+    }
+
+    /// <summary>The forward problem whose output is backward-data's gx: gy as input, channels swapped, padding
+    /// dilation·(k − 1) − pad; null for strides above 1 or padding past the dilated kernel.</summary>
+    internal static ConvDescriptor? FlippedDescriptor(ConvDescriptor core)
+    {
         int r = core.Rank;
         var pb = new int[r]; var pe = new int[r];
         for (int i = 0; i < r; i++)
@@ -51,12 +64,7 @@ public sealed class FlippedForwardAlgorithm : IConvAlgorithm
         }
         var flipped = ConvDescriptor.FromGeometry(r, core.N, core.OutChannels, core.InChannels, core.Groups, core.OutputSize, core.KernelSize,
             core.Stride, core.Dilation, pb, pe, false);
-        if (!flipped.OutputSize.AsSpan().SequenceEqual(core.InputSize)) return null;
-        var forward = ConvPlanner.Plan(flipped, ConvDirection.Forward);
-        // The flip is a pass over all the weights; with few output positions per weight (ResNet-50 res5: 49) it cost
-        // more than the GEMM lowering's whole backward-data (2.2 against 1.8 ms on 2 threads).
-        if (_heuristic && (!s_fastForwards.Contains(forward.AlgorithmName) || (long)core.N * core.OutputVolume < 128)) return null;
-        return new Plan(core, forward);
+        return flipped.OutputSize.AsSpan().SequenceEqual(core.InputSize) ? flipped : null;
     }
 
     private sealed unsafe class Plan(ConvDescriptor d, ConvPlan forward) : ConvPlan("flipped_forward", d, ConvDirection.BackwardData)

@@ -29,6 +29,7 @@ public class AlgorithmDifferentialTests
         {
             yield return ["blocked_direct", ConvShapes.Kind.RowStride, ConvDirection.Forward, 150];
             yield return ["blocked_direct", ConvShapes.Kind.RowStride, ConvDirection.BackwardWeight, 150];
+            yield return ["blocked_direct", ConvShapes.Kind.StrideOne, ConvDirection.BackwardData, 150];
         }
     }
 
@@ -40,6 +41,12 @@ public class AlgorithmDifferentialTests
         for (int i = 0; i < count; i++)
         {
             var d = ConvShapes.Random(r, kind);
+            if (algorithm == "blocked_direct" && dir == ConvDirection.BackwardData && FlippedForwardAlgorithm.FlippedDescriptor(d) is null)
+            {
+                // padding past the dilated kernel has no flipped forward form
+                Assert.Throws<ArgumentException>("algorithmName", () => ConvPlanner.Plan(d, dir, algorithm));
+                continue;
+            }
             var plan = ConvPlanner.Plan(d, dir, algorithm);
             Assert.Equal(algorithm, plan.AlgorithmName);
             CheckAgainstReference(plan, d, dir, r, 1e-5);
@@ -89,13 +96,15 @@ public class AlgorithmDifferentialTests
             run++;
         }
         Assert.True(run >= 60, $"only {run} eligible shapes");
-        // a square 3x3 layer, forced; the planner sends it this way only where its forward form is the implicit GEMM
-        // (which takes this shape, a sixth of whose columns it would drop, only where 512-bit FMAs run at full rate)
-        var t = ConvDescriptor.Create(2, [2, 64, 15, 14], [64, 64, 3, 3], true, 1, 1);
+        // a 3x3 layer, forced; the planner sends it this way only where its forward form is the implicit GEMM (which
+        // takes this shape, a sixth of whose columns it would drop, only where 512-bit FMAs run at full rate; the
+        // blocked kernel declines its 24 output channels, a quarter of a 32-channel tile empty)
+        var t = ConvDescriptor.Create(2, [2, 24, 15, 14], [64, 24, 3, 3], true, 1, 1);
         var plan = ConvPlanner.Plan(t, ConvDirection.BackwardData, "flipped_forward");
         CheckAgainstReference(plan, t, ConvDirection.BackwardData, r, 2e-5);
         Assert.Equal(ConvKit.Kernels.GemmCore.WideFmaPays ? "flipped_forward" : "im2col_gemm", ConvPlanner.Choose(t, ConvDirection.BackwardData));
-        Assert.Equal("flipped_forward", ConvPlanner.Choose(ConvDescriptor.Create(2, [1, 256, 56, 56], [256, 256, 3, 3], true, 1, 1), ConvDirection.BackwardData));
+        Assert.Equal(ConvKit.Kernels.GemmCore.WideFmaPays ? "blocked_direct" : "flipped_forward",
+            ConvPlanner.Choose(ConvDescriptor.Create(2, [1, 256, 56, 56], [256, 256, 3, 3], true, 1, 1), ConvDirection.BackwardData));
     }
 
     [Theory]
@@ -220,13 +229,9 @@ public class AlgorithmDifferentialTests
         plan.Forward(x, wt, b, got, relu: true);
         ConvReference.Forward(d, x, wt, b, want);
         for (int i = 0; i < got.Length; i++) Assert.Equal(Math.Max(want[i], 0f), got[i], 1e-3f);
-        // backward-data through the flipped forward, where the planner gives the blocked kernel the flipped problem
-        if (strideH == 1 && ConvKit.Kernels.GemmCore.WideFmaPays && ConvPlanner.Choose(d, ConvDirection.Forward) == "blocked_direct")
-        {
-            var bd = ConvPlanner.Plan(d, ConvDirection.BackwardData, "flipped_forward");
-            Assert.Contains("blocked_direct", bd.ToString());
-            CheckAgainstReference(bd, d, ConvDirection.BackwardData, r, 1e-5);
-        }
+        // backward-data: the blocked forward of the flipped problem, weights flipped while packed
+        if (strideH == 1)
+            CheckAgainstReference(ConvPlanner.Plan(d, ConvDirection.BackwardData, "blocked_direct"), d, ConvDirection.BackwardData, r, 1e-5);
     }
 
     [Fact]
@@ -240,9 +245,11 @@ public class AlgorithmDifferentialTests
         })
             Assert.Null(BlockedDirectAlgorithm.Instance.TryPlan(d, ConvDirection.Forward));
         var ok = ConvDescriptor.Create(2, [1, 64, 28, 28], [64, 64, 3, 3], false, 1, 1);
-        Assert.Null(BlockedDirectAlgorithm.Instance.TryPlan(ok, ConvDirection.BackwardData));
-        // the planner's entry: few positions per weight (ResNet-50 res4) and half-empty channel blocks go elsewhere
-        Assert.Null(BlockedDirectAlgorithm.Preferred.TryPlan(ConvDescriptor.Create(2, [1, 256, 14, 14], [256, 256, 3, 3], false, 1, 1), ConvDirection.Forward));
+        Assert.NotNull(BlockedDirectAlgorithm.Instance.TryPlan(ok, ConvDirection.BackwardData));
+        // backward-data of a strided layer has no flipped forward form
+        Assert.Null(BlockedDirectAlgorithm.Instance.TryPlan(ConvDescriptor.Create(2, [1, 16, 20, 20], [16, 16, 3, 3], false, (2, 1), 1), ConvDirection.BackwardData));
+        // the planner's entry: few positions per weight (ResNet-50 res5) and half-empty channel blocks go elsewhere
+        Assert.Null(BlockedDirectAlgorithm.Preferred.TryPlan(ConvDescriptor.Create(2, [1, 512, 7, 7], [512, 512, 3, 3], false, 1, 1), ConvDirection.Forward));
         Assert.Null(BlockedDirectAlgorithm.Preferred.TryPlan(ConvDescriptor.Create(2, [1, 24, 28, 28], [64, 24, 3, 3], false, 1, 1), ConvDirection.Forward));
         Assert.Equal(ConvKit.Kernels.GemmCore.WideFmaPays, BlockedDirectAlgorithm.Preferred.TryPlan(ok, ConvDirection.Forward) is not null);
         // without AVX-512 (switched off here) it declines even when forced

@@ -30,6 +30,7 @@ public class NonFiniteTests
         {
             yield return ["blocked_direct", ConvShapes.Kind.RowStride, ConvDirection.Forward];
             yield return ["blocked_direct", ConvShapes.Kind.RowStride, ConvDirection.BackwardWeight];
+            yield return ["blocked_direct", ConvShapes.Kind.StrideOne, ConvDirection.BackwardData];
         }
         yield return ["flipped_forward", ConvShapes.Kind.StrideOne, ConvDirection.BackwardData];
     }
@@ -42,8 +43,8 @@ public class NonFiniteTests
         for (int i = 0; i < 60; i++)
         {
             var d = ConvShapes.Random(r, kind);
-            // the flipped forward declines padding past the dilated kernel
-            if (algorithm == "flipped_forward" && FlippedForwardAlgorithm.Instance.TryPlan(d, dir) is null) continue;
+            // backward-data as a flipped forward declines padding past the dilated kernel
+            if (dir == ConvDirection.BackwardData && algorithm is "flipped_forward" or "blocked_direct" && FlippedForwardAlgorithm.FlippedDescriptor(d) is null) continue;
             var plan = ConvPlanner.Plan(d, dir, algorithm);
             var x = ConvShapes.Data(r, d.InputShape);
             var w = ConvShapes.Data(r, d.WeightShape);
