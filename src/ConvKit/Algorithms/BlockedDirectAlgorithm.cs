@@ -38,8 +38,9 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
     public ConvPlan? TryPlan(ConvDescriptor core, ConvDirection direction)
     {
         if (!Avx512F.IsSupported || !GemmCore.UseAvx512 || core.Rank > 2 || core.Groups != 1) return null;
-        // backward-data runs the forward of the flipped problem
-        var run = direction == ConvDirection.BackwardData ? FlippedForwardAlgorithm.FlippedDescriptor(core) : core;
+        // backward-data runs the forward of the flipped problem (for a strided 1×1 kernel: a 1×1 over gy whose output
+        // is spread over gx's strided positions)
+        var run = direction != ConvDirection.BackwardData ? core : FlippedForwardAlgorithm.FlippedDescriptor(core) ?? StridedPointwiseFlipped(core);
         if (run is null) return null;
         var g = new ConvGeometry(run);
         if (g.SW != 1) return null;
@@ -71,8 +72,20 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
             }
         }
         return direction == ConvDirection.BackwardData
-            ? new FlippedPlan(core, new Plan(run, ConvDirection.Forward, s, flipped: true))
+            ? new FlippedPlan(core, new Plan(run, ConvDirection.Forward, s, core))
             : new Plan(core, direction, s);
+    }
+
+    /// <summary>For a 1×1 kernel with strides above 1 and no padding, the 1×1 stride-1 convolution of gy by Wᵀ whose
+    /// output holds gx at the strided positions (zero elsewhere); otherwise null.</summary>
+    private static ConvDescriptor? StridedPointwiseFlipped(ConvDescriptor core)
+    {
+        int r = core.Rank;
+        for (int i = 0; i < r; i++)
+            if (core.KernelSize[i] != 1 || core.PadBegin[i] != 0 || core.PadEnd[i] != 0) return null;
+        var ones = Enumerable.Repeat(1, r).ToArray();
+        var zeros = new int[r];
+        return ConvDescriptor.FromGeometry(r, core.N, core.OutChannels, core.InChannels, 1, core.OutputSize, ones, ones, ones, zeros, zeros, false);
     }
 
     /// <summary>Buffer sizes and blocking of one geometry (one image).</summary>
@@ -107,14 +120,21 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
         // Offset of step (c-block, tap) in the blocked input, from a position's first float, and of its weights
         // (channel 16·cb, tap) in a packed tile.
         private readonly int[] _toff, _woff;
-        // The weights arrive as backward-data's (a flipped forward plan, see FlippedPlan).
+        // Set when this plan runs backward-data (see FlippedPlan): the weights arrive as that layer's, and the output
+        // goes to its gx, at position (oy·SH, ox·SW) of each plane (strides above 1 only for a 1×1 kernel).
         private readonly bool _flipped;
+        private readonly int _outSH = 1, _outSW = 1, _outW, _outPlane;
 
-        public Plan(ConvDescriptor d, ConvDirection dir, Sizes s, bool flipped = false) : base("blocked_direct", d, dir)
+        public Plan(ConvDescriptor d, ConvDirection dir, Sizes s, ConvDescriptor? backwardOf = null) : base("blocked_direct", d, dir)
         {
             var g = G;
             _s = s;
-            _flipped = flipped;
+            (_outW, _outPlane) = (g.OW, g.OV);
+            if (backwardOf is not null)
+            {
+                var b = new ConvGeometry(backwardOf);
+                (_flipped, _outSH, _outSW, _outW, _outPlane) = (true, b.SH, b.SW, b.IW, b.IV);
+            }
             _toff = GC.AllocateArray<int>(s.CBlocks * g.KV, pinned: true);
             _woff = GC.AllocateArray<int>(s.CBlocks * g.KV, pinned: true);
             long plane = (long)s.GridH * s.GridW * L;
@@ -263,6 +283,9 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
             VecOps.Transpose(gy + ((long)n * g.K + k0) * g.OV, kn, g.OV, dst, 0, kn, g.OV, L);
         }
 
+        /// <summary>Backward-data's gx from gy and its weights (lengths checked by the caller).</summary>
+        internal void GradInput(ReadOnlySpan<float> gy, ReadOnlySpan<float> w, Span<float> gx) => RunForward(gy, w, default, gx, false);
+
         /// <summary>Tile <paramref name="kt"/> of the weights into <paramref name="dst"/>: [c][tap][32 output channels], zero
         /// past C and K.</summary>
         private void PackWeights(float* w, float* dst, int kt)
@@ -274,6 +297,10 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
             if (!_flipped)
                 // W[k0 + o][c·KV + tap] → dst[c·KV + tap][o]
                 VecOps.Transpose(w + (long)k0 * g.CKV, kn, g.CKV, dst, 0, kn, g.CKV, Ch);
+            else if (g.KV == 1)
+                // backward-data's 1×1 weights W[c][k0 + o] (this plan's C is their K): rows already in place
+                for (int c = 0; c < g.C; c++)
+                    Buffer.MemoryCopy(w + (long)c * g.K + k0, dst + (long)c * Ch, kn * 4L, kn * 4L);
             else
                 // backward-data's weights W[c][k0 + o][tap] (this plan's C is their K) → dst[c·KV + KV − 1 − tap][o]:
                 // the flip and the transpose in one pass, taps written in reverse through a negative row stride
@@ -282,7 +309,8 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
         }
 
         /// <summary>Channel block <paramref name="item"/> (image·XBlocks + block) of the input into the zero-bordered
-        /// grid: input row iy at grid row iy + PH, column ix at PW + ix.</summary>
+        /// grid: input row iy at grid row iy + PH, column ix at PW + ix. Uses the thread's packed-weights slot as
+        /// scratch (its weight tile is packed afterwards).</summary>
         private void ReorderInput(float* x, float* xb, int item)
         {
             var g = G;
@@ -292,14 +320,22 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
             float* dst = xb + n * s.InputFloats + cb * plane;
             float* src = x + ((long)n * g.C + c0) * g.IV;
             new Span<float>(dst, (int)plane).Clear();
-            int cols = Math.Min(g.IW, s.GridW - g.PW);
-            for (int iy = 0; iy < g.IH; iy++)
+            int cols = Math.Min(g.IW, s.GridW - g.PW), rows = Math.Min(g.IH, s.GridH - g.PH);
+            if (cols <= 0 || rows <= 0 || cn <= 0) return;
+            if (g.IW % 8 == 0)
             {
-                int row = iy + g.PH;
-                if (row >= s.GridH || cols <= 0 || cn <= 0) break;
-                // 16 channel rows × cols → cols × 16
-                VecOps.Transpose(src + (long)iy * g.IW, cn, cols, dst + ((long)row * s.GridW + g.PW) * L, 0, cn, g.IV, L);
+                // 16 channel rows × cols → cols × 16, row by row into the grid
+                for (int iy = 0; iy < rows; iy++)
+                    VecOps.Transpose(src + (long)iy * g.IW, cn, cols, dst + ((long)(iy + g.PH) * s.GridW + g.PW) * L, 0, cn, g.IV, L);
+                return;
             }
+            // Rows whose width is not a multiple of the 8×8 transpose blocks would leave their last columns to scalar
+            // code (6 of ResNet's 14): transpose the rows in one go into scratch, then copy them into the grid.
+            float* t = Workspace.Get(Workspace.PackedWeights, (long)rows * g.IW * L);
+            if (cn < L) new Span<float>(t, rows * g.IW * L).Clear();
+            VecOps.Transpose(src, cn, rows * g.IW, t, 0, cn, g.IV, L);
+            for (int iy = 0; iy < rows; iy++)
+                Buffer.MemoryCopy(t + (long)iy * g.IW * L, dst + ((long)(iy + g.PH) * s.GridW + g.PW) * L, cols * L * 4L, cols * L * 4L);
         }
 
         /// <summary>Output block kb (16 channels) of image n from [position][16] to NCHW rows.</summary>
@@ -310,7 +346,20 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
             int k0 = kb * L, kn = Math.Min(L, g.K - k0);
             // block kb of tile kb/2 is at (kb/2)·32·Positions + (kb%2)·16·Positions = kb·16·Positions
             float* src = yb + n * s.OutputFloats + (long)kb * L * s.Positions;
-            float* dst = y + ((long)n * g.K + k0) * g.OV;
+            float* dst = y + ((long)n * g.K + k0) * _outPlane;
+            if (_outSH != 1 || _outSW != 1)
+            {
+                // backward-data of a strided 1×1 kernel: gx is zero but at the strided positions
+                new Span<float>(dst, kn * _outPlane).Clear();
+                for (int oy = 0; oy < g.OH; oy++)
+                    for (int ox = 0; ox < g.OW; ox++)
+                    {
+                        float* v = src + ((long)oy * s.RowWidth + ox) * L;
+                        float* d = dst + (long)oy * _outSH * _outW + ox * _outSW;
+                        for (int c = 0; c < kn; c++) d[(long)c * _outPlane] = v[c];
+                    }
+                return;
+            }
             if (s.RowWidth == g.OW)
             {
                 // rows without padding positions: one transpose of the whole image
@@ -324,7 +373,7 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
     /// <summary>Backward-data of a stride-1 layer as the blocked forward of its flipped problem (see
     /// <see cref="FlippedForwardAlgorithm"/>), the weights flipped while they are packed: one pass over them, not
     /// two.</summary>
-    private sealed class FlippedPlan(ConvDescriptor d, ConvPlan forward) : ConvPlan("blocked_direct", d, ConvDirection.BackwardData)
+    private sealed class FlippedPlan(ConvDescriptor d, Plan forward) : ConvPlan("blocked_direct", d, ConvDirection.BackwardData)
     {
         private protected override void RunBackwardData(ReadOnlySpan<float> gy, ReadOnlySpan<float> w, Span<float> gx)
         {
@@ -334,7 +383,7 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
                 ConvPlanner.Plan(Descriptor, ConvDirection.BackwardData, GemmConvAlgorithm.Im2col.Name).BackwardData(gy, w, gx);
                 return;
             }
-            forward.Forward(gy, w, default, gx);
+            forward.GradInput(gy, w, gx);
         }
     }
 }

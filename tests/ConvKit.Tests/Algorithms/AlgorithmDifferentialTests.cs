@@ -234,6 +234,25 @@ public class AlgorithmDifferentialTests
             CheckAgainstReference(ConvPlanner.Plan(d, ConvDirection.BackwardData, "blocked_direct"), d, ConvDirection.BackwardData, r, 1e-5);
     }
 
+    [Theory]
+    [InlineData(1, 64, 28, 28, 128, 2, 2)]   // ResNet's downsampling 1×1
+    [InlineData(2, 33, 29, 15, 17, 2, 3)]    // odd sizes (gx rows and columns past the last strided position stay zero), tails
+    [InlineData(1, 16, 1, 50, 40, 1, 3)]     // one row
+    public void BlockedDirectRunsStridedPointwiseBackwardData(int n, int c, int h, int w, int k, int sh, int sw)
+    {
+        var d = ConvDescriptor.FromGeometry(2, n, c, k, 1, [h, w], [1, 1], [sh, sw], [1, 1], [0, 0], [0, 0], false);
+        if (!System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
+        {
+            Assert.Null(BlockedDirectAlgorithm.Instance.TryPlan(d, ConvDirection.BackwardData));
+            return;
+        }
+        var r = new Random(c * 3 + k);
+        CheckAgainstReference(ConvPlanner.Plan(d, ConvDirection.BackwardData, "blocked_direct"), d, ConvDirection.BackwardData, r, 1e-5);
+        // padding has no such form
+        var padded = ConvDescriptor.FromGeometry(2, n, c, k, 1, [h, w], [1, 1], [sh, sw], [1, 1], [1, 0], [0, 0], false);
+        Assert.Null(BlockedDirectAlgorithm.Instance.TryPlan(padded, ConvDirection.BackwardData));
+    }
+
     [Fact]
     public void BlockedDirectDeclinesWhatItCannotRun()
     {
