@@ -165,7 +165,7 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
                 }
                 nint px = (nint)x, pw = (nint)w, py = (nint)y, pxb = (nint)xb, pyb = (nint)yb;
                 // 1. the input into the blocked layout
-                VecOps.ParallelItems(g.N * s.XBlocks, threads, (_, i) => ReorderInput((float*)px, (float*)pxb, i));
+                VecOps.ParallelItems(g.N * s.XBlocks, threads, (_, i) => ReorderInput((float*)px, (float*)pxb + i / s.XBlocks * s.InputFloats, i / s.XBlocks, i % s.XBlocks));
                 // 2. tiles: items (32 output channels, image, run of tiles) in fixed ranges per thread, ordered so that
                 // a thread packs each weight tile it needs once, into its own buffer, just before it uses it (in L2
                 // then, rather than written to memory by a separate pass and read back)
@@ -215,55 +215,55 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
             // gW[k, c, tap] = Σ over images and valid positions p of gY[k, p]·X[c, p + tap]: both in the blocked
             // layouts, tiles of 8 output channels (gY broadcast) × 32 input channels (two input vectors) × one tap,
             // summed in chunks of rows so that a chunk's input stays in L1 while the tiles of one channel pair pass
-            // over it. Each part of the tiles goes to one thread for the whole call: no partial sums to add, and the
-            // same rounding from run to run.
+            // over it. Batches of images go to the threads whole (each reorders its image while the other works, and
+            // keeps it in L2; CIFAR's 32 images reordered up front were 19 MB and cost a third of the time), each
+            // summing into its own tiles over a fixed range of images, added at the end; one image's tiles are split
+            // over the threads instead. Either way the sums do not depend on thread timing.
             var g = G;
             var s = _s;
-            int threads = Threads, kb16 = (g.K + L - 1) / L, kt8 = (g.K + 7) / 8, ct = s.XBlocks / 2;
-            long gyFloats = (long)kb16 * g.OV * L, accFloats = (long)kt8 * ct * g.KV * 8 * Ch;
-            float* xb = Workspace.Get(Workspace.Columns, s.InputFloats * g.N);
-            float* gyb = Workspace.Get(Workspace.Scratch, gyFloats * g.N);
-            float* acc = Workspace.Get(Workspace.Partials, accFloats);
+            int threads = Threads, kb16 = (g.K + L - 1) / L, kt8 = (g.K + 7) / 8, units = kt8 * (s.XBlocks / 2);
+            long gyFloats = (long)kb16 * g.OV * L, accFloats = (long)units * g.KV * 8 * Ch;
+            bool byImage = threads > 1 && g.N >= threads && (g.N % threads == 0 || g.N >= 4 * threads);
+            int parts = byImage ? threads : Math.Min(threads, units);
+            float* acc = Workspace.Get(Workspace.Partials, accFloats * (byImage ? parts : 1));
             fixed (float* x = xs) fixed (float* gy = gys) fixed (float* gw = gws)
             {
-                nint px = (nint)x, pgy = (nint)gy, pgw = (nint)gw, pxb = (nint)xb, pgyb = (nint)gyb, pacc = (nint)acc;
-                int xItems = g.N * s.XBlocks;
-                VecOps.ParallelItems(xItems + g.N * kb16, threads, (_, i) =>
+                nint px = (nint)x, pgy = (nint)gy, pacc = (nint)acc;
+                if (byImage)
+                    VecOps.ParallelStatic(g.N, parts, (part, n) =>
+                    {
+                        float* xb = Workspace.Get(Workspace.Columns, s.InputFloats), gyb = Workspace.Get(Workspace.Scratch, gyFloats);
+                        for (int cb = 0; cb < s.XBlocks; cb++) ReorderInput((float*)px, xb, n, cb);
+                        for (int kb = 0; kb < kb16; kb++) ReorderGrad((float*)pgy, gyb, n, kb);
+                        bool first = n == (int)((long)g.N * part / parts);
+                        AccumulateWeightGrad(xb, gyb, (float*)pacc + part * accFloats, 0, units, first);
+                    });
+                else
                 {
-                    if (i < xItems) ReorderInput((float*)px, (float*)pxb, i);
-                    else ReorderGrad((float*)pgy, (float*)pgyb, (i - xItems) / kb16, (i - xItems) % kb16);
-                });
-                int chunkRows = Math.Max(1, 128 / g.OW), units = kt8 * ct;
-                int* toff = (int*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_toff));
-                nint ptoff = (nint)toff;
-                nint xHalf = (nint)(s.GridH * s.GridW * L), xRow = (nint)g.SH * s.GridW * L, gRow = (nint)g.OW * L;
-                int parts = Math.Min(threads, units);
-                VecOps.ParallelItems(parts, parts, (_, part) =>
-                {
-                    // unit u: input channels [32·(u / kt8), +32), output channels [8·(u % kt8), +8); consecutive units
-                    // share their input channels, which stay in L1 for a chunk
-                    int u0 = (int)((long)units * part / parts), u1 = (int)((long)units * (part + 1) / parts);
-                    for (int n = 0; n < g.N; n++)
-                        for (int oy = 0; oy < g.OH; oy += chunkRows)
-                        {
-                            int rows = Math.Min(chunkRows, g.OH - oy);
-                            for (int u = u0; u < u1; u++)
-                            {
-                                int c2 = u / kt8, k8 = u % kt8;
-                                float* tile = (float*)pacc + (long)u * g.KV * 8 * Ch;
-                                float* xc = (float*)pxb + n * s.InputFloats + 2 * c2 * xHalf + oy * xRow;
-                                float* gc = (float*)pgyb + n * gyFloats + (long)(k8 / 2) * g.OV * L + k8 % 2 * 8 + (long)oy * gRow;
-                                for (int tap = 0; tap < g.KV; tap++)
-                                    BlockedConvKernels.KernelWeight8x32Avx512(rows, g.OW, gc, gRow, xc + ((int*)ptoff)[tap], xHalf, xRow,
-                                        tile + tap * 8 * Ch, n == 0 && oy == 0);
-                            }
-                        }
-                });
+                    float* xb = Workspace.Get(Workspace.Columns, s.InputFloats * g.N), gyb = Workspace.Get(Workspace.Scratch, gyFloats * g.N);
+                    nint pxb = (nint)xb, pgyb = (nint)gyb;
+                    int xItems = g.N * s.XBlocks;
+                    VecOps.ParallelItems(xItems + g.N * kb16, threads, (_, i) =>
+                    {
+                        if (i < xItems) ReorderInput((float*)px, (float*)pxb + i / s.XBlocks * s.InputFloats, i / s.XBlocks, i % s.XBlocks);
+                        else ReorderGrad((float*)pgy, (float*)pgyb + (i - xItems) / kb16 * gyFloats, (i - xItems) / kb16, (i - xItems) % kb16);
+                    });
+                    VecOps.ParallelItems(parts, parts, (_, part) =>
+                    {
+                        int u0 = (int)((long)units * part / parts), u1 = (int)((long)units * (part + 1) / parts);
+                        for (int n = 0; n < g.N; n++)
+                            AccumulateWeightGrad((float*)pxb + n * s.InputFloats, (float*)pgyb + n * gyFloats, (float*)pacc, u0, u1, n == 0);
+                    });
+                }
+                for (int t = 1; byImage && t < parts; t++)
+                    for (long o = 0; o < accFloats; o += int.MaxValue / 2)
+                        VecOps.AddInPlace(acc + o, acc + t * accFloats + o, (int)Math.Min(int.MaxValue / 2, accFloats - o));
                 // tiles [c2][k8][tap][8][32] → gW[k][c][tap]: per output channel and channel pair, a KV × 32 transpose
+                nint pgw = (nint)gw;
                 VecOps.ParallelRanges(g.K, (long)g.CKV, (lo, hi) =>
                 {
                     for (int k = lo; k < hi; k++)
-                        for (int c2 = 0; c2 < ct; c2++)
+                        for (int c2 = 0; c2 < s.XBlocks / 2; c2++)
                         {
                             float* src = (float*)pacc + ((long)(c2 * kt8 + k / 8) * g.KV * 8 + k % 8) * Ch;
                             int cn = Math.Min(Ch, g.C - c2 * Ch);
@@ -273,12 +273,39 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
             }
         }
 
-        /// <summary>Block kb (16 channels) of image n's gY into [position][16], zero past K.</summary>
+        /// <summary>Adds one image's products to tiles [u0, u1) (unit u: input channels [32·(u / kt8), +32), output
+        /// channels [8·(u % kt8), +8), all taps) at <paramref name="acc"/>, overwriting them when
+        /// <paramref name="fresh"/>. Chunk by chunk of rows; consecutive units share their input channels, which stay
+        /// in L1 for a chunk.</summary>
+        private void AccumulateWeightGrad(float* xb, float* gyb, float* acc, int u0, int u1, bool fresh)
+        {
+            var g = G;
+            var s = _s;
+            int kt8 = (g.K + 7) / 8, chunkRows = Math.Max(1, 128 / g.OW);
+            nint xHalf = (nint)(s.GridH * s.GridW * L), xRow = (nint)g.SH * s.GridW * L, gRow = (nint)g.OW * L;
+            int* toff = (int*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_toff));
+            for (int oy = 0; oy < g.OH; oy += chunkRows)
+            {
+                int rows = Math.Min(chunkRows, g.OH - oy);
+                for (int u = u0; u < u1; u++)
+                {
+                    int c2 = u / kt8, k8 = u % kt8;
+                    float* tile = acc + (long)u * g.KV * 8 * Ch;
+                    float* xc = xb + 2 * c2 * xHalf + oy * xRow;
+                    float* gc = gyb + (long)(k8 / 2) * g.OV * L + k8 % 2 * 8 + (long)oy * gRow;
+                    for (int tap = 0; tap < g.KV; tap++)
+                        BlockedConvKernels.KernelWeight8x32Avx512(rows, g.OW, gc, gRow, xc + toff[tap], xHalf, xRow, tile + tap * 8 * Ch, fresh && oy == 0);
+                }
+            }
+        }
+
+        /// <summary>Block kb (16 channels) of image n's gY into [position][16] of that image's buffer
+        /// <paramref name="gyb"/>, zero past K.</summary>
         private void ReorderGrad(float* gy, float* gyb, int n, int kb)
         {
             var g = G;
             int k0 = kb * L, kn = Math.Min(L, g.K - k0);
-            float* dst = gyb + ((long)n * ((g.K + L - 1) / L) + kb) * g.OV * L;
+            float* dst = gyb + (long)kb * g.OV * L;
             if (kn < L) new Span<float>(dst, g.OV * L).Clear();
             VecOps.Transpose(gy + ((long)n * g.K + k0) * g.OV, kn, g.OV, dst, 0, kn, g.OV, L);
         }
@@ -308,16 +335,16 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
                     VecOps.Transpose(w + ((long)c * g.K + k0) * g.KV, kn, g.KV, dst + ((long)c * g.KV + g.KV - 1) * Ch, 0, kn, g.KV, -Ch);
         }
 
-        /// <summary>Channel block <paramref name="item"/> (image·XBlocks + block) of the input into the zero-bordered
-        /// grid: input row iy at grid row iy + PH, column ix at PW + ix. Uses the thread's packed-weights slot as
+        /// <summary>Channel block <paramref name="cb"/> of image <paramref name="n"/> of the input into the image's
+        /// zero-bordered grid at <paramref name="xb"/>: input row iy at grid row iy + PH, column ix at PW + ix. Uses the thread's packed-weights slot as
         /// scratch (its weight tile is packed afterwards).</summary>
-        private void ReorderInput(float* x, float* xb, int item)
+        private void ReorderInput(float* x, float* xb, int n, int cb)
         {
             var g = G;
             var s = _s;
-            int n = item / s.XBlocks, cb = item % s.XBlocks, c0 = cb * L, cn = Math.Min(L, g.C - c0);
+            int c0 = cb * L, cn = Math.Min(L, g.C - c0);
             long plane = (long)s.GridH * s.GridW * L;
-            float* dst = xb + n * s.InputFloats + cb * plane;
+            float* dst = xb + cb * plane;
             float* src = x + ((long)n * g.C + c0) * g.IV;
             new Span<float>(dst, (int)plane).Clear();
             int cols = Math.Min(g.IW, s.GridW - g.PW), rows = Math.Min(g.IH, s.GridH - g.PH);
