@@ -7,16 +7,20 @@ using ConvKit.Kernels;
 namespace ConvKit.Algorithms;
 
 /// <summary>
-/// Direct convolution over a channels-in-vector layout (oneDNN's nChw16c), forward and backward-weights, for 1-d and
-/// 2-d, groups 1, width stride 1, on AVX-512 (backward-data gets it through <see cref="FlippedForwardAlgorithm"/>). The input is reordered once per call into zero-bordered blocks of 16 channels
-/// ([c/16][row][column][16]), the weights into tiles of 32 output channels, [c][tap][32] (a plain transpose); the micro-kernel
-/// (<see cref="BlockedConvKernels.Kernel14x32Avx512"/>) then computes 14 output positions × 32 output channels with
-/// output channels in the lanes, so neither lanes nor registers go to the padding columns that the implicit GEMM
-/// computes and drops (an eighth of DeepLab's work), and no column matrix is written. The output is reordered back
-/// to NCHW at the end. Each output row is cut into runs of 7 positions (the width of ResNet's 56, 28, 14 and 7
-/// images divides by 7); two runs make a tile, consecutive in the row or in consecutive rows. Backward-weights reorders
-/// gY the same way and sums gY[k, p]·X[c, p + tap] over the valid positions only, 8 output channels broadcast ×
-/// 32 input channels in lanes (<see cref="BlockedConvKernels.KernelWeight8x32Avx512"/>).
+/// Direct convolution over a channels-in-vector layout (oneDNN's nChw16c), on AVX-512, for 1-d and 2-d, groups 1:
+/// forward and backward-weights with width stride 1 (any row stride), backward-data of stride-1 layers as the forward
+/// of the flipped problem (see <see cref="FlippedForwardAlgorithm"/>; the weights flipped while packed), and 1×1
+/// kernels with any stride as 1×1 convolutions on the output's grid.
+/// <para>Forward: the input is reordered once per call into zero-bordered blocks of 16 channels
+/// ([c/16][row][column][16]), the weights into tiles of 32 output channels ([c][tap][32], a transpose, packed by the
+/// thread that uses the tile just before it does). The micro-kernel (<see cref="BlockedConvKernels.Kernel14x32Avx512"/>)
+/// computes 14 output positions × 32 output channels with the output channels in the lanes, so neither lanes nor
+/// registers go to the padding columns that the implicit GEMM computes and drops (an eighth of DeepLab's work), and no
+/// column matrix is written; the output is reordered back to NCHW at the end. Each output row is cut into runs of 7
+/// positions (ResNet's widths 56, 28, 14 and 7 divide by 7); two runs make a tile, consecutive in the row or in
+/// consecutive rows.</para>
+/// <para>Backward-weights reorders gY the same way and sums gY[k, p]·X[c, p + tap] over the valid positions only,
+/// 8 output channels broadcast × 32 input channels in the lanes (<see cref="BlockedConvKernels.KernelWeight8x32Avx512"/>).</para>
 /// </summary>
 public sealed class BlockedDirectAlgorithm : IConvAlgorithm
 {
@@ -39,8 +43,14 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
     {
         if (!Avx512F.IsSupported || !GemmCore.UseAvx512 || core.Rank > 2 || core.Groups != 1) return null;
         // backward-data runs the forward of the flipped problem (for a strided 1×1 kernel: a 1×1 over gy whose output
-        // is spread over gx's strided positions)
-        var run = direction != ConvDirection.BackwardData ? core : FlippedForwardAlgorithm.FlippedDescriptor(core) ?? StridedPointwiseFlipped(core);
+        // is spread over gx's strided positions); a 1×1 forward with a width stride, a 1×1 over the input's strided
+        // positions (other forwards run any row stride themselves)
+        var run = direction switch
+        {
+            ConvDirection.BackwardData => FlippedForwardAlgorithm.FlippedDescriptor(core) ?? StridedPointwise(core, true),
+            ConvDirection.Forward when core.Stride[^1] != 1 => StridedPointwise(core, false),
+            _ => core,
+        };
         if (run is null) return null;
         var g = new ConvGeometry(run);
         if (g.SW != 1) return null;
@@ -71,21 +81,22 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
                 if (positions < 128 || g.K % 8 != 0 || wasteC > 0.125) return null;
             }
         }
-        return direction == ConvDirection.BackwardData
-            ? new FlippedPlan(core, new Plan(run, ConvDirection.Forward, s, core))
-            : new Plan(core, direction, s);
+        return ReferenceEquals(run, core) ? new Plan(core, direction, s)
+            : new OuterPlan(core, direction, new Plan(run, ConvDirection.Forward, s, core, direction == ConvDirection.BackwardData));
     }
 
-    /// <summary>For a 1×1 kernel with strides above 1 and no padding, the 1×1 stride-1 convolution of gy by Wᵀ whose
-    /// output holds gx at the strided positions (zero elsewhere); otherwise null.</summary>
-    private static ConvDescriptor? StridedPointwiseFlipped(ConvDescriptor core)
+    /// <summary>For a 1×1 kernel with no padding, the 1×1 stride-1 convolution over the output's grid that runs it:
+    /// backward-data (<paramref name="flipped"/>): gy by Wᵀ, whose output holds gx at the strided positions (zero
+    /// elsewhere); forward: the input at the strided positions by W. Otherwise null.</summary>
+    private static ConvDescriptor? StridedPointwise(ConvDescriptor core, bool flipped)
     {
         int r = core.Rank;
         for (int i = 0; i < r; i++)
             if (core.KernelSize[i] != 1 || core.PadBegin[i] != 0 || core.PadEnd[i] != 0) return null;
         var ones = Enumerable.Repeat(1, r).ToArray();
         var zeros = new int[r];
-        return ConvDescriptor.FromGeometry(r, core.N, core.OutChannels, core.InChannels, 1, core.OutputSize, ones, ones, ones, zeros, zeros, false);
+        return ConvDescriptor.FromGeometry(r, core.N, flipped ? core.OutChannels : core.InChannels, flipped ? core.InChannels : core.OutChannels, 1,
+            core.OutputSize, ones, ones, ones, zeros, zeros, false);
     }
 
     /// <summary>Buffer sizes and blocking of one geometry (one image).</summary>
@@ -120,20 +131,22 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
         // Offset of step (c-block, tap) in the blocked input, from a position's first float, and of its weights
         // (channel 16·cb, tap) in a packed tile.
         private readonly int[] _toff, _woff;
-        // Set when this plan runs backward-data (see FlippedPlan): the weights arrive as that layer's, and the output
-        // goes to its gx, at position (oy·SH, ox·SW) of each plane (strides above 1 only for a 1×1 kernel).
+        // Set when this plan runs another layer's pass (see OuterPlan). Its backward-data: the weights arrive as that
+        // layer's, and the output goes to its gx, at position (oy·SH, ox·SW) of each plane (strides above 1 only for a
+        // 1×1 kernel). Its strided 1×1 forward: the input is read at (oy·SH, ox·SW) of that layer's planes.
         private readonly bool _flipped;
-        private readonly int _outSH = 1, _outSW = 1, _outW, _outPlane;
+        private readonly int _outSH = 1, _outSW = 1, _outW, _outPlane, _inSH = 1, _inSW = 1, _inW, _inPlane;
 
-        public Plan(ConvDescriptor d, ConvDirection dir, Sizes s, ConvDescriptor? backwardOf = null) : base("blocked_direct", d, dir)
+        public Plan(ConvDescriptor d, ConvDirection dir, Sizes s, ConvDescriptor? outer = null, bool outerBackward = false) : base("blocked_direct", d, dir)
         {
             var g = G;
             _s = s;
-            (_outW, _outPlane) = (g.OW, g.OV);
-            if (backwardOf is not null)
+            (_outW, _outPlane, _inW, _inPlane) = (g.OW, g.OV, g.IW, g.IV);
+            if (outer is not null)
             {
-                var b = new ConvGeometry(backwardOf);
-                (_flipped, _outSH, _outSW, _outW, _outPlane) = (true, b.SH, b.SW, b.IW, b.IV);
+                var b = new ConvGeometry(outer);
+                if (outerBackward) (_flipped, _outSH, _outSW, _outW, _outPlane) = (true, b.SH, b.SW, b.IW, b.IV);
+                else (_inSH, _inSW, _inW, _inPlane) = (b.SH, b.SW, b.IW, b.IV);
             }
             _toff = GC.AllocateArray<int>(s.CBlocks * g.KV, pinned: true);
             _woff = GC.AllocateArray<int>(s.CBlocks * g.KV, pinned: true);
@@ -310,8 +323,8 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
             VecOps.Transpose(gy + ((long)n * g.K + k0) * g.OV, kn, g.OV, dst, 0, kn, g.OV, L);
         }
 
-        /// <summary>Backward-data's gx from gy and its weights (lengths checked by the caller).</summary>
-        internal void GradInput(ReadOnlySpan<float> gy, ReadOnlySpan<float> w, Span<float> gx) => RunForward(gy, w, default, gx, false);
+        /// <summary>The outer layer's forward output or backward-data gx (lengths checked by the caller).</summary>
+        internal void RunOuter(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool relu) => RunForward(x, w, bias, y, relu);
 
         /// <summary>Tile <paramref name="kt"/> of the weights into <paramref name="dst"/>: [c][tap][32 output channels], zero
         /// past C and K.</summary>
@@ -345,8 +358,19 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
             int c0 = cb * L, cn = Math.Min(L, g.C - c0);
             long plane = (long)s.GridH * s.GridW * L;
             float* dst = xb + cb * plane;
-            float* src = x + ((long)n * g.C + c0) * g.IV;
+            float* src = x + ((long)n * g.C + c0) * _inPlane;
             new Span<float>(dst, (int)plane).Clear();
+            if (_inSH != 1 || _inSW != 1)
+            {
+                // a strided 1×1 layer's input: its positions (oy·SH, ox·SW), gathered
+                for (int oy = 0; oy < g.IH && cn > 0; oy++)
+                    for (int ox = 0; ox < g.IW; ox++)
+                    {
+                        float* d = dst + ((long)oy * s.GridW + ox) * L, v = src + (long)oy * _inSH * _inW + ox * _inSW;
+                        for (int c = 0; c < cn; c++) d[c] = v[(long)c * _inPlane];
+                    }
+                return;
+            }
             int cols = Math.Min(g.IW, s.GridW - g.PW), rows = Math.Min(g.IH, s.GridH - g.PH);
             if (cols <= 0 || rows <= 0 || cn <= 0) return;
             if (g.IW % 8 == 0)
@@ -397,11 +421,15 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
                 VecOps.Transpose(src + (long)oy * s.RowWidth * L, g.OW, kn, dst + (long)oy * g.OW, 0, g.OW, L, g.OV);
         }
     }
-    /// <summary>Backward-data of a stride-1 layer as the blocked forward of its flipped problem (see
-    /// <see cref="FlippedForwardAlgorithm"/>), the weights flipped while they are packed: one pass over them, not
-    /// two.</summary>
-    private sealed class FlippedPlan(ConvDescriptor d, Plan forward) : ConvPlan("blocked_direct", d, ConvDirection.BackwardData)
+    /// <summary>A layer's pass run as the blocked forward of another problem: backward-data of a stride-1 layer as the
+    /// forward of its flipped problem (see <see cref="FlippedForwardAlgorithm"/>), the weights flipped while they are
+    /// packed (one pass over them, not two); a strided 1×1 kernel's backward-data and forward as 1×1 convolutions on
+    /// the output's grid.</summary>
+    private sealed class OuterPlan(ConvDescriptor d, ConvDirection direction, Plan inner) : ConvPlan("blocked_direct", d, direction)
     {
+        private protected override void RunForward(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool relu)
+            => inner.RunOuter(x, w, bias, y, relu);
+
         private protected override void RunBackwardData(ReadOnlySpan<float> gy, ReadOnlySpan<float> w, Span<float> gx)
         {
             // as in FlippedForwardAlgorithm: infinite weights would meet gy's zero border
@@ -410,7 +438,7 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
                 ConvPlanner.Plan(Descriptor, ConvDirection.BackwardData, GemmConvAlgorithm.Im2col.Name).BackwardData(gy, w, gx);
                 return;
             }
-            forward.GradInput(gy, w, gx);
+            inner.RunOuter(gy, w, default, gx, false);
         }
     }
 }

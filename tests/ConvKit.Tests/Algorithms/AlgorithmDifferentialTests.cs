@@ -238,8 +238,9 @@ public class AlgorithmDifferentialTests
     [InlineData(1, 64, 28, 28, 128, 2, 2)]   // ResNet's downsampling 1×1
     [InlineData(2, 33, 29, 15, 17, 2, 3)]    // odd sizes (gx rows and columns past the last strided position stay zero), tails
     [InlineData(1, 16, 1, 50, 40, 1, 3)]     // one row
-    public void BlockedDirectRunsStridedPointwiseBackwardData(int n, int c, int h, int w, int k, int sh, int sw)
+    public void BlockedDirectRunsStridedPointwise(int n, int c, int h, int w, int k, int sh, int sw)
     {
+        // backward-data and forward as 1×1 stride-1 convolutions on the output's grid
         var d = ConvDescriptor.FromGeometry(2, n, c, k, 1, [h, w], [1, 1], [sh, sw], [1, 1], [0, 0], [0, 0], false);
         if (!System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
         {
@@ -248,9 +249,17 @@ public class AlgorithmDifferentialTests
         }
         var r = new Random(c * 3 + k);
         CheckAgainstReference(ConvPlanner.Plan(d, ConvDirection.BackwardData, "blocked_direct"), d, ConvDirection.BackwardData, r, 1e-5);
+        var fwd = ConvPlanner.Plan(d, ConvDirection.Forward, "blocked_direct");
+        CheckAgainstReference(fwd, d, ConvDirection.Forward, r, 1e-5);
+        var x = ConvShapes.Data(r, d.InputShape); var wt = ConvShapes.Data(r, d.WeightShape); var b = ConvShapes.Data(r, [k]);
+        var got = new float[d.OutputShape.Aggregate(1, (p, q) => p * q)]; var want = new float[got.Length];
+        fwd.Forward(x, wt, b, got, relu: true);
+        ConvReference.Forward(d, x, wt, b, want);
+        for (int i = 0; i < got.Length; i++) Assert.Equal(Math.Max(want[i], 0f), got[i], 1e-3f);
         // padding has no such form
         var padded = ConvDescriptor.FromGeometry(2, n, c, k, 1, [h, w], [1, 1], [sh, sw], [1, 1], [1, 0], [0, 0], false);
         Assert.Null(BlockedDirectAlgorithm.Instance.TryPlan(padded, ConvDirection.BackwardData));
+        Assert.Null(BlockedDirectAlgorithm.Instance.TryPlan(padded, ConvDirection.Forward));
     }
 
     [Fact]
