@@ -131,6 +131,9 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
         // Offset of step (c-block, tap) in the blocked input, from a position's first float, and of its weights
         // (channel 16·cb, tap) in a packed tile.
         private readonly int[] _toff, _woff;
+        // Rows transposed in one piece before they are copied into the grid (see ReorderInput), per thread: the
+        // workspace slots hold the call's other buffers.
+        [ThreadStatic] private static float[]? t_rows;
         // Set when this plan runs another layer's pass (see OuterPlan). Its backward-data: the weights arrive as that
         // layer's, and the output goes to its gx, at position (oy·SH, ox·SW) of each plane (strides above 1 only for a
         // 1×1 kernel). Its strided 1×1 forward: the input is read at (oy·SH, ox·SW) of that layer's planes.
@@ -164,9 +167,8 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
         {
             var g = G;
             var s = _s;
-            int threads = Threads;
-            float* xb = Workspace.Get(Workspace.Columns, s.InputFloats * g.N);
-            float* yb = Workspace.Get(Workspace.Scratch, s.OutputFloats * g.N);
+            int threads = Threads, runsPerImage = g.OH * s.Runs, tiles = (runsPerImage + 1) / 2, kBlocks = (g.K + L - 1) / L;
+            long tileFloats = s.WeightFloats / s.KTiles;
             // the bias padded to whole tiles
             float* bias = bs.IsEmpty ? null : Workspace.Get(Workspace.Partials, s.KTiles * Ch);
             fixed (float* x = xs) fixed (float* w = ws) fixed (float* b = bs) fixed (float* y = ys)
@@ -176,50 +178,74 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
                     new Span<float>(bias, s.KTiles * Ch).Clear();
                     bs.CopyTo(new Span<float>(bias, g.K));
                 }
-                nint px = (nint)x, pw = (nint)w, py = (nint)y, pxb = (nint)xb, pyb = (nint)yb;
+                nint px = (nint)x, pw = (nint)w, py = (nint)y, pbias = (nint)bias;
+                if (threads > 1 && g.N >= threads && (g.N % threads == 0 || g.N >= 4 * threads))
+                {
+                    // Batches: whole images per thread, each reordered, convolved and reordered back while in L2 (all
+                    // of a CIFAR batch reordered up front is 10 MB); the weight tiles packed once, up front.
+                    float* packed = Workspace.Get(Workspace.PackedWeights, s.WeightFloats);
+                    nint pp = (nint)packed;
+                    VecOps.ParallelItems(s.KTiles, threads, (_, kt) => PackWeights((float*)pw, (float*)pp + kt * tileFloats, kt));
+                    VecOps.ParallelItems(g.N, threads, (_, n) =>
+                    {
+                        float* xb = Workspace.Get(Workspace.Columns, s.InputFloats), yb = Workspace.Get(Workspace.Scratch, s.OutputFloats);
+                        for (int cb = 0; cb < s.XBlocks; cb++) ReorderInput((float*)px, xb, n, cb);
+                        for (int kt = 0; kt < s.KTiles; kt++)
+                            Tiles(xb, (float*)pp + kt * tileFloats, yb, kt, pbias == 0 ? null : (float*)pbias + kt * Ch, relu, 0, tiles);
+                        for (int kb = 0; kb < kBlocks; kb++) ReorderOutput(yb, (float*)py, n, kb);
+                    });
+                    return;
+                }
+                float* xbAll = Workspace.Get(Workspace.Columns, s.InputFloats * g.N);
+                float* ybAll = Workspace.Get(Workspace.Scratch, s.OutputFloats * g.N);
+                nint pxb = (nint)xbAll, pyb = (nint)ybAll;
                 // 1. the input into the blocked layout
                 VecOps.ParallelItems(g.N * s.XBlocks, threads, (_, i) => ReorderInput((float*)px, (float*)pxb + i / s.XBlocks * s.InputFloats, i / s.XBlocks, i % s.XBlocks));
                 // 2. tiles: items (32 output channels, image, run of tiles) in fixed ranges per thread, ordered so that
                 // a thread packs each weight tile it needs once, into its own buffer, just before it uses it (in L2
                 // then, rather than written to memory by a separate pass and read back)
-                int runsPerImage = g.OH * s.Runs, tiles = (runsPerImage + 1) / 2;
                 int units = g.N * s.KTiles;
                 int chunks = Math.Max(1, Math.Min(tiles, (4 * threads + units - 1) / units));
                 int items = units * chunks, parts = Math.Min(threads, items);
-                long tileFloats = s.WeightFloats / s.KTiles;
-                nint ptoff = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_toff));
-                nint pwoff = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_woff)), pbias = (nint)bias;
-                nint wl = g.KV * Ch;
                 VecOps.ParallelItems(parts, parts, (_, part) =>
                 {
                     float* wk = Workspace.Get(Workspace.PackedWeights, tileFloats);
-                    int packed = -1;
+                    int packedTile = -1;
                     for (int item = (int)((long)items * part / parts), end = (int)((long)items * (part + 1) / parts); item < end; item++)
                     {
                         int unit = item / chunks, chunk = item % chunks, kt = unit / g.N, n = unit % g.N;
-                        if (kt != packed) PackWeights((float*)pw, wk, packed = kt);
-                        int t0 = (int)((long)tiles * chunk / chunks), t1 = (int)((long)tiles * (chunk + 1) / chunks);
-                        float* xn = (float*)pxb + n * s.InputFloats;
-                        float* yk = (float*)pyb + n * s.OutputFloats + kt * Ch * s.Positions;
-                        float* bk = pbias == 0 ? null : (float*)pbias + kt * Ch;
-                        for (int t = t0; t < t1; t++)
-                        {
-                            // the second run repeats the first when the image has an odd number of runs
-                            int r0 = 2 * t, r1 = Math.Min(2 * t + 1, runsPerImage - 1);
-                            int oy0 = r0 / s.Runs, ox0 = r0 % s.Runs * Run, oy1 = r1 / s.Runs, ox1 = r1 % s.Runs * Run;
-                            BlockedConvKernels.Kernel14x32Avx512(_toff.Length, (int*)ptoff,
-                                xn + ((long)oy0 * g.SH * s.GridW + ox0) * L, xn + ((long)oy1 * g.SH * s.GridW + ox1) * L, (int*)pwoff, wk, wl,
-                                yk + ((long)oy0 * s.RowWidth + ox0) * L, yk + ((long)oy1 * s.RowWidth + ox1) * L,
-                                (nint)(s.Positions * L), bk, relu);
-                        }
+                        if (kt != packedTile) PackWeights((float*)pw, wk, packedTile = kt);
+                        Tiles((float*)pxb + n * s.InputFloats, wk, (float*)pyb + n * s.OutputFloats, kt, pbias == 0 ? null : (float*)pbias + kt * Ch, relu,
+                            (int)((long)tiles * chunk / chunks), (int)((long)tiles * (chunk + 1) / chunks));
                     }
                 });
                 // 3. the output back to NCHW
-                int kBlocks = (g.K + L - 1) / L;
                 VecOps.ParallelRanges(g.N * kBlocks, s.Positions * L, (lo, hi) =>
                 {
-                    for (int i = lo; i < hi; i++) ReorderOutput((float*)pyb, (float*)py, i / kBlocks, i % kBlocks);
+                    for (int i = lo; i < hi; i++) ReorderOutput((float*)pyb + i / kBlocks * s.OutputFloats, (float*)py, i / kBlocks, i % kBlocks);
                 });
+            }
+        }
+
+        /// <summary>Tiles [t0, t1) of one image (blocked input <paramref name="xn"/>, blocked output
+        /// <paramref name="yn"/>) for output-channel tile <paramref name="kt"/>, whose packed weights are at
+        /// <paramref name="wk"/>.</summary>
+        private void Tiles(float* xn, float* wk, float* yn, int kt, float* bias, bool relu, int t0, int t1)
+        {
+            var g = G;
+            var s = _s;
+            int runsPerImage = g.OH * s.Runs;
+            float* yk = yn + kt * Ch * s.Positions;
+            int* toff = (int*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_toff));
+            int* woff = (int*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_woff));
+            for (int t = t0; t < t1; t++)
+            {
+                // the second run repeats the first when the image has an odd number of runs
+                int r0 = 2 * t, r1 = Math.Min(2 * t + 1, runsPerImage - 1);
+                int oy0 = r0 / s.Runs, ox0 = r0 % s.Runs * Run, oy1 = r1 / s.Runs, ox1 = r1 % s.Runs * Run;
+                BlockedConvKernels.Kernel14x32Avx512(_toff.Length, toff,
+                    xn + ((long)oy0 * g.SH * s.GridW + ox0) * L, xn + ((long)oy1 * g.SH * s.GridW + ox1) * L, woff, wk, g.KV * Ch,
+                    yk + ((long)oy0 * s.RowWidth + ox0) * L, yk + ((long)oy1 * s.RowWidth + ox1) * L, (nint)(s.Positions * L), bias, relu);
             }
         }
 
@@ -349,8 +375,7 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
         }
 
         /// <summary>Channel block <paramref name="cb"/> of image <paramref name="n"/> of the input into the image's
-        /// zero-bordered grid at <paramref name="xb"/>: input row iy at grid row iy + PH, column ix at PW + ix. Uses the thread's packed-weights slot as
-        /// scratch (its weight tile is packed afterwards).</summary>
+        /// zero-bordered grid at <paramref name="xb"/>: input row iy at grid row iy + PH, column ix at PW + ix.</summary>
         private void ReorderInput(float* x, float* xb, int n, int cb)
         {
             var g = G;
@@ -382,21 +407,22 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
             }
             // Rows whose width is not a multiple of the 8×8 transpose blocks would leave their last columns to scalar
             // code (6 of ResNet's 14): transpose the rows in one go into scratch, then copy them into the grid.
-            float* t = Workspace.Get(Workspace.PackedWeights, (long)rows * g.IW * L);
+            float* t = GemmCore.ThreadBuffer(ref t_rows, rows * g.IW * L);
             if (cn < L) new Span<float>(t, rows * g.IW * L).Clear();
             VecOps.Transpose(src, cn, rows * g.IW, t, 0, cn, g.IV, L);
             for (int iy = 0; iy < rows; iy++)
                 Buffer.MemoryCopy(t + (long)iy * g.IW * L, dst + ((long)(iy + g.PH) * s.GridW + g.PW) * L, cols * L * 4L, cols * L * 4L);
         }
 
-        /// <summary>Output block kb (16 channels) of image n from [position][16] to NCHW rows.</summary>
+        /// <summary>Output block kb (16 channels) of image n from its blocked output <paramref name="yb"/> ([position][16])
+        /// to NCHW rows.</summary>
         private void ReorderOutput(float* yb, float* y, int n, int kb)
         {
             var g = G;
             var s = _s;
             int k0 = kb * L, kn = Math.Min(L, g.K - k0);
             // block kb of tile kb/2 is at (kb/2)·32·Positions + (kb%2)·16·Positions = kb·16·Positions
-            float* src = yb + n * s.OutputFloats + (long)kb * L * s.Positions;
+            float* src = yb + (long)kb * L * s.Positions;
             float* dst = y + ((long)n * g.K + k0) * _outPlane;
             if (_outSH != 1 || _outSW != 1)
             {
