@@ -65,13 +65,13 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
             {
                 // Lanes and positions computed for nothing: channels past C and K in the last blocks, positions past
                 // OW in each row's last run (CIFAR's 32-wide rows: 35 computed, a tie with the implicit GEMM). The
-                // weights are transposed on every call, which few positions per weight do not repay in the forward:
-                // ResNet-50 res5 (49 positions) ran 1.09x the implicit GEMM's time, which reads them in place, res4
-                // (196) 0.91x. Backward-data has no such in-place rival: res5 ran 0.94-0.98x the lowering's time.
+                // weights are transposed on every call, which few positions per weight do not repay: ResNet-50 res5
+                // (49 positions) ran 1.09x the implicit GEMM's time, which reads them in place, and its backward-data
+                // tied with the lowering; res4 (196) ran 0.91x forward and 0.80x the flipped implicit GEMM backward.
                 double wasteC = 1 - (double)g.C / (s.CBlocks * BlockedConvKernels.Lanes);
                 double wasteK = 1 - (double)g.K / (s.KTiles * BlockedConvKernels.Channels);
                 double wasteP = 1 - (double)g.OW / s.RowWidth;
-                if (positions < (direction == ConvDirection.Forward ? 128 : 32) || wasteC > 0.125 || wasteK > 0.125 || wasteP > 0.0625) return null;
+                if (positions < 128 || wasteC > 0.125 || wasteK > 0.125 || wasteP > 0.0625) return null;
             }
             else
             {
