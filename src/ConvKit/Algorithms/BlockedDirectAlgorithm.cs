@@ -67,7 +67,8 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
                 // OW in each row's last run (CIFAR's 32-wide rows: 35 computed, a tie with the implicit GEMM). The
                 // weights are transposed on every call, which few positions per weight do not repay: ResNet-50 res5
                 // (49 positions) ran 1.09x the implicit GEMM's time, which reads them in place, and its backward-data
-                // tied with the lowering; res4 (196) ran 0.91x forward and 0.80x the flipped implicit GEMM backward.
+                // 0.94-1.07x the lowering's in five paired runs; res4 (196) ran 0.91x forward and 0.80x the flipped
+                // implicit GEMM backward.
                 double wasteC = 1 - (double)g.C / (s.CBlocks * BlockedConvKernels.Lanes);
                 double wasteK = 1 - (double)g.K / (s.KTiles * BlockedConvKernels.Channels);
                 double wasteP = 1 - (double)g.OW / s.RowWidth;
