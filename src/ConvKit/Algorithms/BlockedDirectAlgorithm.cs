@@ -403,14 +403,14 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
             {
                 // 16 channel rows × cols → cols × 16, row by row into the grid
                 for (int iy = 0; iy < rows; iy++)
-                    VecOps.Transpose(src + (long)iy * g.IW, cn, cols, dst + ((long)(iy + g.PH) * s.GridW + g.PW) * L, 0, cn, g.IV, L);
+                    VecOps.Transpose(src + (long)iy * g.IW, cn, cols, dst + ((long)(iy + g.PH) * s.GridW + g.PW) * L, 0, cn, _inPlane, L);
                 return;
             }
             // Rows whose width is not a multiple of the 8×8 transpose blocks would leave their last columns to scalar
             // code (6 of ResNet's 14): transpose the rows in one go into scratch, then copy them into the grid.
             float* t = GemmCore.ThreadBuffer(ref t_rows, rows * g.IW * L);
             if (cn < L) new Span<float>(t, rows * g.IW * L).Clear();
-            VecOps.Transpose(src, cn, rows * g.IW, t, 0, cn, g.IV, L);
+            VecOps.Transpose(src, cn, rows * g.IW, t, 0, cn, _inPlane, L);
             for (int iy = 0; iy < rows; iy++)
                 Buffer.MemoryCopy(t + (long)iy * g.IW * L, dst + ((long)(iy + g.PH) * s.GridW + g.PW) * L, cols * L * 4L, cols * L * 4L);
         }

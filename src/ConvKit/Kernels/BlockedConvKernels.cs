@@ -22,10 +22,9 @@ internal static unsafe class BlockedConvKernels
     /// 14 output positions × 32 output channels in 28 zmm accumulators: positions r = 0-6 read the blocked input at
     /// a0 + r·16, positions 7-13 at a1 + (r − 7)·16, each shifted by toff[s] for step s (one input-channel block and
     /// one tap: 16 channels; weights of the step at w + woff[s], 32 floats per channel, <paramref name="wl"/> floats
-    /// apart). Each input float is broadcast once and
-    /// feeds two FMAs; each weight vector feeds fourteen. Stores position r's channels at y0 + r·16 (y1 for the
-    /// second run) and, for the second 16 channels, <paramref name="half"/> floats further, plus bias[0..32) and
-    /// max(·, 0) when asked.
+    /// apart). Each input float is broadcast once and feeds two FMAs; each weight vector feeds fourteen. Stores
+    /// position r's channels at y0 + r·16 (y1 for the second run) and, for the second 16 channels,
+    /// <paramref name="half"/> floats further, plus bias[0..32) and max(·, 0) when asked.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Kernel14x32Avx512(int steps, int* toff, float* a0, float* a1, int* woff, float* w, nint wl, float* y0, float* y1, nint half, float* bias, bool relu)
