@@ -41,7 +41,9 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
     /// <inheritdoc/>
     public ConvPlan? TryPlan(ConvDescriptor core, ConvDirection direction)
     {
-        if (!Avx512F.IsSupported || !GemmCore.UseAvx512 || core.Rank > 2 || core.Groups != 1) return null;
+        // the AVX-512 tiles where 512-bit vectors are on, else AVX2 tiles (forward and backward-data only)
+        bool wide = Avx512F.IsSupported && GemmCore.UseAvx512;
+        if (!(wide || (Avx2.IsSupported && Fma.IsSupported && direction != ConvDirection.BackwardWeight)) || core.Rank > 2 || core.Groups != 1) return null;
         // backward-data runs the forward of the flipped problem (for a strided 1×1 kernel: a 1×1 over gy whose output
         // is spread over gx's strided positions); a 1×1 forward with a width stride, a 1×1 over the input's strided
         // positions (other forwards run any row stride themselves)
@@ -54,12 +56,16 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
         if (run is null) return null;
         var g = new ConvGeometry(run);
         if (g.SW != 1) return null;
-        var s = new Sizes(g);
+        var s = new Sizes(g, wide);
         // buffers are addressed with int offsets
         if (s.InputFloats * g.N > int.MaxValue || s.OutputFloats * g.N > int.MaxValue || s.WeightFloats > int.MaxValue) return null;
         if (_heuristic)
         {
-            if (!GemmCore.WideFmaPays || g.CKV < 64) return null;
+            // 512-bit tiles only where 512-bit FMAs run at full rate (Zen 4 halves them); AVX2 tiles where AVX-512 is
+            // absent, except for layers Winograd takes (VGG-16's: it ran 0.67x and 0.78x the AVX2 tiles' time forward
+            // and backward-data, measured with AVX-512 switched off on the Xeon)
+            if (wide ? !GemmCore.WideFmaPays : Avx512F.IsSupported || WinogradAlgorithm.Preferred.TryPlan(run, ConvDirection.Forward) is not null) return null;
+            if (g.CKV < 64) return null;
             long positions = (long)g.N * g.OV;
             if (direction != ConvDirection.BackwardWeight)
             {
@@ -68,11 +74,12 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
                 // weights are transposed on every call, which few positions per weight do not repay: ResNet-50 res5
                 // (49 positions) ran 1.09x the implicit GEMM's time, which reads them in place, and its backward-data
                 // 0.94-1.07x the lowering's in five paired runs; res4 (196) ran 0.91x forward and 0.80x the flipped
-                // implicit GEMM backward.
+                // implicit GEMM backward. AVX2 tiles (runs of 3) waste 1 of 15 positions on res4's 14-wide rows and
+                // ran 0.67x the lowering's time there.
                 double wasteC = 1 - (double)g.C / (s.CBlocks * BlockedConvKernels.Lanes);
                 double wasteK = 1 - (double)g.K / (s.KTiles * BlockedConvKernels.Channels);
                 double wasteP = 1 - (double)g.OW / s.RowWidth;
-                if (positions < 128 || wasteC > 0.125 || wasteK > 0.125 || wasteP > 0.0625) return null;
+                if (positions < 128 || wasteC > 0.125 || wasteK > 0.125 || wasteP > 1.0 / 14) return null;
             }
             else
             {
@@ -103,18 +110,23 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
     /// <summary>Buffer sizes and blocking of one geometry (one image).</summary>
     private readonly struct Sizes
     {
-        public readonly int CBlocks, XBlocks, KTiles, Runs, RowWidth, GridH, GridW;
+        public readonly bool Wide;
+        public readonly int CBlocks, XBlocks, KTiles, Run, Runs, RowWidth, Tiles, GridH, GridW;
         public readonly long InputFloats, OutputFloats, WeightFloats, Positions;
 
-        public Sizes(in ConvGeometry g)
+        public Sizes(in ConvGeometry g, bool wide)
         {
+            // AVX-512 tiles: two runs of 7 positions; AVX2 tiles: two runs of 3
+            Wide = wide;
+            Run = wide ? BlockedConvKernels.Run : 3;
             const int L = BlockedConvKernels.Lanes;
             CBlocks = (g.C + L - 1) / L;
             // backward-weights reads the input's blocks in pairs: one zero block past an odd count
             XBlocks = (CBlocks + 1) / 2 * 2;
             KTiles = (g.K + BlockedConvKernels.Channels - 1) / BlockedConvKernels.Channels;
-            Runs = (g.OW + BlockedConvKernels.Run - 1) / BlockedConvKernels.Run;
-            RowWidth = Runs * BlockedConvKernels.Run;
+            Runs = (g.OW + Run - 1) / Run;
+            RowWidth = Runs * Run;
+            Tiles = (g.OH * Runs + 1) / 2;
             // the rows and columns the tiles read: the last run's positions past OW read up to its end
             GridH = (g.OH - 1) * g.SH + (g.KH - 1) * g.DH + 1;
             GridW = RowWidth + (g.KW - 1) * g.DW;
@@ -127,7 +139,7 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
 
     private sealed unsafe class Plan : ConvPlan
     {
-        private const int L = BlockedConvKernels.Lanes, Ch = BlockedConvKernels.Channels, Run = BlockedConvKernels.Run;
+        private const int L = BlockedConvKernels.Lanes, Ch = BlockedConvKernels.Channels;
         private readonly Sizes _s;
         // Offset of step (c-block, tap) in the blocked input, from a position's first float, and of its weights
         // (channel 16·cb, tap) in a packed tile.
@@ -168,7 +180,7 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
         {
             var g = G;
             var s = _s;
-            int threads = Threads, runsPerImage = g.OH * s.Runs, tiles = (runsPerImage + 1) / 2, kBlocks = (g.K + L - 1) / L;
+            int threads = Threads, tiles = s.Tiles, kBlocks = (g.K + L - 1) / L;
             long tileFloats = s.WeightFloats / s.KTiles;
             // the bias padded to whole tiles
             float* bias = bs.IsEmpty ? null : Workspace.Get(Workspace.Partials, s.KTiles * Ch);
@@ -243,10 +255,16 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
             {
                 // the second run repeats the first when the image has an odd number of runs
                 int r0 = 2 * t, r1 = Math.Min(2 * t + 1, runsPerImage - 1);
-                int oy0 = r0 / s.Runs, ox0 = r0 % s.Runs * Run, oy1 = r1 / s.Runs, ox1 = r1 % s.Runs * Run;
-                BlockedConvKernels.Kernel14x32Avx512(_toff.Length, toff,
-                    xn + ((long)oy0 * g.SH * s.GridW + ox0) * L, xn + ((long)oy1 * g.SH * s.GridW + ox1) * L, woff, wk, g.KV * Ch,
-                    yk + ((long)oy0 * s.RowWidth + ox0) * L, yk + ((long)oy1 * s.RowWidth + ox1) * L, (nint)(s.Positions * L), bias, relu);
+                int oy0 = r0 / s.Runs, ox0 = r0 % s.Runs * s.Run, oy1 = r1 / s.Runs, ox1 = r1 % s.Runs * s.Run;
+                float* a0 = xn + ((long)oy0 * g.SH * s.GridW + ox0) * L, a1 = xn + ((long)oy1 * g.SH * s.GridW + ox1) * L;
+                float* y0 = yk + ((long)oy0 * s.RowWidth + ox0) * L, y1 = yk + ((long)oy1 * s.RowWidth + ox1) * L;
+                if (s.Wide)
+                    BlockedConvKernels.Kernel14x32Avx512(_toff.Length, toff, a0, a1, woff, wk, g.KV * Ch, y0, y1, (nint)(s.Positions * L), bias, relu);
+                else
+                    // AVX2: the tile's two halves of 16 output channels, one after the other
+                    for (int h = 0; h < 2; h++)
+                        BlockedConvKernels.Kernel6x16Avx2(_toff.Length, toff, a0, a1, woff, wk + h * L, g.KV * Ch,
+                            y0 + h * L * s.Positions, y1 + h * L * s.Positions, bias == null ? null : bias + h * L, relu);
             }
         }
 

@@ -89,6 +89,64 @@ internal static unsafe class BlockedConvKernels
     }
 
     /// <summary>
+    /// The AVX2 forward tile: 6 output positions (two runs of 3: at a0 + r·16 and a1 + r·16) × 16 output channels in 12
+    /// ymm accumulators, of the 16 registers two weight vectors and a broadcast besides; steps as in
+    /// <see cref="Kernel14x32Avx512"/>, weights at w + woff[s] (one half of a 32-channel tile). Each input float is
+    /// broadcast once and feeds two FMAs; each weight vector feeds six. The same FMAs per output element in the same
+    /// order as the AVX-512 tile, so the two agree bitwise.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Kernel6x16Avx2(int steps, int* toff, float* a0, float* a1, int* woff, float* w, nint wl, float* y0, float* y1, float* bias, bool relu)
+    {
+        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+        Vector256<float> d00 = default, d01 = default, d10 = default, d11 = default, d20 = default, d21 = default;
+        for (int s = 0; s < steps; s++)
+        {
+            float* p = a0 + toff[s], q = a1 + toff[s], ws = w + woff[s];
+            for (int i = 0; i < Lanes; i++, p++, q++, ws += wl)
+            {
+                var w0 = Avx.LoadVector256(ws);
+                var w1 = Avx.LoadVector256(ws + 8);
+                var b = Vector256.Create(p[0]);
+                c00 = Fma.MultiplyAdd(b, w0, c00); c01 = Fma.MultiplyAdd(b, w1, c01);
+                b = Vector256.Create(p[16]);
+                c10 = Fma.MultiplyAdd(b, w0, c10); c11 = Fma.MultiplyAdd(b, w1, c11);
+                b = Vector256.Create(p[32]);
+                c20 = Fma.MultiplyAdd(b, w0, c20); c21 = Fma.MultiplyAdd(b, w1, c21);
+                b = Vector256.Create(q[0]);
+                d00 = Fma.MultiplyAdd(b, w0, d00); d01 = Fma.MultiplyAdd(b, w1, d01);
+                b = Vector256.Create(q[16]);
+                d10 = Fma.MultiplyAdd(b, w0, d10); d11 = Fma.MultiplyAdd(b, w1, d11);
+                b = Vector256.Create(q[32]);
+                d20 = Fma.MultiplyAdd(b, w0, d20); d21 = Fma.MultiplyAdd(b, w1, d21);
+            }
+        }
+        Store(y0, c00, c01, bias, relu);
+        Store(y0 + 16, c10, c11, bias, relu);
+        Store(y0 + 32, c20, c21, bias, relu);
+        Store(y1, d00, d01, bias, relu);
+        Store(y1 + 16, d10, d11, bias, relu);
+        Store(y1 + 32, d20, d21, bias, relu);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store(float* y, Vector256<float> x0, Vector256<float> x1, float* bias, bool relu)
+    {
+        if (bias != null)
+        {
+            x0 = Avx.Add(x0, Avx.LoadVector256(bias));
+            x1 = Avx.Add(x1, Avx.LoadVector256(bias + 8));
+        }
+        if (relu)
+        {
+            x0 = Avx.Max(x0, Vector256<float>.Zero);
+            x1 = Avx.Max(x1, Vector256<float>.Zero);
+        }
+        Avx.Store(y, x0);
+        Avx.Store(y + 8, x1);
+    }
+
+    /// <summary>
     /// Backward-weights tile: 8 output channels × 32 input channels of one tap in 16 zmm accumulators (output channel
     /// i's 32 input channels in acc[2i], acc[2i + 1], kept at <paramref name="acc"/> between calls), summed over
     /// <paramref name="rows"/> rows of <paramref name="width"/> positions: gY's 8 channels of position j at

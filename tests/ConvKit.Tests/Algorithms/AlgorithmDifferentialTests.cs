@@ -13,6 +13,10 @@ public class AlgorithmDifferentialTests
     /// suite with <c>DOTNET_EnableAVX2=0</c>) they decline every shape.</summary>
     internal static bool Avx2Kernels => System.Runtime.Intrinsics.X86.Fma.IsSupported && System.Runtime.Intrinsics.X86.Avx2.IsSupported;
 
+    /// <summary>The blocked direct kernel runs forward and backward-data with AVX-512 or AVX2 tiles, backward-weights
+    /// with AVX-512 only.</summary>
+    internal static bool BlockedTiles => System.Runtime.Intrinsics.X86.Avx512F.IsSupported || Avx2Kernels;
+
     public static IEnumerable<object[]> Cases()
     {
         foreach (var dir in Enum.GetValues<ConvDirection>())
@@ -29,12 +33,13 @@ public class AlgorithmDifferentialTests
             yield return ["implicit_gemm", ConvShapes.Kind.StrideOne, ConvDirection.Forward, 150];
             yield return ["implicit_gemm", ConvShapes.Kind.StrideOne, ConvDirection.BackwardWeight, 150];
         }
-        if (System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
+        if (BlockedTiles)
         {
             yield return ["blocked_direct", ConvShapes.Kind.RowStride, ConvDirection.Forward, 150];
-            yield return ["blocked_direct", ConvShapes.Kind.RowStride, ConvDirection.BackwardWeight, 150];
             yield return ["blocked_direct", ConvShapes.Kind.StrideOne, ConvDirection.BackwardData, 150];
         }
+        if (System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
+            yield return ["blocked_direct", ConvShapes.Kind.RowStride, ConvDirection.BackwardWeight, 150];
     }
 
     [Theory]
@@ -224,7 +229,7 @@ public class AlgorithmDifferentialTests
     public void BlockedDirectMatchesReferenceOnLargerShapes(int n, int c, int h, int w, int k, int ks, int dil, int pad, int strideH)
     {
         var d = ConvDescriptor.FromGeometry(2, n, c, k, 1, [h, w], [ks, ks], [strideH, 1], [dil, dil], [pad, pad], [pad, pad], false);
-        if (!System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
+        if (!BlockedTiles)
         {
             Assert.Null(BlockedDirectAlgorithm.Instance.TryPlan(d, ConvDirection.Forward));
             return;
@@ -232,7 +237,25 @@ public class AlgorithmDifferentialTests
         var r = new Random(n * 11 + c + k);
         var plan = ConvPlanner.Plan(d, ConvDirection.Forward, "blocked_direct");
         CheckAgainstReference(plan, d, ConvDirection.Forward, r, 1e-5);
-        CheckAgainstReference(ConvPlanner.Plan(d, ConvDirection.BackwardWeight, "blocked_direct"), d, ConvDirection.BackwardWeight, r, 1e-5);
+        if (System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
+            CheckAgainstReference(ConvPlanner.Plan(d, ConvDirection.BackwardWeight, "blocked_direct"), d, ConvDirection.BackwardWeight, r, 1e-5);
+        // the AVX2 tiles (planned with AVX-512 switched off) perform the same FMAs per element in the same order
+        if (Avx2Kernels)
+        {
+            var x0 = ConvShapes.Data(r, d.InputShape); var w0 = ConvShapes.Data(r, d.WeightShape); var g0 = ConvShapes.Data(r, d.OutputShape);
+            bool saved = ConvKit.Kernels.GemmCore.UseAvx512;
+            try
+            {
+                ConvKit.Kernels.GemmCore.UseAvx512 = false;
+                var narrow = BlockedDirectAlgorithm.Instance.TryPlan(d, ConvDirection.Forward)!;
+                CheckAgainstReference(narrow, d, ConvDirection.Forward, r, 1e-5);
+                var (y2, _) = RunWithReference(narrow, d, ConvDirection.Forward, x0, w0, g0, []);
+                ConvKit.Kernels.GemmCore.UseAvx512 = saved;
+                var (y5, _) = RunWithReference(plan, d, ConvDirection.Forward, x0, w0, g0, []);
+                Assert.Equal(y2, y5);
+            }
+            finally { ConvKit.Kernels.GemmCore.UseAvx512 = saved; }
+        }
         // bias and relu fused in the tile's store
         var x = ConvShapes.Data(r, d.InputShape); var wt = ConvShapes.Data(r, d.WeightShape); var b = ConvShapes.Data(r, [k]);
         var got = new float[d.OutputShape.Aggregate(1, (p, q) => p * q)]; var want = new float[got.Length];
@@ -252,7 +275,7 @@ public class AlgorithmDifferentialTests
     {
         // backward-data and forward as 1×1 stride-1 convolutions on the output's grid
         var d = ConvDescriptor.FromGeometry(2, n, c, k, 1, [h, w], [1, 1], [sh, sw], [1, 1], [0, 0], [0, 0], false);
-        if (!System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
+        if (!BlockedTiles)
         {
             Assert.Null(BlockedDirectAlgorithm.Instance.TryPlan(d, ConvDirection.BackwardData));
             return;
@@ -283,20 +306,24 @@ public class AlgorithmDifferentialTests
         })
             Assert.Null(BlockedDirectAlgorithm.Instance.TryPlan(d, ConvDirection.Forward));
         var ok = ConvDescriptor.Create(2, [1, 64, 28, 28], [64, 64, 3, 3], false, 1, 1);
-        // an AVX-512 kernel: without it every shape is declined
-        Assert.Equal(System.Runtime.Intrinsics.X86.Avx512F.IsSupported, BlockedDirectAlgorithm.Instance.TryPlan(ok, ConvDirection.BackwardData) is not null);
+        // AVX-512 or AVX2 tiles: without either every shape is declined
+        Assert.Equal(BlockedTiles, BlockedDirectAlgorithm.Instance.TryPlan(ok, ConvDirection.BackwardData) is not null);
         // backward-data of a strided layer has no flipped forward form
         Assert.Null(BlockedDirectAlgorithm.Instance.TryPlan(ConvDescriptor.Create(2, [1, 16, 20, 20], [16, 16, 3, 3], false, (2, 1), 1), ConvDirection.BackwardData));
         // the planner's entry: few positions per weight (ResNet-50 res5) and half-empty channel blocks go elsewhere
         Assert.Null(BlockedDirectAlgorithm.Preferred.TryPlan(ConvDescriptor.Create(2, [1, 512, 7, 7], [512, 512, 3, 3], false, 1, 1), ConvDirection.Forward));
         Assert.Null(BlockedDirectAlgorithm.Preferred.TryPlan(ConvDescriptor.Create(2, [1, 24, 28, 28], [64, 24, 3, 3], false, 1, 1), ConvDirection.Forward));
-        Assert.Equal(ConvKit.Kernels.GemmCore.WideFmaPays, BlockedDirectAlgorithm.Preferred.TryPlan(ok, ConvDirection.Forward) is not null);
-        // without AVX-512 (switched off here) it declines even when forced
+        Assert.Equal(ConvKit.Kernels.GemmCore.WideFmaPays || (!System.Runtime.Intrinsics.X86.Avx512F.IsSupported && Avx2Kernels),
+            BlockedDirectAlgorithm.Preferred.TryPlan(ok, ConvDirection.Forward) is not null);
+        // without AVX-512 (switched off here) backward-weights is declined even when forced, and the planner's entry
+        // leaves the AVX2 tiles to CPUs that have no AVX-512 at all
         bool saved = ConvKit.Kernels.GemmCore.UseAvx512;
         try
         {
             ConvKit.Kernels.GemmCore.UseAvx512 = false;
-            Assert.Null(BlockedDirectAlgorithm.Instance.TryPlan(ok, ConvDirection.Forward));
+            Assert.Null(BlockedDirectAlgorithm.Instance.TryPlan(ok, ConvDirection.BackwardWeight));
+            Assert.Equal(Avx2Kernels, BlockedDirectAlgorithm.Instance.TryPlan(ok, ConvDirection.Forward) is not null);
+            Assert.Equal(!System.Runtime.Intrinsics.X86.Avx512F.IsSupported && Avx2Kernels, BlockedDirectAlgorithm.Preferred.TryPlan(ok, ConvDirection.Forward) is not null);
         }
         finally { ConvKit.Kernels.GemmCore.UseAvx512 = saved; }
     }
