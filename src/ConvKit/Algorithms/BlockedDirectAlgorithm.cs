@@ -43,9 +43,9 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
     /// <inheritdoc/>
     public ConvPlan? TryPlan(ConvDescriptor core, ConvDirection direction)
     {
-        // the AVX-512 tiles where 512-bit vectors are on, else AVX2 tiles (forward and backward-data only)
+        // the AVX-512 tiles where 512-bit vectors are on, else AVX2 tiles
         bool wide = Avx512F.IsSupported && GemmCore.UseAvx512;
-        if (!(wide || (Avx2.IsSupported && Fma.IsSupported && direction != ConvDirection.BackwardWeight)) || core.Rank > 2 || core.Groups != 1) return null;
+        if (!(wide || (Avx2.IsSupported && Fma.IsSupported)) || core.Rank > 2 || core.Groups != 1) return null;
         // backward-data runs the forward of the flipped problem (for a strided 1×1 kernel: a 1×1 over gy whose output
         // is spread over gx's strided positions); a 1×1 forward with a width stride, a 1×1 over the input's strided
         // positions (other forwards run any row stride themselves)
@@ -66,7 +66,8 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
             // 512-bit tiles only where 512-bit FMAs run at full rate (Zen 4 halves them); AVX2 tiles where AVX-512 is
             // absent, except for layers Winograd takes (VGG-16's: it ran 0.67x and 0.78x the AVX2 tiles' time forward
             // and backward-data, measured with AVX-512 switched off on the Xeon)
-            if (wide ? !GemmCore.WideFmaPays : Avx512F.IsSupported || WinogradAlgorithm.Preferred.TryPlan(run, ConvDirection.Forward) is not null) return null;
+            if (wide ? !GemmCore.WideFmaPays : Avx512F.IsSupported
+                || (direction != ConvDirection.BackwardWeight && WinogradAlgorithm.Preferred.TryPlan(run, ConvDirection.Forward) is not null)) return null;
             if (g.CKV < 64) return null;
             long positions = (long)g.N * g.OV;
             if (direction != ConvDirection.BackwardWeight)
@@ -85,10 +86,11 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
             }
             else
             {
-                // backward-weights: tiles of 8 output × 32 input channels over the valid positions only; with 49
-                // positions (ResNet-50 res5) the lowering, which writes gW in place, was faster (1.08 against 1.22 ms)
-                double wasteC = 1 - (double)g.C / (s.XBlocks * BlockedConvKernels.Lanes);
-                if (positions < 128 || g.K % 8 != 0 || wasteC > 0.125) return null;
+                // backward-weights: tiles of 8 output × 32 input channels (AVX2: 4 × 16) over the valid positions only;
+                // with few positions the lowering, which writes gW in place, was faster: ResNet-50 res5 (49) on
+                // AVX-512 (1.08 against 1.22 ms), res4 (196) on AVX2 (0.94x the AVX2 tiles' time)
+                double wasteC = 1 - (double)g.C / ((wide ? s.XBlocks : s.CBlocks) * BlockedConvKernels.Lanes);
+                if (positions < (wide ? 128 : 256) || g.K % (wide ? 8 : 4) != 0 || wasteC > 0.125) return null;
             }
         }
         return ReferenceEquals(run, core) ? new Plan(core, direction, s)
@@ -281,8 +283,10 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
             // over the threads instead. Either way the sums do not depend on thread timing.
             var g = G;
             var s = _s;
-            int threads = Threads, kb16 = (g.K + L - 1) / L, kt8 = (g.K + 7) / 8, units = kt8 * (s.XBlocks / 2);
-            long gyFloats = (long)kb16 * g.OV * L, accFloats = (long)units * g.KV * 8 * Ch;
+            // tiles of UK output × UC input channels: 8 × 32 on AVX-512, 4 × 16 on AVX2
+            int threads = Threads, kb16 = (g.K + L - 1) / L, uk = s.Wide ? 8 : 4, uc = s.Wide ? Ch : L;
+            int kTiles = (g.K + uk - 1) / uk, cTiles = s.Wide ? s.XBlocks / 2 : s.CBlocks, units = kTiles * cTiles;
+            long gyFloats = (long)kb16 * g.OV * L, accFloats = (long)units * g.KV * uk * uc;
             bool byImage = threads > 1 && g.N >= threads && (g.N % threads == 0 || g.N >= 4 * threads);
             int parts = byImage ? threads : Math.Min(threads, units);
             float* acc = Workspace.Get(Workspace.Partials, accFloats * (byImage ? parts : 1));
@@ -318,30 +322,31 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
                 for (int t = 1; byImage && t < parts; t++)
                     for (long o = 0; o < accFloats; o += int.MaxValue / 2)
                         VecOps.AddInPlace(acc + o, acc + t * accFloats + o, (int)Math.Min(int.MaxValue / 2, accFloats - o));
-                // tiles [c2][k8][tap][8][32] → gW[k][c][tap]: per output channel and channel pair, a KV × 32 transpose
+                // tiles [c tile][k tile][tap][UK][UC] → gW[k][c][tap]: per output channel and input-channel tile, a KV × UC
+                // transpose
                 nint pgw = (nint)gw;
                 VecOps.ParallelRanges(g.K, (long)g.CKV, (lo, hi) =>
                 {
                     for (int k = lo; k < hi; k++)
-                        for (int c2 = 0; c2 < s.XBlocks / 2; c2++)
+                        for (int ct = 0; ct < cTiles && ct * uc < g.C; ct++)
                         {
-                            float* src = (float*)pacc + ((long)(c2 * kt8 + k / 8) * g.KV * 8 + k % 8) * Ch;
-                            int cn = Math.Min(Ch, g.C - c2 * Ch);
-                            VecOps.Transpose(src, g.KV, cn, (float*)pgw + ((long)k * g.C + c2 * Ch) * g.KV, 0, g.KV, 8 * Ch, g.KV);
+                            float* src = (float*)pacc + ((long)(ct * kTiles + k / uk) * g.KV * uk + k % uk) * uc;
+                            int cn = Math.Min(uc, g.C - ct * uc);
+                            VecOps.Transpose(src, g.KV, cn, (float*)pgw + ((long)k * g.C + ct * uc) * g.KV, 0, g.KV, uk * uc, g.KV);
                         }
                 });
             }
         }
 
-        /// <summary>Adds one image's products to tiles [u0, u1) (unit u: input channels [32·(u / kt8), +32), output
-        /// channels [8·(u % kt8), +8), all taps) at <paramref name="acc"/>, overwriting them when
+        /// <summary>Adds one image's products to tiles [u0, u1) (unit u: input channels [UC·(u / kTiles), +UC), output
+        /// channels [UK·(u % kTiles), +UK), all taps) at <paramref name="acc"/>, overwriting them when
         /// <paramref name="fresh"/>. Chunk by chunk of rows; consecutive units share their input channels, which stay
         /// in L1 for a chunk.</summary>
         private void AccumulateWeightGrad(float* xb, float* gyb, float* acc, int u0, int u1, bool fresh)
         {
             var g = G;
             var s = _s;
-            int kt8 = (g.K + 7) / 8, chunkRows = Math.Max(1, 128 / g.OW);
+            int uk = s.Wide ? 8 : 4, uc = s.Wide ? Ch : L, kTiles = (g.K + uk - 1) / uk, chunkRows = Math.Max(1, 128 / g.OW);
             nint xHalf = (nint)(s.GridH * s.GridW * L), xRow = (nint)g.SH * s.GridW * L, gRow = (nint)g.OW * L;
             int* toff = (int*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_toff));
             for (int oy = 0; oy < g.OH; oy += chunkRows)
@@ -349,12 +354,16 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
                 int rows = Math.Min(chunkRows, g.OH - oy);
                 for (int u = u0; u < u1; u++)
                 {
-                    int c2 = u / kt8, k8 = u % kt8;
-                    float* tile = acc + (long)u * g.KV * 8 * Ch;
-                    float* xc = xb + 2 * c2 * xHalf + oy * xRow;
-                    float* gc = gyb + (long)(k8 / 2) * g.OV * L + k8 % 2 * 8 + (long)oy * gRow;
+                    int ct = u / kTiles, kt = u % kTiles;
+                    float* tile = acc + (long)u * g.KV * uk * uc;
+                    float* xc = xb + ct * (uc / L) * xHalf + oy * xRow;
+                    // output channels k = UK·kt: block k / 16, lane k % 16
+                    float* gc = gyb + (long)(kt * uk / L) * g.OV * L + kt * uk % L + (long)oy * gRow;
                     for (int tap = 0; tap < g.KV; tap++)
-                        BlockedConvKernels.KernelWeight8x32Avx512(rows, g.OW, gc, gRow, xc + toff[tap], xHalf, xRow, tile + tap * 8 * Ch, fresh && oy == 0);
+                        if (s.Wide)
+                            BlockedConvKernels.KernelWeight8x32Avx512(rows, g.OW, gc, gRow, xc + toff[tap], xHalf, xRow, tile + tap * uk * uc, fresh && oy == 0);
+                        else
+                            BlockedConvKernels.KernelWeight4x16Avx2(rows, g.OW, gc, gRow, xc + toff[tap], xRow, tile + tap * uk * uc, fresh && oy == 0);
                 }
             }
         }

@@ -205,6 +205,45 @@ internal static unsafe class BlockedConvKernels
         Avx512F.Store(acc + 192, a60); Avx512F.Store(acc + 208, a61); Avx512F.Store(acc + 224, a70); Avx512F.Store(acc + 240, a71);
     }
 
+    /// <summary>
+    /// The AVX2 backward-weights tile: 4 output channels × 16 input channels of one tap in 8 ymm accumulators (output
+    /// channel i's 16 input channels in acc[2i], acc[2i + 1]), summed as in <see cref="KernelWeight8x32Avx512"/>: gY's 4
+    /// channels of position j at g[j·16 + i] (broadcast), the input's 16 channels at x[j·16] (loaded).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void KernelWeight4x16Avx2(int rows, int width, float* g, nint gRow, float* x, nint xRow, float* acc, bool fresh)
+    {
+        Vector256<float> a00, a01, a10, a11, a20, a21, a30, a31;
+        if (fresh)
+            a00 = a01 = a10 = a11 = a20 = a21 = a30 = a31 = Vector256<float>.Zero;
+        else
+        {
+            a00 = Avx.LoadVector256(acc); a01 = Avx.LoadVector256(acc + 8);
+            a10 = Avx.LoadVector256(acc + 16); a11 = Avx.LoadVector256(acc + 24);
+            a20 = Avx.LoadVector256(acc + 32); a21 = Avx.LoadVector256(acc + 40);
+            a30 = Avx.LoadVector256(acc + 48); a31 = Avx.LoadVector256(acc + 56);
+        }
+        for (int r = 0; r < rows; r++, g += gRow, x += xRow)
+        {
+            float* gp = g, xp = x;
+            for (int j = 0; j < width; j++, gp += Lanes, xp += Lanes)
+            {
+                var x0 = Avx.LoadVector256(xp);
+                var x1 = Avx.LoadVector256(xp + 8);
+                var b = Vector256.Create(gp[0]);
+                a00 = Fma.MultiplyAdd(b, x0, a00); a01 = Fma.MultiplyAdd(b, x1, a01);
+                b = Vector256.Create(gp[1]);
+                a10 = Fma.MultiplyAdd(b, x0, a10); a11 = Fma.MultiplyAdd(b, x1, a11);
+                b = Vector256.Create(gp[2]);
+                a20 = Fma.MultiplyAdd(b, x0, a20); a21 = Fma.MultiplyAdd(b, x1, a21);
+                b = Vector256.Create(gp[3]);
+                a30 = Fma.MultiplyAdd(b, x0, a30); a31 = Fma.MultiplyAdd(b, x1, a31);
+            }
+        }
+        Avx.Store(acc, a00); Avx.Store(acc + 8, a01); Avx.Store(acc + 16, a10); Avx.Store(acc + 24, a11);
+        Avx.Store(acc + 32, a20); Avx.Store(acc + 40, a21); Avx.Store(acc + 48, a30); Avx.Store(acc + 56, a31);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Store(float* y, nint half, Vector512<float> x0, Vector512<float> x1, Vector512<float> b0, Vector512<float> b1, bool relu)
     {
