@@ -8,8 +8,8 @@ namespace ConvKit.Algorithms;
 
 /// <summary>
 /// Direct convolution over a channels-in-vector layout (oneDNN's nChw16c), for 1-d and 2-d, groups 1, on AVX-512
-/// (14 × 32 tiles) or, where AVX-512 is absent, AVX2 (6 × 16 tiles, <see cref="BlockedConvKernels.Kernel6x16Avx2"/>;
-/// forward and backward-data only):
+/// (14 × 32 tiles) or, where AVX-512 is absent, AVX2 (6 × 16 tiles, <see cref="BlockedConvKernels.Kernel6x16Avx2"/>, and
+/// 4 × 16 for backward-weights, <see cref="BlockedConvKernels.KernelWeight4x16Avx2"/>):
 /// forward and backward-weights with width stride 1 (any row stride), backward-data of stride-1 layers as the forward
 /// of the flipped problem (see <see cref="FlippedForwardAlgorithm"/>; the weights flipped while packed), and 1×1
 /// kernels with any stride as 1×1 convolutions on the output's grid.
