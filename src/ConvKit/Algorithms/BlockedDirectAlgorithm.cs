@@ -196,7 +196,7 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
                     bs.CopyTo(new Span<float>(bias, g.K));
                 }
                 nint px = (nint)x, pw = (nint)w, py = (nint)y, pbias = (nint)bias;
-                if (threads > 1 && g.N >= threads && (g.N % threads == 0 || g.N >= 4 * threads))
+                if (ItemsPerThread(g.N, threads))
                 {
                     // Batches: whole images per thread, each reordered, convolved and reordered back while in L2 (all
                     // of a CIFAR batch reordered up front is 10 MB); the weight tiles packed once, up front.
@@ -287,7 +287,7 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
             int threads = Threads, kb16 = (g.K + L - 1) / L, uk = s.Wide ? 8 : 4, uc = s.Wide ? Ch : L;
             int kTiles = (g.K + uk - 1) / uk, cTiles = s.Wide ? s.XBlocks / 2 : s.CBlocks, units = kTiles * cTiles;
             long gyFloats = (long)kb16 * g.OV * L, accFloats = (long)units * g.KV * uk * uc;
-            bool byImage = threads > 1 && g.N >= threads && (g.N % threads == 0 || g.N >= 4 * threads);
+            bool byImage = ItemsPerThread(g.N, threads);
             int parts = byImage ? threads : Math.Min(threads, units);
             float* acc = Workspace.Get(Workspace.Partials, accFloats * (byImage ? parts : 1));
             fixed (float* x = xs) fixed (float* gy = gys) fixed (float* gw = gws)
@@ -319,9 +319,7 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
                             AccumulateWeightGrad((float*)pxb + n * s.InputFloats, (float*)pgyb + n * gyFloats, (float*)pacc, u0, u1, n == 0);
                     });
                 }
-                for (int t = 1; byImage && t < parts; t++)
-                    for (long o = 0; o < accFloats; o += int.MaxValue / 2)
-                        VecOps.AddInPlace(acc + o, acc + t * accFloats + o, (int)Math.Min(int.MaxValue / 2, accFloats - o));
+                for (int t = 1; byImage && t < parts; t++) VecOps.AddInPlace(acc, acc + t * accFloats, accFloats);
                 // tiles [c tile][k tile][tap][UK][UC] → gW[k][c][tap]: per output channel and input-channel tile, a KV × UC
                 // transpose
                 nint pgw = (nint)gw;
@@ -491,7 +489,7 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
             // as in FlippedForwardAlgorithm: infinite weights would meet gy's zero border
             if (!VecOps.AllFinite(w))
             {
-                ConvPlanner.Plan(Descriptor, ConvDirection.BackwardData, GemmConvAlgorithm.Im2col.Name).BackwardData(gy, w, gx);
+                Lowering.BackwardData(gy, w, gx);
                 return;
             }
             inner.RunOuter(gy, w, default, gx, false);

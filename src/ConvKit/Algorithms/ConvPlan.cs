@@ -92,6 +92,14 @@ public abstract class ConvPlan
         if (y != G.YLen) throw new ArgumentException($"{yName}: length {y} does not match {ShapeMath.Format(d.OutputShape)}.", yName);
     }
 
+    /// <summary>Whether <paramref name="items"/> (images, groups) go to the threads whole: at least one each, and either
+    /// an even split or enough items that an uneven one costs little.</summary>
+    private protected static bool ItemsPerThread(int items, int threads) => threads > 1 && items >= threads && (items >= 4 * threads || items % threads == 0);
+
+    /// <summary>This pass by the GEMM lowering: where a fast path's padding would meet a non-finite operand (0·∞ = NaN
+    /// where the true result is finite), the lowering, which drops those products, runs it instead.</summary>
+    private protected ConvPlan Lowering => ConvPlanner.Plan(Descriptor, Direction, GemmConvAlgorithm.Im2col.Name);
+
     /// <summary>In-place max(v, 0) (used by plans that cannot fuse it).</summary>
     private protected static void ReluInPlace(Span<float> y)
     {

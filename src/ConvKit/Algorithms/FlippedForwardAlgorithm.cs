@@ -78,7 +78,7 @@ public sealed class FlippedForwardAlgorithm : IConvAlgorithm
             // in elements whose true gradient is finite, so such weights take the lowering, which drops those products.
             if (!VecOps.AllFinite(w))
             {
-                ConvPlanner.Plan(Descriptor, ConvDirection.BackwardData, GemmConvAlgorithm.Im2col.Name).BackwardData(gy, w, gx);
+                Lowering.BackwardData(gy, w, gx);
                 return;
             }
             var g = G;

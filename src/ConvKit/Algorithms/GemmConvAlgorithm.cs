@@ -105,7 +105,6 @@ public sealed class GemmConvAlgorithm : IConvAlgorithm
         private bool DirectA => ForceDirectA ?? (long)G.N * G.OV < 2048;
 
         /// <summary>Whether enough independent items exist to give each thread whole items.</summary>
-        private static bool ItemParallel(int items, int threads) => threads > 1 && items >= threads && (items >= 4 * threads || items % threads == 0);
 
         private protected override void RunForward(ReadOnlySpan<float> xs, ReadOnlySpan<float> ws, ReadOnlySpan<float> bs, Span<float> ys, bool relu)
         {
@@ -118,7 +117,7 @@ public sealed class GemmConvAlgorithm : IConvAlgorithm
                 // place from two threads at once, measured 1.3x slower on a 512-channel 7×7 layer).
                 int units = _nb > 1 ? (g.N + _nb - 1) / _nb * g.Groups : g.N * g.Groups * _chunks;
                 int gemmCols = _nb > 1 ? Math.Min(g.N, _nb) * g.OV : _cw;
-                bool packPerThread = !ItemParallel(units, threads) && threads > 1 && gemmCols < g.Kg && g.Kg >= 2 * GemmCore.MR;
+                bool packPerThread = !ItemsPerThread(units, threads) && threads > 1 && gemmCols < g.Kg && g.Kg >= 2 * GemmCore.MR;
                 bool directA = DirectA && !packPerThread;
                 long paSize = GemmCore.PackedASize(g.Kg, g.CKV);
                 float* packed = directA || packPerThread ? null : Workspace.Get(Workspace.PackedWeights, paSize * g.Groups);
@@ -129,7 +128,7 @@ public sealed class GemmConvAlgorithm : IConvAlgorithm
                 if (_nb > 1)
                 {
                     int nb = _nb, batches = (g.N + nb - 1) / nb, bItems = batches * g.Groups;
-                    bool bPar = ItemParallel(bItems, threads);
+                    bool bPar = ItemsPerThread(bItems, threads);
                     VecOps.ParallelItems(bItems, bPar ? threads : 1, (_, item) =>
                     {
                         int grp = item % g.Groups, n0 = item / g.Groups * nb, cnt = Math.Min(nb, g.N - n0), width = cnt * g.OV;
@@ -144,7 +143,7 @@ public sealed class GemmConvAlgorithm : IConvAlgorithm
                     return;
                 }
                 int items = g.N * g.Groups * _chunks;
-                bool itemPar = ItemParallel(items, threads);
+                bool itemPar = ItemsPerThread(items, threads);
                 int gemmThreads = itemPar ? 1 : threads;
                 bool direct = _direct;
                 int cw = _cw, chunks = _chunks;
@@ -186,7 +185,7 @@ public sealed class GemmConvAlgorithm : IConvAlgorithm
                         for (int grp = 0; grp < g.Groups; grp++)
                             GemmCore.PackAFull(true, g.Cg, g.Kg, 1f, w + (long)grp * g.Kg * g.Cg, g.Cg, packed + grp * paSize);
                     int items = g.N * g.Groups * _chunks;
-                    bool itemPar = ItemParallel(items, threads);
+                    bool itemPar = ItemsPerThread(items, threads);
                     int gemmThreads = itemPar ? 1 : threads, cw = _cw, chunks = _chunks;
                     nint pp = (nint)packed, pw = (nint)w;
                     VecOps.ParallelItems(items, itemPar ? threads : 1, (_, item) =>
@@ -205,8 +204,8 @@ public sealed class GemmConvAlgorithm : IConvAlgorithm
                 // disjoint channel ranges of gx, so they run in parallel without locks.
                 gxs.Clear();
                 int ng = g.N * g.Groups;
-                int parts = ItemParallel(ng, threads) || threads <= 1 ? 1 : Math.Min(threads, g.Cg);
-                bool itemPar2 = parts > 1 || ItemParallel(ng, threads);
+                int parts = ItemsPerThread(ng, threads) || threads <= 1 ? 1 : Math.Min(threads, g.Cg);
+                bool itemPar2 = parts > 1 || ItemsPerThread(ng, threads);
                 int cPer = (g.Cg + parts - 1) / parts;
                 bool directA2 = DirectA;
                 long partSize = GemmCore.PackedASize(cPer * g.KV, g.Kg);
@@ -250,7 +249,7 @@ public sealed class GemmConvAlgorithm : IConvAlgorithm
                 int threads = Threads;
                 int nb = _nb, batches = (g.N + nb - 1) / nb;
                 int items = nb > 1 ? batches * g.Groups : g.N * g.Groups * _chunks;
-                bool itemPar = ItemParallel(items, threads);
+                bool itemPar = ItemsPerThread(items, threads);
                 int workers = itemPar ? Math.Min(threads, items) : 1;
                 long wlen = g.WLen;
                 // Usually Cg·KV ≥ Kg: then compute gWᵀ[CKV, Kg] = col · gyᵀ, so the big column matrix is the A operand
@@ -319,7 +318,7 @@ public sealed class GemmConvAlgorithm : IConvAlgorithm
                 if (transposed)
                 {
                     for (int wk = 1; wk < workers; wk++)
-                        AddLarge(partials, partials + wk * wlen, wlen);
+                        VecOps.AddInPlace(partials, partials + wk * wlen, wlen);
                     // gWᵀ[CKV, Kg] → gW[Kg, CKV] per group, in 8×8 blocks split over threads by rows (a scalar loop of
                     // strided stores took about a fifth of DeepLab's backward-weights)
                     int groups = g.Groups, ckv = g.CKV, kg = g.Kg;
@@ -335,14 +334,8 @@ public sealed class GemmConvAlgorithm : IConvAlgorithm
                 }
                 else
                     for (int wk = 1; wk < workers; wk++)
-                        AddLarge(gw, partials + (wk - 1) * wlen, wlen);
+                        VecOps.AddInPlace(gw, partials + (wk - 1) * wlen, wlen);
             }
-        }
-
-        private static void AddLarge(float* dst, float* src, long n)
-        {
-            for (long i = 0; i < n; i += 1 << 20)
-                VecOps.AddInPlace(dst + i, src + i, (int)Math.Min(1 << 20, n - i));
         }
     }
 }

@@ -107,7 +107,7 @@ public sealed class ImplicitGemmAlgorithm : IConvAlgorithm
                 if (!direct) GemmCore.PackAFull(false, m, depth, 1f, w, depth, packed);
                 var ops = new Operands(w, packed, toff, bias, relu);
                 nint px = (nint)x, py = (nint)y;
-                if (threads > 1 && g.N >= threads && (g.N % threads == 0 || g.N >= 4 * threads))
+                if (ItemsPerThread(g.N, threads))
                 {
                     // whole images per thread
                     VecOps.ParallelItems(g.N, threads, (_, n) =>
@@ -156,7 +156,7 @@ public sealed class ImplicitGemmAlgorithm : IConvAlgorithm
                 // would give 0·∞ = NaN where the true gradient is finite, so such inputs take the lowering
                 if (!VecOps.AllFinite(x, xs.Length))
                 {
-                    ConvPlanner.Plan(Descriptor, ConvDirection.BackwardWeight, GemmConvAlgorithm.Im2col.Name).BackwardWeight(xs, gys, gws);
+                    Lowering.BackwardWeight(xs, gys, gws);
                     return;
                 }
                 var g = G;
@@ -165,7 +165,7 @@ public sealed class ImplicitGemmAlgorithm : IConvAlgorithm
                 long perImage = _padded + (long)positions * kPad, outLen = (long)g.CKV * kPad;
                 nint px = (nint)x, pgy = (nint)gy;
                 float* outT;
-                bool byImage = threads > 1 && g.N >= threads && (g.N % threads == 0 || g.N >= 4 * threads);
+                bool byImage = ItemsPerThread(g.N, threads);
                 if (byImage)
                 {
                     outT = Workspace.Get(Workspace.Partials, outLen * threads);
@@ -177,9 +177,7 @@ public sealed class ImplicitGemmAlgorithm : IConvAlgorithm
                         PrepareImage((float*)px, (float*)pgy, n, xp, kPad);
                         WeightGradRows(xp, 1, perImage, false, (float*)pparts + part * outLen, kPad, 0, units, cTiles);
                     });
-                    for (int t = 1; t < threads; t++)
-                        for (long o = 0; o < outLen; o += int.MaxValue / 2)
-                            VecOps.AddInPlace(outT + o, outT + t * outLen + o, (int)Math.Min(int.MaxValue / 2, outLen - o));
+                    for (int t = 1; t < threads; t++) VecOps.AddInPlace(outT, outT + t * outLen, outLen);
                 }
                 else
                 {

@@ -19,6 +19,13 @@ internal static unsafe class VecOps
         for (; i < n; i++) dst[i] += src[i];
     }
 
+    /// <summary>dst[i] += src[i] over a length past int (per-thread partial sums of large weight gradients).</summary>
+    public static void AddInPlace(float* dst, float* src, long n)
+    {
+        for (long i = 0; i < n; i += 1 << 20)
+            AddInPlace(dst + i, src + i, (int)Math.Min(1 << 20, n - i));
+    }
+
     /// <summary>Whether every value is finite (no NaN, no infinity): no exponent field is all ones. Integer ops
     /// with four independent accumulators, so the pass runs at load speed; large inputs are split over threads.</summary>
     public static bool AllFinite(float* x, long n)

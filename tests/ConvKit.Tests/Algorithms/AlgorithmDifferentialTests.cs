@@ -303,6 +303,7 @@ public class AlgorithmDifferentialTests
             ConvDescriptor.Create(2, [1, 16, 20, 20], [16, 16, 3, 3], false, 2, 1),            // width stride
             ConvDescriptor.Create(2, [1, 16, 20, 20], [16, 8, 3, 3], false, 1, 1, 1, 2),       // groups
             ConvDescriptor.Create(3, [1, 16, 6, 6, 6], [16, 16, 3, 3, 3], false, 1, 1),        // 3-d
+            ConvDescriptor.Create(2, [1, 2047, 1024, 1024], [16, 2047, 3, 3], false, 1, 1),  // blocked input past int offsets
         })
             Assert.Null(BlockedDirectAlgorithm.Instance.TryPlan(d, ConvDirection.Forward));
         var ok = ConvDescriptor.Create(2, [1, 64, 28, 28], [64, 64, 3, 3], false, 1, 1);
