@@ -12,6 +12,8 @@ namespace ConvKit.Algorithms;
 /// Each output channel reads a single input plane, so the work is memory-bound: a GEMM lowering would only add
 /// traffic. The kernel walks output rows, accumulating every tap into an L1-resident row with Vector256 FMAs over the
 /// in-bounds span (stride 1 contiguous, stride 2 de-interleaved), so each input row is read from cache, not memory.
+/// 3×3 planes with AVX-512 run <see cref="Depthwise3x3Kernels.PlaneAvx512"/> (weights in registers, four output rows
+/// per pass): MobileNetV2's 3×3 ran in 0.58× the time of the 8-wide row kernel on one thread, 0.68× on two.
 /// </summary>
 public sealed class DepthwiseAlgorithm : IConvAlgorithm
 {
@@ -67,6 +69,13 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
         {
             if (PaddedPlaneFits(g))
             {
+                if (g.KH == 3 && g.KW == 3 && g.DH == 1 && g.DW == 1 && g.SH <= 2 && Avx512F.IsSupported && GemmCore.UseAvx512)
+                {
+                    // MobileNet's 3×3: weights in registers, four output rows per pass
+                    float* p = PadPlane(g, x, out int full, out int wp);
+                    Depthwise3x3Kernels.PlaneAvx512(p, full, g.SH * full, g.SW == 1 ? 1 : wp, g.SW == 1 ? 2 : 1, w, bias, y, g.OH, g.OW, relu);
+                    return;
+                }
                 ForwardPlanePadded(g, x, w, bias, y, relu);
                 return;
             }
@@ -110,7 +119,8 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
         /// <summary>Rows (padded input rows an output plane reads) and the width of one phase row (see
         /// <see cref="ForwardPlanePadded"/>) with slack for the last vector.</summary>
         private static (int Rows, int Width) PaddedPlane(in ConvGeometry g)
-            => ((g.OH - 1) * g.SH + (g.KH - 1) * g.DH + 1, GemmCore.RoundUp(g.OW + (g.KW - 1) * g.DW / g.SW + 9, 8));
+            => ((g.OH - 1) * g.SH + (g.KH - 1) * g.DH + 1,
+                GemmCore.RoundUp(Math.Max(g.OW + 8, GemmCore.RoundUp(g.OW, 64)) + (g.KW - 1) * g.DW / g.SW + 1, 16));
 
         private static long PaddedPlaneFloats(in ConvGeometry g)
         {

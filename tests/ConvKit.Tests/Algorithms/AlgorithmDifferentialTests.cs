@@ -218,6 +218,30 @@ public class AlgorithmDifferentialTests
         for (int i = 0; i < got.Length; i++) Assert.Equal(Math.Max(want[i], 0f), got[i], 1e-3f);
     }
 
+    [Fact]
+    public void Depthwise3x3MatchesReferenceOnWideRows()
+    {
+        // MobileNet's 3×3 (the register kernel where AVX-512 is on): heights around the four-row passes, widths around
+        // its 16-, 32- and 64-column chunks, both strides along each axis, asymmetric padding, channel multiplier 2,
+        // bias and fused relu; forward, and backward-data through the flipped forward
+        var r = new Random(3303);
+        foreach (var (h, w) in new[] { (1, 1), (4, 16), (5, 17), (7, 33), (9, 56), (13, 64), (3, 65), (8, 130) })
+            foreach (var (sh, sw) in new[] { (1, 1), (2, 2), (1, 2), (2, 1) })
+            {
+                int kg = h % 2 + 1, c = 3;
+                var d = ConvDescriptor.FromGeometry(2, 1 + w % 2, c, c * kg, c, [h, w], [3, 3], [sh, sw], [1, 1], [1, w % 3], [h % 3, 1], true);
+                var x = ConvShapes.Data(r, d.InputShape); var wt = ConvShapes.Data(r, d.WeightShape); var b = ConvShapes.Data(r, [d.OutChannels]);
+                var (got, want) = RunWithReference(ConvPlanner.Plan(d, ConvDirection.Forward, "depthwise_direct"), d, ConvDirection.Forward, x, wt,
+                    ConvShapes.Data(r, d.OutputShape), b);
+                for (int i = 0; i < got.Length; i++) Assert.Equal(want[i], got[i], 1e-4f);
+                var relu = new float[got.Length];
+                ConvPlanner.Plan(d, ConvDirection.Forward, "depthwise_direct").Forward(x, wt, b, relu, relu: true);
+                for (int i = 0; i < got.Length; i++) Assert.Equal(Math.Max(want[i], 0f), relu[i], 1e-4f);
+                if (sh == 1 && sw == 1)
+                    CheckAgainstReference(ConvPlanner.Plan(d, ConvDirection.BackwardData, "flipped_forward"), d, ConvDirection.BackwardData, r, 1e-5);
+            }
+    }
+
     [Theory]
     [InlineData(1, 64, 28, 28, 64, 3, 1, 1, 1)]    // whole runs and tiles, both threads over chunks of tiles
     [InlineData(2, 30, 7, 7, 40, 3, 1, 1, 1)]      // 7-wide rows: tiles across rows, an odd run count; C and K past blocks
