@@ -221,15 +221,17 @@ public class AlgorithmDifferentialTests
     [Fact]
     public void Depthwise3x3MatchesReferenceOnWideRows()
     {
-        // MobileNet's 3×3 (the register kernel where AVX-512 is on): heights around the four-row passes, widths around
-        // its 16-, 32- and 64-column chunks, both strides along each axis, asymmetric padding, channel multiplier 2,
-        // bias and fused relu; forward, and backward-data through the flipped forward
+        // MobileNet's 3×3 and grouped 3×3 (the register kernel where AVX-512 is on): heights around the four-row passes
+        // and eight-row bands, widths around its 16-, 32- and 64-column chunks, both strides along each axis, asymmetric
+        // padding, 1-16 input and 1-2 output channels per group, bias and fused relu; forward, and backward-data through
+        // the flipped forward
         var r = new Random(3303);
-        foreach (var (h, w) in new[] { (1, 1), (4, 16), (5, 17), (7, 33), (9, 56), (13, 64), (3, 65), (8, 130) })
+        int shape = 0;
+        foreach (var (h, w) in new[] { (1, 1), (4, 16), (5, 17), (7, 33), (9, 56), (13, 64), (3, 65), (8, 130), (19, 20) })
             foreach (var (sh, sw) in new[] { (1, 1), (2, 2), (1, 2), (2, 1) })
             {
-                int kg = h % 2 + 1, c = 3;
-                var d = ConvDescriptor.FromGeometry(2, 1 + w % 2, c, c * kg, c, [h, w], [3, 3], [sh, sw], [1, 1], [1, w % 3], [h % 3, 1], true);
+                int kg = h % 2 + 1, groups = 3, cg = new[] { 1, 2, 1, 5, 1, 16 }[shape++ % 6];
+                var d = ConvDescriptor.FromGeometry(2, 1 + w % 2, groups * cg, groups * kg, groups, [h, w], [3, 3], [sh, sw], [1, 1], [1, w % 3], [h % 3, 1], true);
                 var x = ConvShapes.Data(r, d.InputShape); var wt = ConvShapes.Data(r, d.WeightShape); var b = ConvShapes.Data(r, [d.OutChannels]);
                 var (got, want) = RunWithReference(ConvPlanner.Plan(d, ConvDirection.Forward, "depthwise_direct"), d, ConvDirection.Forward, x, wt,
                     ConvShapes.Data(r, d.OutputShape), b);
