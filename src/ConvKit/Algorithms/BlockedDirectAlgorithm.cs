@@ -20,7 +20,8 @@ namespace ConvKit.Algorithms;
 /// registers go to the padding columns that the implicit GEMM computes and drops (an eighth of DeepLab's work), and no
 /// column matrix is written; the output is reordered back to NCHW at the end. Each output row is cut into runs of 7
 /// positions (ResNet's widths 56, 28, 14 and 7 divide by 7); two runs make a tile, consecutive in the row or in
-/// consecutive rows.</para>
+/// consecutive rows. Rows that waste fewer positions in runs of 4 (CIFAR's 32) take three runs of 4 per tile
+/// (<see cref="BlockedConvKernels.Kernel12x32Avx512"/>).</para>
 /// <para>Backward-weights reorders gY the same way and sums gY[k, p]·X[c, p + tap] over the valid positions only,
 /// 8 output channels broadcast × 32 input channels in the lanes (<see cref="BlockedConvKernels.KernelWeight8x32Avx512"/>).</para>
 /// </summary>
@@ -73,7 +74,8 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
             if (direction != ConvDirection.BackwardWeight)
             {
                 // Lanes and positions computed for nothing: channels past C and K in the last blocks, positions past
-                // OW in each row's last run (CIFAR's 32-wide rows: 35 computed, a tie with the implicit GEMM). The
+                // OW in each row's last run (CIFAR's 32-wide rows in runs of 7: 35 computed, a tie with the implicit
+                // GEMM; in runs of 4, 0.87-0.92x its time forward and a tie with it backward-data). The
                 // weights are transposed on every call, which few positions per weight do not repay: ResNet-50 res5
                 // (49 positions) ran 1.09x the implicit GEMM's time, which reads them in place, and its backward-data
                 // 0.94-1.07x the lowering's in five paired runs; res4 (196) ran 0.91x forward and 0.80x the flipped
@@ -115,14 +117,15 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
     private readonly struct Sizes
     {
         public readonly bool Wide;
-        public readonly int CBlocks, XBlocks, KTiles, Run, Runs, RowWidth, Tiles, GridH, GridW;
+        public readonly int CBlocks, XBlocks, KTiles, Run, PerTile, Runs, RowWidth, Tiles, GridH, GridW;
         public readonly long InputFloats, OutputFloats, WeightFloats, Positions;
 
         public Sizes(in ConvGeometry g, bool wide)
         {
-            // AVX-512 tiles: two runs of 7 positions; AVX2 tiles: two runs of 3
+            // AVX-512 tiles: two runs of 7 positions, or three of 4 where that wastes fewer positions per row (rows
+            // 32 wide: 35 positions against 32); AVX2 tiles: two runs of 3
             Wide = wide;
-            Run = wide ? BlockedConvKernels.Run : 3;
+            (Run, PerTile) = !wide ? (3, 2) : RowWaste(g.OW, 4) < RowWaste(g.OW, BlockedConvKernels.Run) ? (4, 3) : (BlockedConvKernels.Run, 2);
             const int L = BlockedConvKernels.Lanes;
             CBlocks = (g.C + L - 1) / L;
             // backward-weights reads the input's blocks in pairs: one zero block past an odd count
@@ -130,7 +133,7 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
             KTiles = (g.K + BlockedConvKernels.Channels - 1) / BlockedConvKernels.Channels;
             Runs = (g.OW + Run - 1) / Run;
             RowWidth = Runs * Run;
-            Tiles = (g.OH * Runs + 1) / 2;
+            Tiles = (g.OH * Runs + PerTile - 1) / PerTile;
             // the rows and columns the tiles read: the last run's positions past OW read up to its end
             GridH = (g.OH - 1) * g.SH + (g.KH - 1) * g.DH + 1;
             GridW = RowWidth + (g.KW - 1) * g.DW;
@@ -139,6 +142,9 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
             OutputFloats = KTiles * BlockedConvKernels.Channels * Positions;
             WeightFloats = (long)KTiles * CBlocks * g.KV * L * BlockedConvKernels.Channels;
         }
+
+        /// <summary>The fraction of a row's computed positions past its <paramref name="width"/> with runs of <paramref name="run"/>.</summary>
+        private static double RowWaste(int width, int run) => 1 - (double)width / ((width + run - 1) / run * run);
     }
 
     private sealed unsafe class Plan : ConvPlan
@@ -257,12 +263,18 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
             int* woff = (int*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_woff));
             for (int t = t0; t < t1; t++)
             {
-                // the second run repeats the first when the image has an odd number of runs
-                int r0 = 2 * t, r1 = Math.Min(2 * t + 1, runsPerImage - 1);
+                // runs past the image's last repeat it
+                int r0 = s.PerTile * t, r1 = Math.Min(r0 + 1, runsPerImage - 1), r2 = Math.Min(r0 + 2, runsPerImage - 1);
                 int oy0 = r0 / s.Runs, ox0 = r0 % s.Runs * s.Run, oy1 = r1 / s.Runs, ox1 = r1 % s.Runs * s.Run;
                 float* a0 = xn + ((long)oy0 * g.SH * s.GridW + ox0) * L, a1 = xn + ((long)oy1 * g.SH * s.GridW + ox1) * L;
                 float* y0 = yk + ((long)oy0 * s.RowWidth + ox0) * L, y1 = yk + ((long)oy1 * s.RowWidth + ox1) * L;
-                if (s.Wide)
+                if (s.PerTile == 3)
+                {
+                    int oy2 = r2 / s.Runs, ox2 = r2 % s.Runs * s.Run;
+                    BlockedConvKernels.Kernel12x32Avx512(_toff.Length, toff, a0, a1, xn + ((long)oy2 * g.SH * s.GridW + ox2) * L, woff, wk, g.KV * Ch,
+                        y0, y1, yk + ((long)oy2 * s.RowWidth + ox2) * L, (nint)(s.Positions * L), bias, relu);
+                }
+                else if (s.Wide)
                     BlockedConvKernels.Kernel14x32Avx512(_toff.Length, toff, a0, a1, woff, wk, g.KV * Ch, y0, y1, (nint)(s.Positions * L), bias, relu);
                 else
                     // AVX2: the tile's two halves of 16 output channels, one after the other

@@ -13,7 +13,8 @@ internal static unsafe class BlockedConvKernels
 {
     /// <summary>Channels per vector (and per block of the blocked layout).</summary>
     public const int Lanes = 16;
-    /// <summary>Output positions per run; a tile is two runs, which may lie in different rows (7×7 outputs).</summary>
+    /// <summary>Output positions per run of the 14-position tile; a tile is two runs, which may lie in different rows (7×7
+    /// outputs).</summary>
     public const int Run = 7;
     /// <summary>Output channels per tile (two zmm).</summary>
     public const int Channels = 32;
@@ -86,6 +87,68 @@ internal static unsafe class BlockedConvKernels
         Store(y1 + 64, half, d40, d41, b0, b1, relu);
         Store(y1 + 80, half, d50, d51, b0, b1, relu);
         Store(y1 + 96, half, d60, d61, b0, b1, relu);
+    }
+
+    /// <summary>
+    /// 12 output positions × 32 output channels in 24 zmm accumulators: three runs of 4 positions at a0, a1, a2 (+ r·16),
+    /// otherwise as <see cref="Kernel14x32Avx512"/>, for rows whose width divides by 4 but not by 7 (CIFAR's 32: runs of
+    /// 7 compute 35 positions per row). Each weight vector feeds twelve FMAs; the FMAs per output element and their
+    /// order are those of the 14-position tile, so the two agree bitwise.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Kernel12x32Avx512(int steps, int* toff, float* a0, float* a1, float* a2, int* woff, float* w, nint wl,
+        float* y0, float* y1, float* y2, nint half, float* bias, bool relu)
+    {
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
+        Vector512<float> d00 = default, d01 = default, d10 = default, d11 = default, d20 = default, d21 = default, d30 = default, d31 = default;
+        Vector512<float> e00 = default, e01 = default, e10 = default, e11 = default, e20 = default, e21 = default, e30 = default, e31 = default;
+        for (int s = 0; s < steps; s++)
+        {
+            float* p = a0 + toff[s], q = a1 + toff[s], u = a2 + toff[s], ws = w + woff[s];
+            for (int i = 0; i < Lanes; i++, p++, q++, u++, ws += wl)
+            {
+                var w0 = Avx512F.LoadVector512(ws);
+                var w1 = Avx512F.LoadVector512(ws + 16);
+                var b = Vector512.Create(p[0]);
+                c00 = Avx512F.FusedMultiplyAdd(b, w0, c00); c01 = Avx512F.FusedMultiplyAdd(b, w1, c01);
+                b = Vector512.Create(p[16]);
+                c10 = Avx512F.FusedMultiplyAdd(b, w0, c10); c11 = Avx512F.FusedMultiplyAdd(b, w1, c11);
+                b = Vector512.Create(p[32]);
+                c20 = Avx512F.FusedMultiplyAdd(b, w0, c20); c21 = Avx512F.FusedMultiplyAdd(b, w1, c21);
+                b = Vector512.Create(p[48]);
+                c30 = Avx512F.FusedMultiplyAdd(b, w0, c30); c31 = Avx512F.FusedMultiplyAdd(b, w1, c31);
+                b = Vector512.Create(q[0]);
+                d00 = Avx512F.FusedMultiplyAdd(b, w0, d00); d01 = Avx512F.FusedMultiplyAdd(b, w1, d01);
+                b = Vector512.Create(q[16]);
+                d10 = Avx512F.FusedMultiplyAdd(b, w0, d10); d11 = Avx512F.FusedMultiplyAdd(b, w1, d11);
+                b = Vector512.Create(q[32]);
+                d20 = Avx512F.FusedMultiplyAdd(b, w0, d20); d21 = Avx512F.FusedMultiplyAdd(b, w1, d21);
+                b = Vector512.Create(q[48]);
+                d30 = Avx512F.FusedMultiplyAdd(b, w0, d30); d31 = Avx512F.FusedMultiplyAdd(b, w1, d31);
+                b = Vector512.Create(u[0]);
+                e00 = Avx512F.FusedMultiplyAdd(b, w0, e00); e01 = Avx512F.FusedMultiplyAdd(b, w1, e01);
+                b = Vector512.Create(u[16]);
+                e10 = Avx512F.FusedMultiplyAdd(b, w0, e10); e11 = Avx512F.FusedMultiplyAdd(b, w1, e11);
+                b = Vector512.Create(u[32]);
+                e20 = Avx512F.FusedMultiplyAdd(b, w0, e20); e21 = Avx512F.FusedMultiplyAdd(b, w1, e21);
+                b = Vector512.Create(u[48]);
+                e30 = Avx512F.FusedMultiplyAdd(b, w0, e30); e31 = Avx512F.FusedMultiplyAdd(b, w1, e31);
+            }
+        }
+        var b0 = bias == null ? Vector512<float>.Zero : Avx512F.LoadVector512(bias);
+        var b1 = bias == null ? Vector512<float>.Zero : Avx512F.LoadVector512(bias + 16);
+        Store(y0, half, c00, c01, b0, b1, relu);
+        Store(y0 + 16, half, c10, c11, b0, b1, relu);
+        Store(y0 + 32, half, c20, c21, b0, b1, relu);
+        Store(y0 + 48, half, c30, c31, b0, b1, relu);
+        Store(y1, half, d00, d01, b0, b1, relu);
+        Store(y1 + 16, half, d10, d11, b0, b1, relu);
+        Store(y1 + 32, half, d20, d21, b0, b1, relu);
+        Store(y1 + 48, half, d30, d31, b0, b1, relu);
+        Store(y2, half, e00, e01, b0, b1, relu);
+        Store(y2 + 16, half, e10, e11, b0, b1, relu);
+        Store(y2 + 32, half, e20, e21, b0, b1, relu);
+        Store(y2 + 48, half, e30, e31, b0, b1, relu);
     }
 
     /// <summary>

@@ -250,6 +250,8 @@ public class AlgorithmDifferentialTests
     [InlineData(3, 17, 15, 20, 33, 3, 2, 2, 1)]    // dilation, rows past whole runs, images × tiles over threads
     [InlineData(1, 48, 31, 29, 64, 5, 1, 2, 2)]    // row stride 2
     [InlineData(1, 16, 1, 100, 32, 1, 1, 0, 1)]    // one row, 1×1
+    [InlineData(3, 64, 9, 32, 64, 3, 1, 1, 1)]     // 32-wide rows: three runs of 4 per tile, the last tile past the image
+    [InlineData(1, 20, 5, 12, 40, 3, 1, 1, 2)]     // runs of 4 with row stride 2
     public void BlockedDirectMatchesReferenceOnLargerShapes(int n, int c, int h, int w, int k, int ks, int dil, int pad, int strideH)
     {
         var d = ConvDescriptor.FromGeometry(2, n, c, k, 1, [h, w], [ks, ks], [strideH, 1], [dil, dil], [pad, pad], [pad, pad], false);
