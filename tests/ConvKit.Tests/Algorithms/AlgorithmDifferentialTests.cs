@@ -227,10 +227,10 @@ public class AlgorithmDifferentialTests
         // the flipped forward
         var r = new Random(3303);
         int shape = 0;
-        foreach (var (h, w) in new[] { (1, 1), (4, 16), (5, 17), (7, 33), (9, 56), (13, 64), (3, 65), (8, 130), (19, 20) })
+        foreach (var (h, w) in new[] { (1, 1), (4, 16), (5, 17), (7, 33), (9, 56), (13, 64), (3, 65), (8, 130), (19, 20), (6, 31), (11, 97) })
             foreach (var (sh, sw) in new[] { (1, 1), (2, 2), (1, 2), (2, 1) })
             {
-                int kg = h % 2 + 1, groups = 3, cg = new[] { 1, 2, 1, 5, 1, 16 }[shape++ % 6];
+                int kg = h % 2 + 1, groups = 3, cg = new[] { 1, 2, 1, 5, 1, 16, 1 }[shape++ % 7];
                 var d = ConvDescriptor.FromGeometry(2, 1 + w % 2, groups * cg, groups * kg, groups, [h, w], [3, 3], [sh, sw], [1, 1], [1, w % 3], [h % 3, 1], true);
                 var x = ConvShapes.Data(r, d.InputShape); var wt = ConvShapes.Data(r, d.WeightShape); var b = ConvShapes.Data(r, [d.OutChannels]);
                 var (got, want) = RunWithReference(ConvPlanner.Plan(d, ConvDirection.Forward, "depthwise_direct"), d, ConvDirection.Forward, x, wt,
@@ -241,6 +241,12 @@ public class AlgorithmDifferentialTests
                 for (int i = 0; i < got.Length; i++) Assert.Equal(Math.Max(want[i], 0f), relu[i], 1e-4f);
                 if (sh == 1 && sw == 1)
                     CheckAgainstReference(ConvPlanner.Plan(d, ConvDirection.BackwardData, "flipped_forward"), d, ConvDirection.BackwardData, r, 1e-5);
+                // an infinite input (the in-place kernels load past the rows under masks; whole vectors past the valid
+                // columns must not reach the output)
+                x[r.Next(x.Length)] = float.PositiveInfinity;
+                (got, want) = RunWithReference(ConvPlanner.Plan(d, ConvDirection.Forward, "depthwise_direct"), d, ConvDirection.Forward, x, wt, got, b);
+                for (int i = 0; i < got.Length; i++)
+                    Assert.True(float.IsFinite(want[i]) ? Math.Abs(want[i] - got[i]) <= 1e-4f * (1 + Math.Abs(want[i])) : got[i].Equals(want[i]), $"{d}: {i} got {got[i]} want {want[i]}");
             }
     }
 
