@@ -163,6 +163,82 @@ internal static unsafe class Depthwise3x3Kernels
         }
     }
 
+    /// <summary>
+    /// Backward-weights of one depthwise 3×3 plane read in place (the transpose of <see cref="StrideOneAvx512"/> and
+    /// <see cref="StrideTwoAvx512"/>, <paramref name="stride"/> 1 or 2, one column of left padding): gw[ky·3 + kx] +=
+    /// Σ over output positions of gy · x at the tap, in nine zmm sums, each gy vector loaded once for all nine taps
+    /// (gy lanes past <paramref name="ow"/> load as zero). The input must be finite: a zero gradient lane meets the
+    /// input columns past the last window.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void WeightGradAvx512(float* x, int ih, int iw, int ph, int stride, float* gy, int oh, int ow, float* gw)
+    {
+        Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default, s7 = default, s8 = default;
+        var even = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        var odd = Vector512.Create(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+        if (stride == 1)
+            // columns outer: the three taps' masks are the same down a column of vectors
+            for (int ox = 0; ox < ow; ox += 16)
+            {
+                Vector512<float> m0 = Columns(ox - 1, iw), m1 = Columns(ox, iw), m2 = Columns(ox + 1, iw);
+                for (int oy = 0; oy < oh; oy++)
+                {
+                    var v = LoadPart(gy + (long)oy * ow + ox, ow - ox);
+                    float* r = x + (long)(oy - ph) * iw + ox;
+                    if ((uint)(oy - ph) < (uint)ih)
+                    {
+                        s0 = Avx512F.FusedMultiplyAdd(Masked(r - 1, m0), v, s0); s1 = Avx512F.FusedMultiplyAdd(Masked(r, m1), v, s1);
+                        s2 = Avx512F.FusedMultiplyAdd(Masked(r + 1, m2), v, s2);
+                    }
+                    r += iw;
+                    if ((uint)(oy - ph + 1) < (uint)ih)
+                    {
+                        s3 = Avx512F.FusedMultiplyAdd(Masked(r - 1, m0), v, s3); s4 = Avx512F.FusedMultiplyAdd(Masked(r, m1), v, s4);
+                        s5 = Avx512F.FusedMultiplyAdd(Masked(r + 1, m2), v, s5);
+                    }
+                    r += iw;
+                    if ((uint)(oy - ph + 2) < (uint)ih)
+                    {
+                        s6 = Avx512F.FusedMultiplyAdd(Masked(r - 1, m0), v, s6); s7 = Avx512F.FusedMultiplyAdd(Masked(r, m1), v, s7);
+                        s8 = Avx512F.FusedMultiplyAdd(Masked(r + 1, m2), v, s8);
+                    }
+                }
+            }
+        else
+            for (int oy = 0; oy < oh; oy++)
+            {
+                int iy = 2 * oy - ph;
+                float* r0 = (uint)iy < (uint)ih ? x + (long)iy * iw : null;
+                float* r1 = (uint)(iy + 1) < (uint)ih ? x + (long)(iy + 1) * iw : null;
+                float* r2 = (uint)(iy + 2) < (uint)ih ? x + (long)(iy + 2) * iw : null;
+                Vector512<float> q0 = default, q1 = default, q2 = default, t0, t1, t2;
+                float* gr = gy + (long)oy * ow;
+                for (int ox = 0; ox < ow; ox += 16)
+                {
+                    var v = LoadPart(gr + ox, ow - ox);
+                    int c = 2 * ox;
+                    if (r0 != null)
+                    {
+                        (t0, t1, t2) = StrideTwoColumns(r0 + c, iw - c, ref q0, even, odd);
+                        s0 = Avx512F.FusedMultiplyAdd(t0, v, s0); s1 = Avx512F.FusedMultiplyAdd(t1, v, s1); s2 = Avx512F.FusedMultiplyAdd(t2, v, s2);
+                    }
+                    if (r1 != null)
+                    {
+                        (t0, t1, t2) = StrideTwoColumns(r1 + c, iw - c, ref q1, even, odd);
+                        s3 = Avx512F.FusedMultiplyAdd(t0, v, s3); s4 = Avx512F.FusedMultiplyAdd(t1, v, s4); s5 = Avx512F.FusedMultiplyAdd(t2, v, s5);
+                    }
+                    if (r2 != null)
+                    {
+                        (t0, t1, t2) = StrideTwoColumns(r2 + c, iw - c, ref q2, even, odd);
+                        s6 = Avx512F.FusedMultiplyAdd(t0, v, s6); s7 = Avx512F.FusedMultiplyAdd(t1, v, s7); s8 = Avx512F.FusedMultiplyAdd(t2, v, s8);
+                    }
+                }
+            }
+        gw[0] += Vector512.Sum(s0); gw[1] += Vector512.Sum(s1); gw[2] += Vector512.Sum(s2);
+        gw[3] += Vector512.Sum(s3); gw[4] += Vector512.Sum(s4); gw[5] += Vector512.Sum(s5);
+        gw[6] += Vector512.Sum(s6); gw[7] += Vector512.Sum(s7); gw[8] += Vector512.Sum(s8);
+    }
+
     /// <summary>Lanes whose column start + lane lies in [0, <paramref name="iw"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> Columns(int start, int iw)
@@ -212,11 +288,21 @@ internal static unsafe class Depthwise3x3Kernels
         }
     }
 
-    /// <summary>acc + left·k0 + even·k1 + odd·k2 for the 32 columns at s (n of them inside the row), with left the odd
-    /// columns shifted by one after <paramref name="prevOdd"/>'s last; <paramref name="prevOdd"/> becomes odd.</summary>
+    /// <summary>acc + left·k0 + even·k1 + odd·k2 for the 32 columns at s (see <see cref="StrideTwoColumns"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> StrideTwoTaps(float* s, int n, ref Vector512<float> prevOdd, Vector512<float> k0, Vector512<float> k1,
         Vector512<float> k2, Vector512<float> acc, Vector512<int> even, Vector512<int> odd)
+    {
+        var (left, e, o) = StrideTwoColumns(s, n, ref prevOdd, even, odd);
+        return Avx512F.FusedMultiplyAdd(o, k2, Avx512F.FusedMultiplyAdd(e, k1, Avx512F.FusedMultiplyAdd(left, k0, acc)));
+    }
+
+    /// <summary>The three taps' columns of 16 stride-2 outputs from the 32 input columns at s (n of them inside the
+    /// row): even (kx = 1), odd (kx = 2), and the odd shifted by one after <paramref name="prevOdd"/>'s last (kx = 0);
+    /// <paramref name="prevOdd"/> becomes odd.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector512<float> Left, Vector512<float> Even, Vector512<float> Odd) StrideTwoColumns(float* s, int n, ref Vector512<float> prevOdd,
+        Vector512<int> even, Vector512<int> odd)
     {
         var lo = LoadPart(s, n);
         var hi = LoadPart(s + 16, n - 16);
@@ -224,7 +310,7 @@ internal static unsafe class Depthwise3x3Kernels
         var o = Avx512F.PermuteVar16x32x2(lo, odd, hi);
         var left = Avx512F.AlignRight32(o.AsInt32(), prevOdd.AsInt32(), 15).AsSingle();
         prevOdd = o;
-        return Avx512F.FusedMultiplyAdd(o, k2, Avx512F.FusedMultiplyAdd(e, k1, Avx512F.FusedMultiplyAdd(left, k0, acc)));
+        return (left, e, o);
     }
 
     /// <summary>The first <paramref name="n"/> floats at <paramref name="p"/> (all 16 when n ≥ 16, none when n ≤ 0), zero

@@ -223,8 +223,8 @@ public class AlgorithmDifferentialTests
     {
         // MobileNet's 3×3 and grouped 3×3 (the register kernel where AVX-512 is on): heights around the four-row passes
         // and eight-row bands, widths around its 16-, 32- and 64-column chunks, both strides along each axis, asymmetric
-        // padding, 1-16 input and 1-2 output channels per group, bias and fused relu; forward, and backward-data through
-        // the flipped forward
+        // padding, 1-16 input and 1-2 output channels per group, bias and fused relu; forward, backward-data through the
+        // flipped forward, and backward-weights
         var r = new Random(3303);
         int shape = 0;
         foreach (var (h, w) in new[] { (1, 1), (4, 16), (5, 17), (7, 33), (9, 56), (13, 64), (3, 65), (8, 130), (19, 20), (6, 31), (11, 97) })
@@ -241,12 +241,16 @@ public class AlgorithmDifferentialTests
                 for (int i = 0; i < got.Length; i++) Assert.Equal(Math.Max(want[i], 0f), relu[i], 1e-4f);
                 if (sh == 1 && sw == 1)
                     CheckAgainstReference(ConvPlanner.Plan(d, ConvDirection.BackwardData, "flipped_forward"), d, ConvDirection.BackwardData, r, 1e-5);
+                CheckAgainstReference(ConvPlanner.Plan(d, ConvDirection.BackwardWeight, "depthwise_direct"), d, ConvDirection.BackwardWeight, r, 1e-5);
                 // an infinite input (the in-place kernels load past the rows under masks; whole vectors past the valid
-                // columns must not reach the output)
+                // columns must not reach the output or the weight gradient)
                 x[r.Next(x.Length)] = float.PositiveInfinity;
-                (got, want) = RunWithReference(ConvPlanner.Plan(d, ConvDirection.Forward, "depthwise_direct"), d, ConvDirection.Forward, x, wt, got, b);
-                for (int i = 0; i < got.Length; i++)
-                    Assert.True(float.IsFinite(want[i]) ? Math.Abs(want[i] - got[i]) <= 1e-4f * (1 + Math.Abs(want[i])) : got[i].Equals(want[i]), $"{d}: {i} got {got[i]} want {want[i]}");
+                foreach (var dir in new[] { ConvDirection.Forward, ConvDirection.BackwardWeight })
+                {
+                    (got, want) = RunWithReference(ConvPlanner.Plan(d, dir, "depthwise_direct"), d, dir, x, wt, ConvShapes.Data(r, d.OutputShape), dir == ConvDirection.Forward ? b : []);
+                    for (int i = 0; i < got.Length; i++)
+                        Assert.True(float.IsFinite(want[i]) ? Math.Abs(want[i] - got[i]) <= 1e-3f * (1 + Math.Abs(want[i])) : got[i].Equals(want[i]), $"{dir} {d}: {i} got {got[i]} want {want[i]}");
+                }
             }
     }
 
