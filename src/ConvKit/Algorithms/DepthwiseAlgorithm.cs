@@ -16,8 +16,8 @@ namespace ConvKit.Algorithms;
 /// output rows per pass): depthwise with one column of left padding straight from the input rows (stride 2
 /// de-interleaved by permutes), other depthwise and grouped 3×3 (up to 16 channels per group) from scratch planes.
 /// Against the 8-wide row kernel on scratch planes, MobileNetV2's 3×3 ran in 0.58× the time on one thread and 0.68×
-/// on two, and in place a further 0.85×; its stride-2 3×3 0.34× in place. Backward-weights in place: 0.79-0.83× and
-/// 0.45-0.52× the scratch-plane kernel's time.
+/// on two, and in place a further 0.85×; its stride-2 3×3 0.34× in place. In place against the scratch-plane kernels:
+/// backward-weights 0.79-0.83× (stride 1) and 0.45-0.52× (stride 2), stride-2 backward-data 0.43×.
 /// </summary>
 public sealed class DepthwiseAlgorithm : IConvAlgorithm
 {
@@ -179,8 +179,8 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
                && PaddedPlaneFloats(g) * g.Cg <= 1 << 22;
 
         /// <summary>Whether the forward runs <see cref="Depthwise3x3Kernels.StrideOneAvx512"/> or
-        /// <see cref="Depthwise3x3Kernels.StrideTwoAvx512"/>, and backward-weights
-        /// <see cref="Depthwise3x3Kernels.WeightGradAvx512"/>, on the input in place: depthwise 3×3, strides 1 or 2 along
+        /// <see cref="Depthwise3x3Kernels.StrideTwoAvx512"/>, backward-weights <see cref="Depthwise3x3Kernels.WeightGradAvx512"/>
+        /// and stride-2 backward-data <see cref="Depthwise3x3Kernels.DataGradStrideTwoAvx512"/>, in place: depthwise 3×3, strides 1 or 2 along
         /// both axes, dilation 1, one column of left padding, AVX-512 on.</summary>
         private static bool InPlace3x3(in ConvGeometry g)
             => g.Cg == 1 && g.KH == 3 && g.KW == 3 && g.SH == g.SW && g.SW <= 2 && g.DH == 1 && g.DW == 1 && g.PW == 1 && g.KD == 1 && g.ID == 1
@@ -443,13 +443,19 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
             {
                 var g = G;
                 nint pgy = (nint)gy, pw = (nint)w, pgx = (nint)gx;
-                // the scratch-plane kernel adds zero gradient lanes times the weights past the valid columns: exact
-                // only for finite weights
-                bool padded = PaddedPlaneFits(g) && VecOps.AllFinite(ws);
+                // the scratch-plane and in-place kernels add zero gradient lanes times the weights past the valid
+                // columns: exact only for finite weights (stride 1 runs as the flipped forward in the planner)
+                bool finite = VecOps.AllFinite(ws), padded = PaddedPlaneFits(g) && finite, inPlace = InPlace3x3(g) && g.SH == 2 && finite;
                 VecOps.ParallelItems(g.N * g.C, Workers((long)g.N * g.K * g.OV * g.KV), (_, item) =>
                 {
                     int c = item % g.C, n = item / g.C, grp = c / g.Cg, cl = c - grp * g.Cg;
                     float* gxp = (float*)pgx + ((long)n * g.C + c) * g.IV;
+                    if (inPlace)
+                    {
+                        Depthwise3x3Kernels.DataGradStrideTwoAvx512((float*)pgy + ((long)n * g.K + grp * g.Kg) * g.OV, g.OV, g.Kg, g.OH, g.OW, g.PH,
+                            (float*)pw + (long)grp * g.Kg * 9, gxp, g.IH, g.IW);
+                        return;
+                    }
                     if (padded)
                     {
                         BackwardDataPadded(g, (float*)pgy + ((long)n * g.K + grp * g.Kg) * g.OV, (float*)pw + (long)grp * g.Kg * g.CKV, gxp);

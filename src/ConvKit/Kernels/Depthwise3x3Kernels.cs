@@ -239,6 +239,56 @@ internal static unsafe class Depthwise3x3Kernels
         gw[6] += Vector512.Sum(s6); gw[7] += Vector512.Sum(s7); gw[8] += Vector512.Sum(s8);
     }
 
+    /// <summary>
+    /// Backward-data of one depthwise 3×3 input plane with stride 2 and one column of left padding, written in place
+    /// (the adjoint of <see cref="StrideTwoAvx512"/>): each gx row gathers from the gy rows whose windows cover it (one
+    /// or two of the taps' rows by parity), summed over the <paramref name="kg"/> output channels that read the plane
+    /// (gy planes <paramref name="gyPlane"/> floats apart, nine weights each). Per 32 gx columns, the even ones take
+    /// tap kx = 1 of gy[j] and the odd ones kx = 2 of gy[j] and kx = 0 of gy[j + 1], interleaved by two permutes; gy
+    /// lanes past <paramref name="ow"/> load as zero, so the weights must be finite.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void DataGradStrideTwoAvx512(float* gy, long gyPlane, int kg, int oh, int ow, int ph, float* w, float* gx, int ih, int iw)
+    {
+        var lowHalf = Vector512.Create(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+        var highHalf = Vector512.Create(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+        for (int iy = 0; iy < ih; iy++)
+        {
+            float* xr = gx + (long)iy * iw;
+            for (int ix = 0; ix < iw; ix += 32)
+            {
+                int j0 = ix / 2;
+                Vector512<float> e = default, o = default;
+                for (int k = 0; k < kg; k++)
+                    // the taps' rows ky with iy = 2·oy − ph + ky for an output row oy
+                    for (int ky = (iy + ph) & 1; ky < 3; ky += 2)
+                    {
+                        int oy = (iy + ph - ky) >> 1;
+                        if ((uint)oy >= (uint)oh) continue;
+                        float* gr = gy + k * gyPlane + (long)oy * ow + j0;
+                        float* wk = w + 9 * k + 3 * ky;
+                        var g0 = LoadPart(gr, ow - j0);
+                        var g1 = LoadPart(gr + 1, ow - j0 - 1);
+                        e = Avx512F.FusedMultiplyAdd(g0, Vector512.Create(wk[1]), e);
+                        o = Avx512F.FusedMultiplyAdd(g1, Vector512.Create(wk[0]), Avx512F.FusedMultiplyAdd(g0, Vector512.Create(wk[2]), o));
+                    }
+                int n = iw - ix;
+                var lo = Avx512F.PermuteVar16x32x2(e, lowHalf, o);
+                var hi = Avx512F.PermuteVar16x32x2(e, highHalf, o);
+                if (n >= 32)
+                {
+                    Avx512F.Store(xr + ix, lo);
+                    Avx512F.Store(xr + ix + 16, hi);
+                }
+                else
+                {
+                    Avx512F.MaskStore(xr + ix, Mask(n), lo);
+                    Avx512F.MaskStore(xr + ix + 16, Mask(n - 16), hi);
+                }
+            }
+        }
+    }
+
     /// <summary>Lanes whose column start + lane lies in [0, <paramref name="iw"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> Columns(int start, int iw)

@@ -223,8 +223,8 @@ public class AlgorithmDifferentialTests
     {
         // MobileNet's 3×3 and grouped 3×3 (the register kernel where AVX-512 is on): heights around the four-row passes
         // and eight-row bands, widths around its 16-, 32- and 64-column chunks, both strides along each axis, asymmetric
-        // padding, 1-16 input and 1-2 output channels per group, bias and fused relu; forward, backward-data through the
-        // flipped forward, and backward-weights
+        // padding, 1-16 input and 1-2 output channels per group, bias and fused relu; forward, backward-data (also through
+        // the flipped forward), and backward-weights
         var r = new Random(3303);
         int shape = 0;
         foreach (var (h, w) in new[] { (1, 1), (4, 16), (5, 17), (7, 33), (9, 56), (13, 64), (3, 65), (8, 130), (19, 20), (6, 31), (11, 97) })
@@ -242,6 +242,7 @@ public class AlgorithmDifferentialTests
                 if (sh == 1 && sw == 1)
                     CheckAgainstReference(ConvPlanner.Plan(d, ConvDirection.BackwardData, "flipped_forward"), d, ConvDirection.BackwardData, r, 1e-5);
                 CheckAgainstReference(ConvPlanner.Plan(d, ConvDirection.BackwardWeight, "depthwise_direct"), d, ConvDirection.BackwardWeight, r, 1e-5);
+                CheckAgainstReference(ConvPlanner.Plan(d, ConvDirection.BackwardData, "depthwise_direct"), d, ConvDirection.BackwardData, r, 1e-5);
                 // an infinite input (the in-place kernels load past the rows under masks; whole vectors past the valid
                 // columns must not reach the output or the weight gradient)
                 x[r.Next(x.Length)] = float.PositiveInfinity;
