@@ -28,43 +28,22 @@ internal static unsafe class Depthwise3x3Kernels
         LoadWeights(w, out var w0, out var w1, out var w2, out var w3, out var w4, out var w5, out var w6, out var w7, out var w8);
         var vb = Vector512.Create(bias);
         int oy = oy0;
+        float** rows = stackalloc float*[6];
         if (rowStep == full)
             for (; oy + 4 <= oy1; oy += 4)
                 for (int ox = 0; ox < ow; ox += 32)
                 {
-                    float* yr = y + (long)oy * ow + ox;
+                    // the second 16 columns repeat the first where fewer than 17 remain (stored once)
+                    int ox2 = ow - ox > 16 ? ox + 16 : ox;
                     Vector512<float> a0 = vb, a1 = vb, a2 = vb, a3 = vb, b0 = vb, b1 = vb, b2 = vb, b3 = vb;
+                    for (int i = 0; i < 6; i++) rows[i] = p + (oy + i) * full;
                     for (int c = 0; c < planes; c++)
                     {
                         if (planes > 1) LoadWeights(w + 9 * c, out w0, out w1, out w2, out w3, out w4, out w5, out w6, out w7, out w8);
-                        // the second 16 columns repeat the first where fewer than 17 remain (stored once)
-                        float* s = p + c * planeStride + oy * full + ox, t = ow - ox > 16 ? s + 16 : s;
-                        // padded row i feeds output rows i − 2 .. i (ky = i − r)
-                        Vector512<float> u0 = Load(s), u1 = Load(s + o1), u2 = Load(s + o2);
-                        Vector512<float> v0 = Load(t), v1 = Load(t + o1), v2 = Load(t + o2);
-                        a0 = F3(u0, u1, u2, w0, w1, w2, a0); b0 = F3(v0, v1, v2, w0, w1, w2, b0);
-                        s += full; t += full;
-                        u0 = Load(s); u1 = Load(s + o1); u2 = Load(s + o2); v0 = Load(t); v1 = Load(t + o1); v2 = Load(t + o2);
-                        a0 = F3(u0, u1, u2, w3, w4, w5, a0); b0 = F3(v0, v1, v2, w3, w4, w5, b0);
-                        a1 = F3(u0, u1, u2, w0, w1, w2, a1); b1 = F3(v0, v1, v2, w0, w1, w2, b1);
-                        s += full; t += full;
-                        u0 = Load(s); u1 = Load(s + o1); u2 = Load(s + o2); v0 = Load(t); v1 = Load(t + o1); v2 = Load(t + o2);
-                        a0 = F3(u0, u1, u2, w6, w7, w8, a0); b0 = F3(v0, v1, v2, w6, w7, w8, b0);
-                        a1 = F3(u0, u1, u2, w3, w4, w5, a1); b1 = F3(v0, v1, v2, w3, w4, w5, b1);
-                        a2 = F3(u0, u1, u2, w0, w1, w2, a2); b2 = F3(v0, v1, v2, w0, w1, w2, b2);
-                        s += full; t += full;
-                        u0 = Load(s); u1 = Load(s + o1); u2 = Load(s + o2); v0 = Load(t); v1 = Load(t + o1); v2 = Load(t + o2);
-                        a1 = F3(u0, u1, u2, w6, w7, w8, a1); b1 = F3(v0, v1, v2, w6, w7, w8, b1);
-                        a2 = F3(u0, u1, u2, w3, w4, w5, a2); b2 = F3(v0, v1, v2, w3, w4, w5, b2);
-                        a3 = F3(u0, u1, u2, w0, w1, w2, a3); b3 = F3(v0, v1, v2, w0, w1, w2, b3);
-                        s += full; t += full;
-                        u0 = Load(s); u1 = Load(s + o1); u2 = Load(s + o2); v0 = Load(t); v1 = Load(t + o1); v2 = Load(t + o2);
-                        a2 = F3(u0, u1, u2, w6, w7, w8, a2); b2 = F3(v0, v1, v2, w6, w7, w8, b2);
-                        a3 = F3(u0, u1, u2, w3, w4, w5, a3); b3 = F3(v0, v1, v2, w3, w4, w5, b3);
-                        s += full; t += full;
-                        u0 = Load(s); u1 = Load(s + o1); u2 = Load(s + o2); v0 = Load(t); v1 = Load(t + o1); v2 = Load(t + o2);
-                        a3 = F3(u0, u1, u2, w6, w7, w8, a3); b3 = F3(v0, v1, v2, w6, w7, w8, b3);
+                        FourRows(new PaddedTaps(o1, o2), rows, c * planeStride + ox, c * planeStride + ox2, w0, w1, w2, w3, w4, w5, w6, w7, w8,
+                            ref a0, ref a1, ref a2, ref a3, ref b0, ref b1, ref b2, ref b3);
                     }
+                    float* yr = y + (long)oy * ow + ox;
                     Store(yr, a0, b0, ow - ox, relu);
                     Store(yr + ow, a1, b1, ow - ox, relu);
                     Store(yr + 2 * ow, a2, b2, ow - ox, relu);
@@ -125,35 +104,10 @@ internal static unsafe class Depthwise3x3Kernels
             for (int ox = 0; ox < ow; ox += 32)
             {
                 // the second 16 columns repeat the first where fewer than 17 remain (stored once)
-                int o2 = ow - ox > 16 ? ox + 16 : ox;
-                Vector512<float> m0 = Columns(ox - 1, iw), m1 = Columns(ox, iw), m2 = Columns(ox + 1, iw);
-                Vector512<float> n0 = Columns(o2 - 1, iw), n1 = Columns(o2, iw), n2 = Columns(o2 + 1, iw);
+                int ox2 = ow - ox > 16 ? ox + 16 : ox;
+                var taps = new MaskedTaps(Columns(ox - 1, iw), Columns(ox, iw), Columns(ox + 1, iw), Columns(ox2 - 1, iw), Columns(ox2, iw), Columns(ox2 + 1, iw));
                 Vector512<float> a0 = vb, a1 = vb, a2 = vb, a3 = vb, b0 = vb, b1 = vb, b2 = vb, b3 = vb;
-                float* s = rows[0] + ox, t = rows[0] + o2;
-                Vector512<float> u0 = Masked(s - 1, m0), u1 = Masked(s, m1), u2 = Masked(s + 1, m2);
-                Vector512<float> v0 = Masked(t - 1, n0), v1 = Masked(t, n1), v2 = Masked(t + 1, n2);
-                a0 = F3(u0, u1, u2, w0, w1, w2, a0); b0 = F3(v0, v1, v2, w0, w1, w2, b0);
-                s = rows[1] + ox; t = rows[1] + o2;
-                u0 = Masked(s - 1, m0); u1 = Masked(s, m1); u2 = Masked(s + 1, m2); v0 = Masked(t - 1, n0); v1 = Masked(t, n1); v2 = Masked(t + 1, n2);
-                a0 = F3(u0, u1, u2, w3, w4, w5, a0); b0 = F3(v0, v1, v2, w3, w4, w5, b0);
-                a1 = F3(u0, u1, u2, w0, w1, w2, a1); b1 = F3(v0, v1, v2, w0, w1, w2, b1);
-                s = rows[2] + ox; t = rows[2] + o2;
-                u0 = Masked(s - 1, m0); u1 = Masked(s, m1); u2 = Masked(s + 1, m2); v0 = Masked(t - 1, n0); v1 = Masked(t, n1); v2 = Masked(t + 1, n2);
-                a0 = F3(u0, u1, u2, w6, w7, w8, a0); b0 = F3(v0, v1, v2, w6, w7, w8, b0);
-                a1 = F3(u0, u1, u2, w3, w4, w5, a1); b1 = F3(v0, v1, v2, w3, w4, w5, b1);
-                a2 = F3(u0, u1, u2, w0, w1, w2, a2); b2 = F3(v0, v1, v2, w0, w1, w2, b2);
-                s = rows[3] + ox; t = rows[3] + o2;
-                u0 = Masked(s - 1, m0); u1 = Masked(s, m1); u2 = Masked(s + 1, m2); v0 = Masked(t - 1, n0); v1 = Masked(t, n1); v2 = Masked(t + 1, n2);
-                a1 = F3(u0, u1, u2, w6, w7, w8, a1); b1 = F3(v0, v1, v2, w6, w7, w8, b1);
-                a2 = F3(u0, u1, u2, w3, w4, w5, a2); b2 = F3(v0, v1, v2, w3, w4, w5, b2);
-                a3 = F3(u0, u1, u2, w0, w1, w2, a3); b3 = F3(v0, v1, v2, w0, w1, w2, b3);
-                s = rows[4] + ox; t = rows[4] + o2;
-                u0 = Masked(s - 1, m0); u1 = Masked(s, m1); u2 = Masked(s + 1, m2); v0 = Masked(t - 1, n0); v1 = Masked(t, n1); v2 = Masked(t + 1, n2);
-                a2 = F3(u0, u1, u2, w6, w7, w8, a2); b2 = F3(v0, v1, v2, w6, w7, w8, b2);
-                a3 = F3(u0, u1, u2, w3, w4, w5, a3); b3 = F3(v0, v1, v2, w3, w4, w5, b3);
-                s = rows[5] + ox; t = rows[5] + o2;
-                u0 = Masked(s - 1, m0); u1 = Masked(s, m1); u2 = Masked(s + 1, m2); v0 = Masked(t - 1, n0); v1 = Masked(t, n1); v2 = Masked(t + 1, n2);
-                a3 = F3(u0, u1, u2, w6, w7, w8, a3); b3 = F3(v0, v1, v2, w6, w7, w8, b3);
+                FourRows(taps, rows, ox, ox2, w0, w1, w2, w3, w4, w5, w6, w7, w8, ref a0, ref a1, ref a2, ref a3, ref b0, ref b1, ref b2, ref b3);
                 float* yr = y + (long)oy * ow + ox;
                 Store(yr, a0, b0, ow - ox, relu);
                 if (valid > 1) Store(yr + ow, a1, b1, ow - ox, relu);
@@ -161,6 +115,67 @@ internal static unsafe class Depthwise3x3Kernels
                 if (valid > 3) Store(yr + 3 * ow, a3, b3, ow - ox, relu);
             }
         }
+    }
+
+    /// <summary>
+    /// One pass of four output rows × two blocks of 16 columns (at <paramref name="ox"/> and <paramref name="ox2"/> floats
+    /// past the row pointers) over one input plane: padded row i (at rows[i]) feeds output rows i − 2 .. i with the weights of ky = i − r, so each
+    /// loaded vector serves up to three rows.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void FourRows<T>(T taps, float** rows, nint ox, nint ox2,
+        Vector512<float> w0, Vector512<float> w1, Vector512<float> w2, Vector512<float> w3, Vector512<float> w4, Vector512<float> w5,
+        Vector512<float> w6, Vector512<float> w7, Vector512<float> w8,
+        ref Vector512<float> a0, ref Vector512<float> a1, ref Vector512<float> a2, ref Vector512<float> a3,
+        ref Vector512<float> b0, ref Vector512<float> b1, ref Vector512<float> b2, ref Vector512<float> b3) where T : struct, ITapColumns
+    {
+        var (u0, u1, u2) = taps.First(rows[0] + ox); var (v0, v1, v2) = taps.Second(rows[0] + ox2);
+        a0 = F3(u0, u1, u2, w0, w1, w2, a0); b0 = F3(v0, v1, v2, w0, w1, w2, b0);
+        (u0, u1, u2) = taps.First(rows[1] + ox); (v0, v1, v2) = taps.Second(rows[1] + ox2);
+        a0 = F3(u0, u1, u2, w3, w4, w5, a0); b0 = F3(v0, v1, v2, w3, w4, w5, b0);
+        a1 = F3(u0, u1, u2, w0, w1, w2, a1); b1 = F3(v0, v1, v2, w0, w1, w2, b1);
+        (u0, u1, u2) = taps.First(rows[2] + ox); (v0, v1, v2) = taps.Second(rows[2] + ox2);
+        a0 = F3(u0, u1, u2, w6, w7, w8, a0); b0 = F3(v0, v1, v2, w6, w7, w8, b0);
+        a1 = F3(u0, u1, u2, w3, w4, w5, a1); b1 = F3(v0, v1, v2, w3, w4, w5, b1);
+        a2 = F3(u0, u1, u2, w0, w1, w2, a2); b2 = F3(v0, v1, v2, w0, w1, w2, b2);
+        (u0, u1, u2) = taps.First(rows[3] + ox); (v0, v1, v2) = taps.Second(rows[3] + ox2);
+        a1 = F3(u0, u1, u2, w6, w7, w8, a1); b1 = F3(v0, v1, v2, w6, w7, w8, b1);
+        a2 = F3(u0, u1, u2, w3, w4, w5, a2); b2 = F3(v0, v1, v2, w3, w4, w5, b2);
+        a3 = F3(u0, u1, u2, w0, w1, w2, a3); b3 = F3(v0, v1, v2, w0, w1, w2, b3);
+        (u0, u1, u2) = taps.First(rows[4] + ox); (v0, v1, v2) = taps.Second(rows[4] + ox2);
+        a2 = F3(u0, u1, u2, w6, w7, w8, a2); b2 = F3(v0, v1, v2, w6, w7, w8, b2);
+        a3 = F3(u0, u1, u2, w3, w4, w5, a3); b3 = F3(v0, v1, v2, w3, w4, w5, b3);
+        (u0, u1, u2) = taps.First(rows[5] + ox); (v0, v1, v2) = taps.Second(rows[5] + ox2);
+        a3 = F3(u0, u1, u2, w6, w7, w8, a3); b3 = F3(v0, v1, v2, w6, w7, w8, b3);
+    }
+
+    /// <summary>The columns of taps kx = 0, 1, 2 for the 16 outputs whose row data starts at a pointer, in the first
+    /// and in the second block of a pass.</summary>
+    private interface ITapColumns
+    {
+        (Vector512<float>, Vector512<float>, Vector512<float>) First(float* s);
+        (Vector512<float>, Vector512<float>, Vector512<float>) Second(float* s);
+    }
+
+    /// <summary>Zero-bordered scratch planes: plain loads at +0, +o1, +o2.</summary>
+    private readonly struct PaddedTaps(nint o1, nint o2) : ITapColumns
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public (Vector512<float>, Vector512<float>, Vector512<float>) First(float* s) => (Load(s), Load(s + o1), Load(s + o2));
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public (Vector512<float>, Vector512<float>, Vector512<float>) Second(float* s) => (Load(s), Load(s + o1), Load(s + o2));
+    }
+
+    /// <summary>Input rows in place: loads at −1, 0, +1 under each block's masks of the columns inside the row.</summary>
+    private readonly struct MaskedTaps(Vector512<float> m0, Vector512<float> m1, Vector512<float> m2, Vector512<float> n0, Vector512<float> n1,
+        Vector512<float> n2) : ITapColumns
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public (Vector512<float>, Vector512<float>, Vector512<float>) First(float* s) => (Masked(s - 1, m0), Masked(s, m1), Masked(s + 1, m2));
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public (Vector512<float>, Vector512<float>, Vector512<float>) Second(float* s) => (Masked(s - 1, n0), Masked(s, n1), Masked(s + 1, n2));
     }
 
     /// <summary>
