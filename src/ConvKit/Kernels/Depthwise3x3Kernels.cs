@@ -353,6 +353,54 @@ internal static unsafe class Depthwise3x3Kernels
         }
     }
 
+    /// <summary>
+    /// The AVX2 twin of <see cref="StrideTwoAvx512"/> (same arguments), 8 outputs per vector: the even and odd columns of
+    /// 16 loaded ones split by a shuffle and a lane permute (taps kx = 1 and 2), and tap kx = 0 as the odd columns of the
+    /// 16 loaded two columns earlier. Edge vectors load under masks (masked lanes are not read).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void StrideTwoAvx2(float* x, int ih, int iw, int ph, float* w, float bias, float* y, int oh, int ow, bool relu)
+    {
+        var vb = Vector256.Create(bias);
+        for (int oy = 0; oy < oh; oy++)
+        {
+            int iy = 2 * oy - ph;
+            float* yr = y + (long)oy * ow;
+            for (int ox = 0; ox < ow; ox += 8)
+            {
+                int c = 2 * ox;
+                var acc = vb;
+                for (int ky = 0; ky < 3; ky++)
+                {
+                    if ((uint)(iy + ky) >= (uint)ih) continue;
+                    float* r = x + (long)(iy + ky) * iw + c;
+                    var (e, o) = EvenOdd(LoadPart(r, iw - c, 0), LoadPart(r + 8, iw - c - 8, 0));
+                    var (_, left) = EvenOdd(LoadPart(r - 2, iw - c + 2, 2 - c), LoadPart(r + 6, iw - c - 6, 0));
+                    float* wk = w + 3 * ky;
+                    acc = Fma.MultiplyAdd(o, Vector256.Create(wk[2]), Fma.MultiplyAdd(e, Vector256.Create(wk[1]), Fma.MultiplyAdd(left, Vector256.Create(wk[0]), acc)));
+                }
+                if (relu) acc = Avx.Max(acc, Vector256<float>.Zero);
+                if (ow - ox >= 8) Avx.Store(yr + ox, acc);
+                else Avx.MaskStore(yr + ox, Vector256.LessThan(Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7), Vector256.Create(ow - ox)).AsSingle(), acc);
+            }
+        }
+    }
+
+    /// <summary>The even and the odd floats of (a, b), in order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector256<float> Even, Vector256<float> Odd) EvenOdd(Vector256<float> a, Vector256<float> b)
+        => (Avx2.Permute4x64(Avx.Shuffle(a, b, 0x88).AsDouble(), 0xD8).AsSingle(), Avx2.Permute4x64(Avx.Shuffle(a, b, 0xDD).AsDouble(), 0xD8).AsSingle());
+
+    /// <summary>The floats at p whose lane l satisfies <paramref name="skip"/> ≤ l &lt; <paramref name="n"/> (8 lanes), zero
+    /// elsewhere; masked lanes are not read.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> LoadPart(float* p, int n, int skip)
+    {
+        if (n >= 8 && skip <= 0) return Avx.LoadVector256(p);
+        var lane = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
+        return Avx.MaskLoad(p, (Vector256.GreaterThanOrEqual(lane, Vector256.Create(skip)) & Vector256.LessThan(lane, Vector256.Create(n))).AsSingle());
+    }
+
     /// <summary>acc + left·k0 + even·k1 + odd·k2 for the 32 columns at s (see <see cref="StrideTwoColumns"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> StrideTwoTaps(float* s, int n, ref Vector512<float> prevOdd, Vector512<float> k0, Vector512<float> k1,
