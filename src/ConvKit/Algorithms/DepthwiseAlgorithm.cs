@@ -70,31 +70,24 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
             {
                 var g = G;
                 nint px = (nint)x, pw = (nint)w, pb = (nint)b, py = (nint)y;
-                if (StrideTwoAvx2(g))
+                if (InPlace3x3(g) || StrideTwoAvx2(g))
                 {
-                    VecOps.ParallelItems(g.N * g.K, Workers((long)g.N * g.K * g.OV * g.CKV), (_, item) =>
-                    {
-                        int k = item % g.K, n = item / g.K;
-                        Depthwise3x3Kernels.StrideTwoAvx2((float*)px + ((long)n * g.C + k / g.Kg) * g.IV, g.IH, g.IW, g.PH, (float*)pw + (long)k * 9,
-                            pb == 0 ? 0f : ((float*)pb)[k], (float*)py + ((long)n * g.K + k) * g.OV, g.OH, g.OW, relu);
-                    });
-                    return;
-                }
-                if (InPlace3x3(g))
-                {
+                    bool wide = InPlace3x3(g);
                     VecOps.ParallelItems(g.N * g.K, Workers((long)g.N * g.K * g.OV * g.CKV), (_, item) =>
                     {
                         int k = item % g.K, n = item / g.K;
                         float* xp = (float*)px + ((long)n * g.C + k / g.Kg) * g.IV, wk = (float*)pw + (long)k * 9, yk = (float*)py + ((long)n * g.K + k) * g.OV;
                         float bk = pb == 0 ? 0f : ((float*)pb)[k];
-                        if (g.SH == 2)
-                        {
+                        if (!wide)
+                            Depthwise3x3Kernels.StrideTwoAvx2(xp, g.IH, g.IW, g.PH, wk, bk, yk, g.OH, g.OW, relu);
+                        else if (g.SH == 2)
                             Depthwise3x3Kernels.StrideTwoAvx512(xp, g.IH, g.IW, g.PH, wk, bk, yk, g.OH, g.OW, relu);
-                            return;
+                        else
+                        {
+                            float* zeros = Workspace.Get(Workspace.Scratch, g.OW + 64);
+                            new Span<float>(zeros, g.OW + 64).Clear();
+                            Depthwise3x3Kernels.StrideOneAvx512(xp, g.IH, g.IW, g.PH, zeros, wk, bk, yk, g.OH, g.OW, relu);
                         }
-                        float* zeros = Workspace.Get(Workspace.Scratch, g.OW + 64);
-                        new Span<float>(zeros, g.OW + 64).Clear();
-                        Depthwise3x3Kernels.StrideOneAvx512(xp, g.IH, g.IW, g.PH, zeros, wk, bk, yk, g.OH, g.OW, relu);
                     });
                     return;
                 }
@@ -188,21 +181,23 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
             => g.SW <= 2 && g.KD == 1 && g.OD == 1 && g.ID == 1 && g.PD == 0 && Fma.IsSupported && Avx2.IsSupported
                && PaddedPlaneFloats(g) * g.Cg <= 1 << 22;
 
-        /// <summary>Whether the forward runs <see cref="Depthwise3x3Kernels.StrideOneAvx512"/> or
-        /// <see cref="Depthwise3x3Kernels.StrideTwoAvx512"/>, backward-weights <see cref="Depthwise3x3Kernels.WeightGradAvx512"/>
-        /// and stride-2 backward-data <see cref="Depthwise3x3Kernels.DataGradStrideTwoAvx512"/>, in place: depthwise 3×3, strides 1 or 2 along
-        /// both axes, dilation 1, one column of left padding, AVX-512 on.</summary>
-        private static bool InPlace3x3(in ConvGeometry g)
-            => g.Cg == 1 && g.KH == 3 && g.KW == 3 && g.SH == g.SW && g.SW <= 2 && g.DH == 1 && g.DW == 1 && g.PW == 1 && g.KD == 1 && g.ID == 1
-               && Avx512F.IsSupported && GemmCore.UseAvx512;
+        /// <summary>Depthwise 3×3 with equal strides 1 or 2, dilation 1 and one column of left padding: the layers the
+        /// in-place kernels of <see cref="Depthwise3x3Kernels"/> read straight from the input rows.</summary>
+        private static bool InPlaceShape(in ConvGeometry g)
+            => g.Cg == 1 && g.KH == 3 && g.KW == 3 && g.SH == g.SW && g.SW <= 2 && g.DH == 1 && g.DW == 1 && g.PW == 1 && g.KD == 1 && g.ID == 1;
 
-        /// <summary>Where AVX-512 is off, whether the forward runs <see cref="Depthwise3x3Kernels.StrideTwoAvx2"/>: the
-        /// stride-2 layers of <see cref="InPlace3x3"/> (MobileNetV2's in 0.58-0.66× the scratch-plane kernel's time,
+        /// <summary>With AVX-512 on, the <see cref="InPlaceShape"/> layers run in place: forward
+        /// (<see cref="Depthwise3x3Kernels.StrideOneAvx512"/>, <see cref="Depthwise3x3Kernels.StrideTwoAvx512"/>),
+        /// backward-weights (<see cref="Depthwise3x3Kernels.WeightGradAvx512"/>) and stride-2 backward-data
+        /// (<see cref="Depthwise3x3Kernels.DataGradStrideTwoAvx512"/>).</summary>
+        private static bool InPlace3x3(in ConvGeometry g) => InPlaceShape(g) && Avx512F.IsSupported && GemmCore.UseAvx512;
+
+        /// <summary>With AVX-512 off, the stride-2 <see cref="InPlaceShape"/> forwards run
+        /// <see cref="Depthwise3x3Kernels.StrideTwoAvx2"/> (MobileNetV2's in 0.58-0.66× the scratch-plane kernel's time,
         /// measured with AVX-512 switched off; an AVX2 stride-1 kernel in place, row by row, ran 1.5× slower and was
         /// dropped).</summary>
         private static bool StrideTwoAvx2(in ConvGeometry g)
-            => !(Avx512F.IsSupported && GemmCore.UseAvx512) && Avx2.IsSupported && Fma.IsSupported && g.Cg == 1 && g.KH == 3 && g.KW == 3
-               && g.SH == 2 && g.SW == 2 && g.DH == 1 && g.DW == 1 && g.PW == 1 && g.KD == 1 && g.ID == 1;
+            => InPlaceShape(g) && g.SH == 2 && !(Avx512F.IsSupported && GemmCore.UseAvx512) && Avx2.IsSupported && Fma.IsSupported;
 
         /// <summary>Whether the forward runs <see cref="Depthwise3x3Kernels.PlanesAvx512"/>: 3×3, dilation 1, strides ≤ 2,
         /// AVX-512 on.</summary>
