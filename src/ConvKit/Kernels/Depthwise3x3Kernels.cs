@@ -5,11 +5,12 @@ using System.Runtime.Intrinsics.X86;
 namespace ConvKit.Kernels;
 
 /// <summary>
-/// 3×3 depthwise and grouped taps over zero-bordered scratch planes (<c>ConvKit.Algorithms.DepthwiseAlgorithm</c> builds
-/// them; with stride 2 along x each padded row is stored as its even then its odd columns). The nine weights of an input
-/// plane stay in registers; eight independent accumulators hide the FMA latency. With row stride 1, four output rows are
-/// computed together so each loaded input vector feeds up to three of them (18 loads for 36 FMAs per 16 columns,
-/// against one load per FMA row by row).
+/// 3×3 depthwise and grouped kernels (<c>ConvKit.Algorithms.DepthwiseAlgorithm</c>): over zero-bordered scratch planes
+/// (with stride 2 along x each padded row stored as its even then its odd columns), or in place on the input rows for
+/// depthwise layers with one column of left padding. The nine weights of an input plane stay in registers; eight
+/// independent accumulators hide the FMA latency. With row stride 1, four output rows are computed together so each
+/// loaded input vector feeds up to three of them (18 loads for 36 FMAs per 16 columns, against one load per FMA row by
+/// row).
 /// </summary>
 internal static unsafe class Depthwise3x3Kernels
 {
@@ -23,7 +24,8 @@ internal static unsafe class Depthwise3x3Kernels
     /// readable 64 columns past the last 64-column chunk that starts before <paramref name="ow"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void PlanesAvx512(float* p, nint planeStride, int planes, nint full, nint rowStep, nint o1, nint o2, float* w, float bias, float* y, int oy0, int oy1, int ow, bool relu)
+    public static void PlanesAvx512(float* p, nint planeStride, int planes, nint full, nint rowStep, nint o1, nint o2, float* w, float bias,
+        float* y, int oy0, int oy1, int ow, bool relu)
     {
         LoadWeights(w, out var w0, out var w1, out var w2, out var w3, out var w4, out var w5, out var w6, out var w7, out var w8);
         var vb = Vector512.Create(bias);
@@ -105,7 +107,8 @@ internal static unsafe class Depthwise3x3Kernels
             {
                 // the second 16 columns repeat the first where fewer than 17 remain (stored once)
                 int ox2 = ow - ox > 16 ? ox + 16 : ox;
-                var taps = new MaskedTaps(Columns(ox - 1, iw), Columns(ox, iw), Columns(ox + 1, iw), Columns(ox2 - 1, iw), Columns(ox2, iw), Columns(ox2 + 1, iw));
+                var taps = new MaskedTaps(Columns(ox - 1, iw), Columns(ox, iw), Columns(ox + 1, iw),
+                    Columns(ox2 - 1, iw), Columns(ox2, iw), Columns(ox2 + 1, iw));
                 Vector512<float> a0 = vb, a1 = vb, a2 = vb, a3 = vb, b0 = vb, b1 = vb, b2 = vb, b3 = vb;
                 FourRows(taps, rows, ox, ox2, w0, w1, w2, w3, w4, w5, w6, w7, w8, ref a0, ref a1, ref a2, ref a3, ref b0, ref b1, ref b2, ref b3);
                 float* yr = y + (long)oy * ow + ox;
@@ -119,8 +122,8 @@ internal static unsafe class Depthwise3x3Kernels
 
     /// <summary>
     /// One pass of four output rows × two blocks of 16 columns (at <paramref name="ox"/> and <paramref name="ox2"/> floats
-    /// past the row pointers) over one input plane: padded row i (at rows[i]) feeds output rows i − 2 .. i with the weights of ky = i − r, so each
-    /// loaded vector serves up to three rows.
+    /// past the row pointers) over one input plane: padded row i (at rows[i]) feeds output rows i − 2 .. i with the
+    /// weights of ky = i − r, so each loaded vector serves up to three rows.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void FourRows<T>(T taps, float** rows, nint ox, nint ox2,
