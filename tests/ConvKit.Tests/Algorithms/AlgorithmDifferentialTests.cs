@@ -243,11 +243,12 @@ public class AlgorithmDifferentialTests
                     CheckAgainstReference(ConvPlanner.Plan(d, ConvDirection.BackwardData, "flipped_forward"), d, ConvDirection.BackwardData, r, 1e-5);
                 CheckAgainstReference(ConvPlanner.Plan(d, ConvDirection.BackwardWeight, "depthwise_direct"), d, ConvDirection.BackwardWeight, r, 1e-5);
                 CheckAgainstReference(ConvPlanner.Plan(d, ConvDirection.BackwardData, "depthwise_direct"), d, ConvDirection.BackwardData, r, 1e-5);
-                // an infinite input (the in-place kernels load past the rows under masks; whole vectors past the valid
-                // columns must not reach the output or the weight gradient)
+                // an infinite input, and an infinite weight for backward-data (the in-place kernels load past the rows
+                // under masks; whole vectors past the valid columns must not reach the output or the gradients)
                 x[r.Next(x.Length)] = float.PositiveInfinity;
-                foreach (var dir in new[] { ConvDirection.Forward, ConvDirection.BackwardWeight })
+                foreach (var dir in new[] { ConvDirection.Forward, ConvDirection.BackwardWeight, ConvDirection.BackwardData })
                 {
+                    if (dir == ConvDirection.BackwardData) wt[r.Next(wt.Length)] = float.PositiveInfinity;
                     (got, want) = RunWithReference(ConvPlanner.Plan(d, dir, "depthwise_direct"), d, dir, x, wt, ConvShapes.Data(r, d.OutputShape), dir == ConvDirection.Forward ? b : []);
                     for (int i = 0; i < got.Length; i++)
                         Assert.True(float.IsFinite(want[i]) ? Math.Abs(want[i] - got[i]) <= 1e-3f * (1 + Math.Abs(want[i])) : got[i].Equals(want[i]), $"{dir} {d}: {i} got {got[i]} want {want[i]}");
