@@ -75,7 +75,7 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
             {
                 // Lanes and positions computed for nothing: channels past C and K in the last blocks, positions past
                 // OW in each row's last run (CIFAR's 32-wide rows in runs of 7: 35 computed, a tie with the implicit
-                // GEMM; in runs of 4, 0.87-0.92x its time forward and a tie with it backward-data). The
+                // GEMM; in runs of 4, 0.87-0.93x its time forward and a tie with it backward-data). The
                 // weights are transposed on every call, which few positions per weight do not repay: ResNet-50 res5
                 // (49 positions) ran 1.09x the implicit GEMM's time, which reads them in place, and its backward-data
                 // 0.94-1.07x the lowering's in five paired runs; res4 (196) ran 0.91x forward and 0.80x the flipped
