@@ -31,6 +31,10 @@ public sealed class BenchOptions
     public string? Algorithm { get; set; }
     /// <summary>Path of layers.json (default: next to the assembly).</summary>
     public string? LayersPath { get; set; }
+
+    /// <summary>The <see cref="Algorithm"/> value that has every pass of every layer planned by a measured choice
+    /// (<see cref="ConvPlanner.Find"/>) instead of the planner's rules.</summary>
+    public const string FindAll = "find";
 }
 
 /// <summary>
@@ -124,7 +128,14 @@ public static class BenchHarness
         var gx = new float[x.Length]; var gw = new float[w.Length];
         double gflop = d.Flops / 1e9;
         var fplan = ConvPlanner.Plan(d, ConvDirection.Forward);
-        if (o.Algorithm is not null)
+        if (o.Algorithm == BenchOptions.FindAll)
+        {
+            // measured choices for all three passes; the backward passes below then plan the cached ones
+            fplan = ConvPlanner.Find(d, ConvDirection.Forward).Plan;
+            ConvPlanner.Find(d, ConvDirection.BackwardData);
+            ConvPlanner.Find(d, ConvDirection.BackwardWeight);
+        }
+        else if (o.Algorithm is not null)
         {
             try { fplan = ConvPlanner.Plan(d, ConvDirection.Forward, o.Algorithm); }
             catch (ArgumentException) { /* declined: keep the planner's choice */ }

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text;
 using ConvKit.Descriptors;
+using ConvKit.Tensors;
 
 namespace ConvKit.Algorithms;
 
@@ -60,6 +61,62 @@ public static class ConvPlanner
         if (!s_forcible.Any(a => a.Name == algorithmName))
             throw new ArgumentException($"algorithmName: unknown algorithm '{algorithmName}'; known: {string.Join(", ", s_forcible.Select(a => a.Name))}.", nameof(algorithmName));
         return PlanCore(core, direction, algorithmName);
+    }
+
+    /// <summary>
+    /// A measured choice, like cuDNN's find: runs every algorithm that accepts <paramref name="core"/> in
+    /// <paramref name="direction"/> (forced, so without the planner's profitability rules; the reference only when no
+    /// other accepts) on seeded operands of the descriptor's shapes, <paramref name="repetitions"/> timed runs each after
+    /// one warm-up, and caches the one with the lowest median time as this descriptor's plan: later
+    /// <see cref="Plan(ConvDescriptor, ConvDirection)"/> calls return it. The heuristics were measured on the machines
+    /// named in docs/benchmarks.md; this is for other CPUs, at the cost of running each candidate. Timings on a busy
+    /// machine are noisy: more repetitions steady them.
+    /// </summary>
+    /// <returns>The chosen plan and each candidate's median milliseconds, fastest first.</returns>
+    public static (ConvPlan Plan, IReadOnlyList<(string Algorithm, double Milliseconds)> Timings) Find(ConvDescriptor core, ConvDirection direction,
+        int repetitions = 5)
+    {
+        ArgumentNullException.ThrowIfNull(core);
+        ArgumentOutOfRangeException.ThrowIfLessThan(repetitions, 1);
+        if (!ReferenceEquals(core.Core, core))
+            throw new ArgumentException($"descriptor: the engine runs Core descriptors (zero padding, no flip), got {core}.", "descriptor");
+        foreach (var shape in new[] { core.InputShape, core.WeightShape, core.OutputShape })
+            if (shape.Aggregate(1L, (a, b) => a * b) > Array.MaxLength)
+                throw new ArgumentException($"descriptor: Find allocates operands of the descriptor's shapes, and {ShapeMath.Format(shape)} has more than {Array.MaxLength} elements ({core}).", "descriptor");
+        var candidates = s_forcible.Select(a => a.TryPlan(core, direction)).OfType<ConvPlan>().ToList();
+        if (candidates.Count > 1) candidates.RemoveAll(p => p.AlgorithmName == s_algorithms[^1].Name);
+        var rng = new Random(20261201);
+        float[] Operand(int[] shape)
+        {
+            var v = new float[shape.Aggregate(1L, (a, b) => a * b)];
+            for (int i = 0; i < v.Length; i++) v[i] = rng.NextSingle() - 0.5f;
+            return v;
+        }
+        float[] x = Operand(core.InputShape), w = Operand(core.WeightShape), y = Operand(core.OutputShape);
+        var timings = new List<(ConvPlan Plan, double Milliseconds)>();
+        foreach (var plan in candidates)
+        {
+            Action run = direction switch
+            {
+                ConvDirection.Forward => () => plan.Forward(x, w, default, y),
+                ConvDirection.BackwardData => () => plan.BackwardData(y, w, x),
+                _ => () => plan.BackwardWeight(x, y, w),
+            };
+            run();
+            var times = new double[repetitions];
+            for (int i = 0; i < repetitions; i++)
+            {
+                long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+                run();
+                times[i] = System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+            }
+            Array.Sort(times);
+            timings.Add((plan, times[repetitions / 2]));
+        }
+        timings.Sort((a, b) => a.Milliseconds.CompareTo(b.Milliseconds));
+        var best = timings[0].Plan;
+        s_cache[Key(core, direction, null)] = best;
+        return (best, timings.Select(t => (t.Plan.AlgorithmName, t.Milliseconds)).ToList());
     }
 
     private static ConvPlan PlanCore(ConvDescriptor core, ConvDirection direction, string? forced)

@@ -37,6 +37,23 @@ public class BenchHarnessTests
     }
 
     [Fact]
+    public void FindPlansEveryPassByMeasurement()
+    {
+        // a layer of its own (Find replaces the planner's cached choice for its shape)
+        string path = Path.Combine(Path.GetTempPath(), $"convkit-find-{Environment.ProcessId}.json");
+        File.WriteAllText(path, """[{"name":"odd","n":1,"c":12,"h":11,"w":13,"k":20,"r":3,"s":3,"stride":1,"pad":1,"dil":1,"groups":1}]""");
+        try
+        {
+            var r = Assert.Single(BenchHarness.Run(new BenchOptions { Threads = 1, Quick = true, LayersPath = path, Algorithm = BenchOptions.FindAll, Layers = ["odd"] }));
+            var d = ConvKit.Descriptors.ConvDescriptor.Create(2, [1, 12, 11, 13], [20, 12, 3, 3], true, 1, 1).Core;
+            Assert.Equal(ConvKit.Algorithms.ConvPlanner.Choose(d, ConvKit.Algorithms.ConvDirection.Forward), r.FwdAlgo);
+            Assert.Equal(ConvKit.Algorithms.ConvPlanner.Choose(d, ConvKit.Algorithms.ConvDirection.BackwardData), r.BwdDataAlgo);
+            Assert.True(r.FwdMs > 0 && r.BwdDataMs > 0 && r.BwdWMs > 0);
+        }
+        finally { File.Delete(path); }
+    }
+
+    [Fact]
     public void PeakProbeAndTableRowQuoteAPositivePeak()
     {
         // a rate, not a speed assertion: the probe ran and the row prints a percentage of it

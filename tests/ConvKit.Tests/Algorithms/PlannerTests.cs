@@ -149,4 +149,27 @@ public class PlannerTests
                 if (Math.Abs(y[j] - expected[i % 8][j]) > 1e-3f) throw new Xunit.Sdk.XunitException($"call {i} element {j}: {y[j]} vs {expected[i % 8][j]}");
         });
     }
+
+    [Fact]
+    public void FindTimesTheCandidatesAndCachesTheFastest()
+    {
+        // shapes no other test plans, since Find replaces the planner's cached choice for them
+        var r = new Random(77);
+        foreach (var (d, dir) in new[]
+        {
+            (D2(1, 24, 13, 11, 40, 3, pad: 1), ConvDirection.Forward),
+            (D2(2, 20, 9, 15, 20, 3, pad: 1, groups: 20), ConvDirection.BackwardData),
+            (D2(1, 7, 10, 12, 9, 3, pad: 2, dil: 2), ConvDirection.BackwardWeight),
+        })
+        {
+            var (plan, timings) = ConvPlanner.Find(d, dir, repetitions: 3);
+            Assert.True(timings.Count >= 2, string.Join(", ", timings));
+            Assert.DoesNotContain(timings, t => t.Algorithm == "reference");
+            Assert.Equal(timings.OrderBy(t => t.Milliseconds).Select(t => t.Algorithm), timings.Select(t => t.Algorithm));
+            Assert.Equal(timings[0].Algorithm, plan.AlgorithmName);
+            Assert.Same(plan, ConvPlanner.Plan(d, dir));
+            AlgorithmDifferentialTests.CheckAgainstReference(plan, d, dir, r, 1e-5);
+        }
+        Assert.Throws<ArgumentOutOfRangeException>("repetitions", () => ConvPlanner.Find(D2(1, 3, 5, 5, 2, 3), ConvDirection.Forward, 0));
+    }
 }
