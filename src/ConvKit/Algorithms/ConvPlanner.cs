@@ -66,15 +66,15 @@ public static class ConvPlanner
     /// <summary>
     /// A measured choice, like cuDNN's find: runs every algorithm that accepts <paramref name="core"/> in
     /// <paramref name="direction"/> (forced, so without the planner's profitability rules; the reference only when no
-    /// other accepts) on seeded operands of the descriptor's shapes, <paramref name="repetitions"/> timed runs each after
-    /// one warm-up, and caches the one with the lowest median time as this descriptor's plan: later
+    /// other accepts) on seeded operands of the descriptor's shapes, one warm-up each, then <paramref name="repetitions"/>
+    /// rounds of one timed call of each, and caches the one with the lowest median time as this descriptor's plan: later
     /// <see cref="Plan(ConvDescriptor, ConvDirection)"/> calls return it. The heuristics were measured on the machines
     /// named in docs/benchmarks.md; this is for other CPUs, at the cost of running each candidate. Timings on a busy
     /// machine are noisy: more repetitions steady them.
     /// </summary>
     /// <returns>The chosen plan and each candidate's median milliseconds, fastest first.</returns>
     public static (ConvPlan Plan, IReadOnlyList<(string Algorithm, double Milliseconds)> Timings) Find(ConvDescriptor core, ConvDirection direction,
-        int repetitions = 5)
+        int repetitions = 9)
     {
         ArgumentNullException.ThrowIfNull(core);
         ArgumentOutOfRangeException.ThrowIfLessThan(repetitions, 1);
@@ -93,25 +93,28 @@ public static class ConvPlanner
             return v;
         }
         float[] x = Operand(core.InputShape), w = Operand(core.WeightShape), y = Operand(core.OutputShape);
-        var timings = new List<(ConvPlan Plan, double Milliseconds)>();
-        foreach (var plan in candidates)
+        var runs = candidates.Select(plan => (Action)(direction switch
         {
-            Action run = direction switch
-            {
-                ConvDirection.Forward => () => plan.Forward(x, w, default, y),
-                ConvDirection.BackwardData => () => plan.BackwardData(y, w, x),
-                _ => () => plan.BackwardWeight(x, y, w),
-            };
-            run();
-            var times = new double[repetitions];
-            for (int i = 0; i < repetitions; i++)
+            ConvDirection.Forward => () => plan.Forward(x, w, default, y),
+            ConvDirection.BackwardData => () => plan.BackwardData(y, w, x),
+            _ => () => plan.BackwardWeight(x, y, w),
+        })).ToArray();
+        foreach (var run in runs) run();
+        // rounds of one call of each candidate, so that a slow moment of the machine falls on all of them alike
+        var times = new double[runs.Length][];
+        for (int c = 0; c < runs.Length; c++) times[c] = new double[repetitions];
+        for (int i = 0; i < repetitions; i++)
+            for (int c = 0; c < runs.Length; c++)
             {
                 long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
-                run();
-                times[i] = System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+                runs[c]();
+                times[c][i] = System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
             }
-            Array.Sort(times);
-            timings.Add((plan, times[repetitions / 2]));
+        var timings = new List<(ConvPlan Plan, double Milliseconds)>();
+        for (int c = 0; c < runs.Length; c++)
+        {
+            Array.Sort(times[c]);
+            timings.Add((candidates[c], times[c][repetitions / 2]));
         }
         timings.Sort((a, b) => a.Milliseconds.CompareTo(b.Milliseconds));
         var best = timings[0].Plan;
