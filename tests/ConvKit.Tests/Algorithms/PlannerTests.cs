@@ -163,7 +163,8 @@ public class PlannerTests
         })
         {
             var (plan, timings) = ConvPlanner.Find(d, dir, repetitions: 3);
-            Assert.True(timings.Count >= 2, string.Join(", ", timings));
+            // without AVX2 only the GEMM lowering (and the reference, left out) accepts some of these
+            Assert.True(timings.Count >= (AlgorithmDifferentialTests.Avx2Kernels ? 2 : 1), string.Join(", ", timings));
             Assert.DoesNotContain(timings, t => t.Algorithm == "reference");
             Assert.Equal(timings.OrderBy(t => t.Milliseconds).Select(t => t.Algorithm), timings.Select(t => t.Algorithm));
             Assert.Equal(timings[0].Algorithm, plan.AlgorithmName);
