@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text;
 using ConvKit.Descriptors;
-using ConvKit.Tensors;
 
 namespace ConvKit.Algorithms;
 
@@ -15,6 +14,7 @@ public static class ConvPlanner
     private static readonly IConvAlgorithm[] s_algorithms =
     [
         GemmConvAlgorithm.Pointwise,
+        DepthwiseAlgorithm.PreferredGrouped,
         DirectSmallChannelAlgorithm.Preferred,
         BlockedDirectAlgorithm.Preferred,
         FlippedForwardAlgorithm.Preferred,
@@ -78,17 +78,14 @@ public static class ConvPlanner
     {
         ArgumentNullException.ThrowIfNull(core);
         ArgumentOutOfRangeException.ThrowIfLessThan(repetitions, 1);
-        if (!ReferenceEquals(core.Core, core))
-            throw new ArgumentException($"descriptor: the engine runs Core descriptors (zero padding, no flip), got {core}.", "descriptor");
-        foreach (var shape in new[] { core.InputShape, core.WeightShape, core.OutputShape })
-            if (shape.Aggregate(1L, (a, b) => a * b) > Array.MaxLength)
-                throw new ArgumentException($"descriptor: Find allocates operands of the descriptor's shapes, and {ShapeMath.Format(shape)} has more than {Array.MaxLength} elements ({core}).", "descriptor");
+        RequireCore(core);
         var candidates = s_forcible.Select(a => a.TryPlan(core, direction)).OfType<ConvPlan>().ToList();
         if (candidates.Count > 1) candidates.RemoveAll(p => p.AlgorithmName == s_algorithms[^1].Name);
         var rng = new Random(20261201);
         float[] Operand(int[] shape)
         {
-            var v = new float[shape.Aggregate(1L, (a, b) => a * b)];
+            // descriptors refuse shapes past int elements
+            var v = new float[shape.Aggregate(1, (a, b) => a * b)];
             for (int i = 0; i < v.Length; i++) v[i] = rng.NextSingle() - 0.5f;
             return v;
         }
@@ -122,11 +119,16 @@ public static class ConvPlanner
         return (best, timings.Select(t => (t.Plan.AlgorithmName, t.Milliseconds)).ToList());
     }
 
+    private static void RequireCore(ConvDescriptor core)
+    {
+        if (!ReferenceEquals(core.Core, core))
+            throw new ArgumentException($"descriptor: the engine runs Core descriptors (zero padding, no flip), got {core}.", "descriptor");
+    }
+
     private static ConvPlan PlanCore(ConvDescriptor core, ConvDirection direction, string? forced)
     {
         ArgumentNullException.ThrowIfNull(core);
-        if (!ReferenceEquals(core.Core, core))
-            throw new ArgumentException($"descriptor: the engine runs Core descriptors (zero padding, no flip), got {core}.", "descriptor");
+        RequireCore(core);
         string key = Key(core, direction, forced);
         if (s_cache.TryGetValue(key, out var plan)) return plan;
         plan = Build(core, direction, forced);

@@ -22,28 +22,32 @@ namespace ConvKit.Algorithms;
 public sealed class DepthwiseAlgorithm : IConvAlgorithm
 {
     private readonly int _maxCg;
+    private readonly bool _groupedRegisters;
 
     /// <summary>The instance used when forced: depthwise and grouped convolutions with up to 16 input channels per group.</summary>
-    public static DepthwiseAlgorithm Instance { get; } = new(16);
+    public static DepthwiseAlgorithm Instance { get; } = new(16, false);
 
-    /// <summary>The instance the planner tries: depthwise (one input channel per group), and grouped forwards that run
-    /// the 3×3 register kernel (see <see cref="TakesGroupedForward"/>).</summary>
-    public static DepthwiseAlgorithm Preferred { get; } = new(1);
+    /// <summary>The instance the planner tries among the general kernels: depthwise (one input channel per group).</summary>
+    public static DepthwiseAlgorithm Preferred { get; } = new(1, false);
 
-    private DepthwiseAlgorithm(int maxCg) => _maxCg = maxCg;
+    /// <summary>The instance the planner tries ahead of the small-channel kernel: grouped forwards that run the 3×3
+    /// register kernel (see <see cref="TakesGroupedForward"/>).</summary>
+    public static DepthwiseAlgorithm PreferredGrouped { get; } = new(16, true);
+
+    private DepthwiseAlgorithm(int maxCg, bool groupedRegisters) => (_maxCg, _groupedRegisters) = (maxCg, groupedRegisters);
 
     /// <inheritdoc/>
     public string Name => "depthwise_direct";
 
     /// <inheritdoc/>
     public ConvPlan? TryPlan(ConvDescriptor core, ConvDirection direction)
-        => core.Groups > 1 && (core.InChannelsPerGroup <= _maxCg || TakesGroupedForward(core, direction)) ? new Plan(core, direction) : null;
+        => core.Groups > 1 && core.InChannelsPerGroup <= _maxCg && (!_groupedRegisters || TakesGroupedForward(core, direction)) ? new Plan(core, direction) : null;
 
     /// <summary>Whether the planner runs this grouped forward here rather than on the small-channel kernel or the GEMM
     /// lowering: 3×3, stride and dilation 1, 2-16 input channels per group, on the AVX-512 register kernel. Measured
     /// against the planner's previous choice: ResNeXt's 4 per group 0.66× the small-channel kernel's time, 2, 8 and 16
     /// per group 0.28×, 0.50× and 0.44× the lowering's; with stride 2, 1.15× the lowering's.</summary>
-    internal static bool TakesGroupedForward(ConvDescriptor core, ConvDirection direction)
+    private static bool TakesGroupedForward(ConvDescriptor core, ConvDirection direction)
     {
         if (direction != ConvDirection.Forward || core.Groups == 1 || core.InChannelsPerGroup is < 2 or > 16 || core.Rank != 2) return false;
         var g = new ConvGeometry(core);
@@ -70,9 +74,13 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
             {
                 var g = G;
                 nint px = (nint)x, pw = (nint)w, pb = (nint)b, py = (nint)y;
-                if (InPlace3x3(g) || StrideTwoAvx2(g))
+                bool wide = InPlace3x3(g);
+                if (wide || StrideTwoAvx2(g))
                 {
-                    bool wide = InPlace3x3(g);
+                    // the zero row the stride-1 kernel reads for padding rows: one per call, read by every thread
+                    float* zeros = Workspace.Get(Workspace.Scratch, g.OW + 64);
+                    new Span<float>(zeros, g.OW + 64).Clear();
+                    nint pz = (nint)zeros;
                     VecOps.ParallelItems(g.N * g.K, Workers((long)g.N * g.K * g.OV * g.CKV), (_, item) =>
                     {
                         int k = item % g.K, n = item / g.K;
@@ -83,11 +91,7 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
                         else if (g.SH == 2)
                             Depthwise3x3Kernels.StrideTwoAvx512(xp, g.IH, g.IW, g.PH, wk, bk, yk, g.OH, g.OW, relu);
                         else
-                        {
-                            float* zeros = Workspace.Get(Workspace.Scratch, g.OW + 64);
-                            new Span<float>(zeros, g.OW + 64).Clear();
-                            Depthwise3x3Kernels.StrideOneAvx512(xp, g.IH, g.IW, g.PH, zeros, wk, bk, yk, g.OH, g.OW, relu);
-                        }
+                            Depthwise3x3Kernels.StrideOneAvx512(xp, g.IH, g.IW, g.PH, (float*)pz, wk, bk, yk, g.OH, g.OW, relu);
                     });
                     return;
                 }

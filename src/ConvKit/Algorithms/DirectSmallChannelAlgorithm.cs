@@ -45,8 +45,6 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
         if (_heuristic && direction == ConvDirection.Forward && core.OutChannelsPerGroup < 4) return null;
         // depthwise: the scratch-plane kernels of the depthwise algorithm measured 3x faster for backward-weights too
         if (_heuristic && core.InChannelsPerGroup == 1 && core.OutChannelsPerGroup == 1 && core.Groups > 1) return null;
-        // grouped 3×3 with AVX-512: the depthwise algorithm's register kernel
-        if (_heuristic && DepthwiseAlgorithm.TakesGroupedForward(core, direction)) return null;
         if (!Fma.IsSupported || !Avx2.IsSupported) return null;
         var g = new ConvGeometry(core);
         if (g.SH != 1 || g.SW != 1) return null;

@@ -300,8 +300,8 @@ internal static unsafe class Depthwise3x3Kernels
                 }
                 else
                 {
-                    Avx512F.MaskStore(xr + ix, Mask(n), lo);
-                    Avx512F.MaskStore(xr + ix + 16, Mask(n - 16), hi);
+                    Avx512F.MaskStore(xr + ix, Columns(0, n), lo);
+                    Avx512F.MaskStore(xr + ix + 16, Columns(0, n - 16), hi);
                 }
             }
         }
@@ -351,7 +351,7 @@ internal static unsafe class Depthwise3x3Kernels
                 if (r2 != null) acc = StrideTwoTaps(r2 + c, iw - c, ref q2, w6, w7, w8, acc, even, odd);
                 if (relu) acc = Avx512F.Max(acc, Vector512<float>.Zero);
                 if (ow - ox >= 16) Avx512F.Store(yr + ox, acc);
-                else Avx512F.MaskStore(yr + ox, Mask(ow - ox), acc);
+                else Avx512F.MaskStore(yr + ox, Columns(0, ow - ox), acc);
             }
         }
     }
@@ -433,7 +433,7 @@ internal static unsafe class Depthwise3x3Kernels
     /// past them; masked lanes are not read.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> LoadPart(float* p, int n)
-        => n >= 16 ? Avx512F.LoadVector512(p) : n <= 0 ? Vector512<float>.Zero : Avx512F.MaskLoad(p, Mask(n), Vector512<float>.Zero);
+        => n >= 16 ? Avx512F.LoadVector512(p) : n <= 0 ? Vector512<float>.Zero : Avx512F.MaskLoad(p, Columns(0, n), Vector512<float>.Zero);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> Load(float* p) => Avx512F.LoadVector512(p);
@@ -446,11 +446,6 @@ internal static unsafe class Depthwise3x3Kernels
         w3 = Vector512.Create(w[3]); w4 = Vector512.Create(w[4]); w5 = Vector512.Create(w[5]);
         w6 = Vector512.Create(w[6]); w7 = Vector512.Create(w[7]); w8 = Vector512.Create(w[8]);
     }
-
-    /// <summary>Lanes below <paramref name="n"/> on.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Mask(int n)
-        => Vector512.LessThan(Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), Vector512.Create(n)).AsSingle();
 
     /// <summary>acc + x0·k0 + x1·k1 + x2·k2, in that order.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -474,7 +469,7 @@ internal static unsafe class Depthwise3x3Kernels
             Avx512F.Store(y + 16, b);
             return;
         }
-        Avx512F.MaskStore(y, Mask(n), a);
-        Avx512F.MaskStore(y + 16, Mask(n - 16), b);
+        Avx512F.MaskStore(y, Columns(0, n), a);
+        Avx512F.MaskStore(y + 16, Columns(0, n - 16), b);
     }
 }

@@ -172,5 +172,8 @@ public class PlannerTests
             AlgorithmDifferentialTests.CheckAgainstReference(plan, d, dir, r, 1e-5);
         }
         Assert.Throws<ArgumentOutOfRangeException>("repetitions", () => ConvPlanner.Find(D2(1, 3, 5, 5, 2, 3), ConvDirection.Forward, 0));
+        // a reflect-padded descriptor is not a Core one
+        var reflect = ConvDescriptor.Create(2, [1, 2, 6, 6], [3, 2, 3, 3], false, 1, 1, paddingMode: PaddingMode.Reflect);
+        Assert.Contains("Core", Assert.Throws<ArgumentException>("descriptor", () => ConvPlanner.Find(reflect, ConvDirection.Forward)).Message);
     }
 }
