@@ -16,6 +16,9 @@ public class AlgorithmDifferentialTests
     /// <summary>The blocked direct kernel runs with AVX-512 or AVX2 tiles.</summary>
     internal static bool BlockedTiles => System.Runtime.Intrinsics.X86.Avx512F.IsSupported || Avx2Kernels;
 
+    /// <summary>The small-plane direct kernel runs with AVX-512 only.</summary>
+    internal static bool SmallPlaneTiles => System.Runtime.Intrinsics.X86.Avx512F.IsSupported && ConvKit.Kernels.GemmCore.UseAvx512;
+
     public static IEnumerable<object[]> Cases()
     {
         foreach (var dir in Enum.GetValues<ConvDirection>())
@@ -38,6 +41,11 @@ public class AlgorithmDifferentialTests
             yield return ["blocked_direct", ConvShapes.Kind.StrideOne, ConvDirection.BackwardData, 150];
             yield return ["blocked_direct", ConvShapes.Kind.RowStride, ConvDirection.BackwardWeight, 150];
         }
+        if (SmallPlaneTiles)
+        {
+            yield return ["small_plane_direct", ConvShapes.Kind.StrideOne, ConvDirection.Forward, 150];
+            yield return ["small_plane_direct", ConvShapes.Kind.StrideOne, ConvDirection.BackwardData, 150];
+        }
     }
 
     [Theory]
@@ -48,7 +56,7 @@ public class AlgorithmDifferentialTests
         for (int i = 0; i < count; i++)
         {
             var d = ConvShapes.Random(r, kind);
-            if (algorithm == "blocked_direct" && dir == ConvDirection.BackwardData && FlippedForwardAlgorithm.FlippedDescriptor(d) is null)
+            if (algorithm is "blocked_direct" or "small_plane_direct" && dir == ConvDirection.BackwardData && FlippedForwardAlgorithm.FlippedDescriptor(d) is null)
             {
                 // padding past the dilated kernel has no flipped forward form
                 Assert.Throws<ArgumentException>("algorithmName", () => ConvPlanner.Plan(d, dir, algorithm));
@@ -306,6 +314,35 @@ public class AlgorithmDifferentialTests
         // backward-data: the blocked forward of the flipped problem, weights flipped while packed
         if (strideH == 1)
             CheckAgainstReference(ConvPlanner.Plan(d, ConvDirection.BackwardData, "blocked_direct"), d, ConvDirection.BackwardData, r, 1e-5);
+    }
+
+    [Theory]
+    [InlineData(1, 70, 7, 7, 40, 3, 1, 1)]     // ResNet-50 res5's grid (63 positions, one tile); 40 = 6·6 + 4 channels
+    [InlineData(2, 33, 7, 8, 13, 3, 1, 1)]     // 72 positions: a second tile past the last image's planes; 1-row tail
+    [InlineData(1, 20, 14, 14, 12, 3, 2, 2)]   // dilation 2: four tiles, the last one mostly past the grid
+    [InlineData(3, 9, 1, 61, 7, 5, 1, 2)]      // one row of 65 positions (1-d in 2-d)
+    public void SmallPlaneDirectMatchesReferenceOnLargerShapes(int n, int c, int h, int w, int k, int ks, int dil, int pad)
+    {
+        var d = ConvDescriptor.FromGeometry(2, n, c, k, 1, [h, w], [ks, ks], [1, 1], [dil, dil], [pad, pad], [pad, pad], false);
+        if (!SmallPlaneTiles)
+        {
+            Assert.Null(SmallPlaneDirectAlgorithm.Instance.TryPlan(d, ConvDirection.Forward));
+            return;
+        }
+        var r = new Random(n * 13 + c + k);
+        var plan = ConvPlanner.Plan(d, ConvDirection.Forward, "small_plane_direct");
+        CheckAgainstReference(plan, d, ConvDirection.Forward, r, 1e-5);
+        CheckAgainstReference(ConvPlanner.Plan(d, ConvDirection.BackwardData, "small_plane_direct"), d, ConvDirection.BackwardData, r, 1e-5);
+        // bias and relu fused in the copy out of the tile
+        var x = ConvShapes.Data(r, d.InputShape); var wt = ConvShapes.Data(r, d.WeightShape); var b = ConvShapes.Data(r, [k]);
+        var got = new float[d.OutputShape.Aggregate(1, (p, q) => p * q)]; var want = new float[got.Length];
+        plan.Forward(x, wt, b, got, relu: true);
+        ConvReference.Forward(d, x, wt, b, want);
+        for (int i = 0; i < got.Length; i++) Assert.Equal(Math.Max(want[i], 0f), got[i], 1e-3f);
+        // no backward-weights; strides above 1 and groups are declined
+        Assert.Null(SmallPlaneDirectAlgorithm.Instance.TryPlan(d, ConvDirection.BackwardWeight));
+        Assert.Null(SmallPlaneDirectAlgorithm.Instance.TryPlan(ConvDescriptor.Create(2, [1, 8, 9, 9], [8, 8, 3, 3], false, 2, 1), ConvDirection.Forward));
+        Assert.Null(SmallPlaneDirectAlgorithm.Instance.TryPlan(ConvDescriptor.Create(2, [1, 8, 9, 9], [8, 4, 3, 3], false, 1, 1, 1, 2), ConvDirection.Forward));
     }
 
     [Theory]

@@ -32,6 +32,11 @@ public class NonFiniteTests
             yield return ["blocked_direct", ConvShapes.Kind.StrideOne, ConvDirection.BackwardData];
             yield return ["blocked_direct", ConvShapes.Kind.RowStride, ConvDirection.BackwardWeight];
         }
+        if (AlgorithmDifferentialTests.SmallPlaneTiles)
+        {
+            yield return ["small_plane_direct", ConvShapes.Kind.StrideOne, ConvDirection.Forward];
+            yield return ["small_plane_direct", ConvShapes.Kind.StrideOne, ConvDirection.BackwardData];
+        }
         yield return ["flipped_forward", ConvShapes.Kind.StrideOne, ConvDirection.BackwardData];
     }
 
@@ -44,7 +49,7 @@ public class NonFiniteTests
         {
             var d = ConvShapes.Random(r, kind);
             // backward-data as a flipped forward declines padding past the dilated kernel
-            if (dir == ConvDirection.BackwardData && algorithm is "flipped_forward" or "blocked_direct" && FlippedForwardAlgorithm.FlippedDescriptor(d) is null) continue;
+            if (dir == ConvDirection.BackwardData && algorithm is "flipped_forward" or "blocked_direct" or "small_plane_direct" && FlippedForwardAlgorithm.FlippedDescriptor(d) is null) continue;
             var plan = ConvPlanner.Plan(d, dir, algorithm);
             var x = ConvShapes.Data(r, d.InputShape);
             var w = ConvShapes.Data(r, d.WeightShape);
