@@ -18,6 +18,7 @@ public static class ConvPlanner
         DirectSmallChannelAlgorithm.Preferred,
         SmallPlaneDirectAlgorithm.Preferred,
         BlockedDirectAlgorithm.Preferred,
+        StridedImplicitGemmAlgorithm.Preferred,
         FlippedForwardAlgorithm.Preferred,
         DepthwiseAlgorithm.Preferred,
         WinogradAlgorithm.Preferred,
@@ -37,6 +38,7 @@ public static class ConvPlanner
         BlockedDirectAlgorithm.Instance,
         SmallPlaneDirectAlgorithm.Instance,
         ImplicitGemmAlgorithm.Instance,
+        StridedImplicitGemmAlgorithm.Instance,
         GemmConvAlgorithm.Im2col,
         s_algorithms[^1],
     ];

@@ -16,7 +16,7 @@ public class AlgorithmDifferentialTests
     /// <summary>The blocked direct kernel runs with AVX-512 or AVX2 tiles.</summary>
     internal static bool BlockedTiles => System.Runtime.Intrinsics.X86.Avx512F.IsSupported || Avx2Kernels;
 
-    /// <summary>The small-plane direct kernel runs with AVX-512 only.</summary>
+    /// <summary>The small-plane direct kernel and the strided implicit GEMM run with AVX-512 only.</summary>
     internal static bool SmallPlaneTiles => System.Runtime.Intrinsics.X86.Avx512F.IsSupported && ConvKit.Kernels.GemmCore.UseAvx512;
 
     public static IEnumerable<object[]> Cases()
@@ -45,6 +45,7 @@ public class AlgorithmDifferentialTests
         {
             yield return ["small_plane_direct", ConvShapes.Kind.StrideOne, ConvDirection.Forward, 150];
             yield return ["small_plane_direct", ConvShapes.Kind.StrideOne, ConvDirection.BackwardData, 150];
+            yield return ["strided_implicit_gemm", ConvShapes.Kind.Strided, ConvDirection.BackwardWeight, 150];
         }
     }
 
@@ -343,6 +344,24 @@ public class AlgorithmDifferentialTests
         Assert.Null(SmallPlaneDirectAlgorithm.Instance.TryPlan(d, ConvDirection.BackwardWeight));
         Assert.Null(SmallPlaneDirectAlgorithm.Instance.TryPlan(ConvDescriptor.Create(2, [1, 8, 9, 9], [8, 8, 3, 3], false, 2, 1), ConvDirection.Forward));
         Assert.Null(SmallPlaneDirectAlgorithm.Instance.TryPlan(ConvDescriptor.Create(2, [1, 8, 9, 9], [8, 4, 3, 3], false, 1, 1, 1, 2), ConvDirection.Forward));
+    }
+
+    [Theory]
+    [InlineData(2, 3, 70, 66, 64, 7, 2, 3, 1)]   // conv1-like: even/odd split of 32 floats at a time, several chunks, two images
+    [InlineData(1, 5, 41, 37, 65, 3, 3, 1, 2)]   // stride 3, dilation 2: taps of one phase at two shifts; a second panel
+    [InlineData(1, 2, 9, 100, 7, 5, 2, 0, 1)]    // odd widths past the vector loop; few channels
+    public void StridedImplicitGemmMatchesReferenceOnLargerShapes(int n, int c, int h, int w, int k, int ks, int stride, int pad, int dil)
+    {
+        var d = ConvDescriptor.FromGeometry(2, n, c, k, 1, [h, w], [ks, ks], [stride, stride], [dil, dil], [pad, pad], [pad, pad], false);
+        if (!SmallPlaneTiles)
+        {
+            Assert.Null(StridedImplicitGemmAlgorithm.Instance.TryPlan(d, ConvDirection.BackwardWeight));
+            return;
+        }
+        CheckAgainstReference(ConvPlanner.Plan(d, ConvDirection.BackwardWeight, "strided_implicit_gemm"), d, ConvDirection.BackwardWeight, new Random(n + c + k), 1e-5);
+        // backward-weights of strided layers only
+        Assert.Null(StridedImplicitGemmAlgorithm.Instance.TryPlan(d, ConvDirection.Forward));
+        Assert.Null(StridedImplicitGemmAlgorithm.Instance.TryPlan(ConvDescriptor.Create(2, [1, 8, 9, 9], [8, 8, 3, 3], false, 1, 1), ConvDirection.BackwardWeight));
     }
 
     [Theory]

@@ -36,6 +36,7 @@ public class NonFiniteTests
         {
             yield return ["small_plane_direct", ConvShapes.Kind.StrideOne, ConvDirection.Forward];
             yield return ["small_plane_direct", ConvShapes.Kind.StrideOne, ConvDirection.BackwardData];
+            yield return ["strided_implicit_gemm", ConvShapes.Kind.Strided, ConvDirection.BackwardWeight];
         }
         yield return ["flipped_forward", ConvShapes.Kind.StrideOne, ConvDirection.BackwardData];
     }

@@ -37,6 +37,10 @@ public class PlannerTests
         Assert.Equal(ConvKit.Kernels.GemmCore.WideFmaPays ? "blocked_direct" : "im2col_gemm", ConvPlanner.Choose(D2(1, 256, 14, 14, 256, 3, pad: 1), ConvDirection.BackwardWeight));
         // 49 positions per weight: the lowering writes gW in place, the implicit GEMM would transpose it
         Assert.Equal("im2col_gemm", ConvPlanner.Choose(D2(1, 512, 7, 7, 512, 3, pad: 1), ConvDirection.BackwardWeight));
+        // ResNet-50 conv1 (7×7 stride 2): phase planes instead of a column matrix where 512-bit FMAs are at full rate;
+        // strided 1×1 kernels stay with the lowering, which reads their one row per channel in place
+        Assert.Equal(ConvKit.Kernels.GemmCore.WideFmaPays ? "strided_implicit_gemm" : "im2col_gemm", ConvPlanner.Choose(D2(1, 3, 224, 224, 64, 7, stride: 2, pad: 3), ConvDirection.BackwardWeight));
+        Assert.Equal("im2col_gemm", ConvPlanner.Choose(D2(1, 512, 28, 28, 1024, 1, stride: 2), ConvDirection.BackwardWeight));
         Assert.Equal("reference", ConvPlanner.Algorithms[^1].Name);
         // dense stride-1 layers: with full-rate AVX-512 the blocked direct kernel where there are enough positions
         // per weight, else the implicit GEMM (which AVX2 leaves to Winograd and the GEMM lowering where it would drop
