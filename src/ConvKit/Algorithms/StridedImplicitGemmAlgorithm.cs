@@ -48,7 +48,7 @@ public sealed class StridedImplicitGemmAlgorithm : IConvAlgorithm
         {
             // Measured against the lowering (2 threads): ResNet-50 conv1 (7×7 stride 2, 3 → 64 channels) ran 0.69-0.76x
             // its time, a 3×3 stride-2 layer (128 channels, 56×56) 0.85x, 32 CIFAR images (3×3 stride 2, 32 → 64)
-            // 0.74x. A 1×1 kernel has one row of A per channel, which the lowering reads in place (res3.1x1s2: 2.1x
+            // 0.74x. A 1×1 kernel has one row of A per channel, which the lowering reads in place (res3.1x1s2: 2.0x
             // its time). Output channels fill whole 64-channel panels; rows with stride 1 go to the blocked kernel.
             if (!GemmCore.WideFmaPays || g.K % PhaseGemmKernels.Channels != 0 || (long)g.N * g.OV < 1024 || g.KV == 1) return null;
         }
