@@ -87,7 +87,7 @@ public sealed class StridedImplicitGemmAlgorithm : IConvAlgorithm
         private readonly int _kPad, _cells, _chunks;
         // Offset of row (c, tap) of A in one image's phase planes, fixed by the geometry.
         private readonly int[] _roff;
-        // Which phases some tap reads (the others are not filled).
+        // Which phases some tap reads (the others are zeroed, not filled).
         private readonly bool[] _used;
 
         public Plan(ConvDescriptor d, Phases ph) : base("strided_implicit_gemm", d, ConvDirection.BackwardWeight)
@@ -165,8 +165,9 @@ public sealed class StridedImplicitGemmAlgorithm : IConvAlgorithm
             }
         }
 
-        /// <summary>The SH·SW phase planes of one input channel plane <paramref name="x"/>, phases no tap reads
-        /// skipped.</summary>
+        /// <summary>The SH·SW phase planes of one input channel plane <paramref name="x"/>. Phases no tap reads (a
+        /// dilation sharing a factor with the stride) are zeroed, not filled: the dropped positions of the plane before
+        /// read into them, times a zero of gY, which must not meet a NaN left in the workspace.</summary>
         private void FillPhases(float* x, float* dst)
         {
             var g = G;
@@ -174,8 +175,12 @@ public sealed class StridedImplicitGemmAlgorithm : IConvAlgorithm
             for (int a = 0; a < g.SH; a++)
                 for (int b = 0; b < g.SW; b++)
                 {
-                    if (!_used[a * g.SW + b]) continue;
                     float* plane = dst + (a * g.SW + b) * ph.Plane;
+                    if (!_used[a * g.SW + b])
+                    {
+                        new Span<float>(plane, (int)ph.Plane).Clear();
+                        continue;
+                    }
                     for (int u = 0; u < ph.Height; u++)
                     {
                         int iy = u * g.SH + a - g.PH;
