@@ -120,13 +120,16 @@ public static class BenchHarness
         return a;
     }
 
-    private static BenchResult RunLayer(BenchLayer l, BenchOptions o)
+    /// <summary>The passes of one case, operands allocated: a layer's three passes, or an extra's forward (the
+    /// backward actions null).</summary>
+    private sealed record CaseRun(double Gflop, Action Fwd, Action? BwdData, Action? BwdW, string FwdAlgo, string BwdDataAlgo, string BwdWAlgo);
+
+    private static CaseRun Prepare(BenchLayer l, BenchOptions o)
     {
         var d = ConvDescriptor.Create(2, [l.N, l.C, l.H, l.W], [l.K, l.C / l.Groups, l.R, l.S], true, l.Stride, l.Pad, l.Dil, l.Groups);
         var x = Randn(1, d.InputShape); var w = Randn(2, d.WeightShape); var b = Randn(3, [l.K]);
         var y = new float[ShapeLen(d.OutputShape)]; var gy = Randn(4, d.OutputShape);
         var gx = new float[x.Length]; var gw = new float[w.Length];
-        double gflop = d.Flops / 1e9;
         var fplan = ConvPlanner.Plan(d, ConvDirection.Forward);
         if (o.Algorithm == BenchOptions.FindAll)
         {
@@ -140,27 +143,75 @@ public static class BenchHarness
             try { fplan = ConvPlanner.Plan(d, ConvDirection.Forward, o.Algorithm); }
             catch (ArgumentException) { /* declined: keep the planner's choice */ }
         }
-        double fwd = Time(() => fplan.Forward(x, w, b, y), o.Quick);
-        double bd = Time(() => ConvEngine.BackwardData(d, gy, w, gx), o.Quick);
-        double bw = Time(() => ConvEngine.BackwardWeight(d, x, gy, gw), o.Quick);
-        return new BenchResult(l.Name, o.Threads, gflop, fwd, bd, bw,
-            fplan.AlgorithmName, ConvPlanner.Choose(d, ConvDirection.BackwardData), ConvPlanner.Choose(d, ConvDirection.BackwardWeight), false);
+        return new CaseRun(d.Flops / 1e9, () => fplan.Forward(x, w, b, y), () => ConvEngine.BackwardData(d, gy, w, gx),
+            () => ConvEngine.BackwardWeight(d, x, gy, gw),
+            fplan.AlgorithmName, ConvPlanner.Choose(d, ConvDirection.BackwardData), ConvPlanner.Choose(d, ConvDirection.BackwardWeight));
     }
 
-    private static BenchResult RunExtra(string name, BenchOptions o)
+    private static CaseRun PrepareExtra(string name)
     {
         if (name == "dcgan.convT4x4s2")
         {
             var t = ConvTransposeDescriptor.Create(2, [1, 256, 16, 16], [256, 128, 4, 4], false, 2, 1);
             var x = Randn(1, t.InputShape); var w = Randn(2, t.WeightShape); var y = new float[ShapeLen(t.OutputShape)];
-            double ms = Time(() => ConvEngine.BackwardData(t.Conv, x, w, y), o.Quick);
-            return new BenchResult(name, o.Threads, t.Flops / 1e9, ms, double.NaN, double.NaN,
-                ConvPlanner.Choose(t.Conv, ConvDirection.BackwardData), "", "", true);
+            return new CaseRun(t.Flops / 1e9, () => ConvEngine.BackwardData(t.Conv, x, w, y), null, null,
+                ConvPlanner.Choose(t.Conv, ConvDirection.BackwardData), "", "");
         }
         var d = ConvDescriptor.Create(3, [1, 64, 8, 28, 28], [64, 64, 3, 3, 3], false, 1, 1);
         var x3 = Randn(1, d.InputShape); var w3 = Randn(2, d.WeightShape); var y3 = new float[ShapeLen(d.OutputShape)];
-        double ms3 = Time(() => ConvEngine.Forward(d, x3, w3, default, y3), o.Quick);
-        return new BenchResult(name, o.Threads, d.Flops / 1e9, ms3, double.NaN, double.NaN, ConvPlanner.Choose(d, ConvDirection.Forward), "", "", true);
+        return new CaseRun(d.Flops / 1e9, () => ConvEngine.Forward(d, x3, w3, default, y3), null, null, ConvPlanner.Choose(d, ConvDirection.Forward), "", "");
+    }
+
+    private static BenchResult RunLayer(BenchLayer l, BenchOptions o)
+    {
+        var c = Prepare(l, o);
+        double fwd = Time(c.Fwd, o.Quick), bd = Time(c.BwdData!, o.Quick), bw = Time(c.BwdW!, o.Quick);
+        return new BenchResult(l.Name, o.Threads, c.Gflop, fwd, bd, bw, c.FwdAlgo, c.BwdDataAlgo, c.BwdWAlgo, false);
+    }
+
+    private static BenchResult RunExtra(string name, BenchOptions o)
+    {
+        var c = PrepareExtra(name);
+        return new BenchResult(name, o.Threads, c.Gflop, Time(c.Fwd, o.Quick), double.NaN, double.NaN, c.FwdAlgo, "", "", true);
+    }
+
+    /// <summary>
+    /// Times single passes on request, for a driver that alternates them with another library's in lockstep (see
+    /// tools/bench/paired_peers.py): reads lines "NAME PASS" (PASS: fwd, bwd-data or bwd-w; the extras fwd only) and
+    /// answers each with one line, the median milliseconds by <see cref="Time"/>, or "error: ..." for an unknown case.
+    /// Operands are allocated once per case and kept; an empty line or end of input ends the session.
+    /// </summary>
+    public static int Serve(int threads, string? layersFile, TextReader input, TextWriter output)
+    {
+        if (threads < 1) throw new ArgumentException($"threads: must be at least 1, got {threads}.", nameof(threads));
+        var o = new BenchOptions { Threads = threads, LayersPath = layersFile };
+        var layers = Validate(o).ToDictionary(l => l.Name);
+        var cases = new Dictionary<string, CaseRun>();
+        int saved = ConvEngine.MaxThreads;
+        ConvEngine.MaxThreads = threads;
+        try
+        {
+            output.WriteLine("ready");
+            output.Flush();
+            for (string? line; !string.IsNullOrWhiteSpace(line = input.ReadLine());)
+            {
+                output.WriteLine(ServeLine(line, layers, cases, o));
+                output.Flush();
+            }
+        }
+        finally { ConvEngine.MaxThreads = saved; }
+        return 0;
+    }
+
+    private static string ServeLine(string line, Dictionary<string, BenchLayer> layers, Dictionary<string, CaseRun> cases, BenchOptions o)
+    {
+        var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        if (parts.Length != 2 || !(layers.ContainsKey(parts[0]) || ExtraNames.Contains(parts[0])))
+            return $"error: expected 'NAME PASS' with a case of the suite, got '{line}'";
+        if (!cases.TryGetValue(parts[0], out var c))
+            cases[parts[0]] = c = layers.TryGetValue(parts[0], out var l) ? Prepare(l, o) : PrepareExtra(parts[0]);
+        Action? run = parts[1] switch { "fwd" => c.Fwd, "bwd-data" => c.BwdData, "bwd-w" => c.BwdW, _ => null };
+        return run is null ? $"error: no pass '{parts[1]}' for {parts[0]}" : Time(run).ToString("R", CultureInfo.InvariantCulture);
     }
 
     private static long ShapeLen(int[] s) { long p = 1; foreach (var v in s) p *= v; return p; }

@@ -29,6 +29,30 @@ public class BenchHarnessTests
     }
 
     [Fact]
+    public void ServeTimesRequestedPassesAndRefusesUnknownOnes()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"convkit-serve-{Environment.ProcessId}.json");
+        File.WriteAllText(path, """[{"name":"tiny","n":1,"c":2,"h":5,"w":5,"k":3,"r":3,"s":3,"stride":1,"pad":1,"dil":1,"groups":1}]""");
+        try
+        {
+            int saved = ConvKit.Algorithms.ConvEngine.MaxThreads;
+            var output = new StringWriter();
+            var input = new StringReader("tiny bwd-w\nnope fwd\ntiny sideways\ndcgan.convT4x4s2 bwd-data\n\ntiny fwd\n");
+            Assert.Equal(0, BenchHarness.Serve(1, path, input, output));
+            var lines = output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Trim()).ToArray();
+            // the empty line ends the session: the request after it is not answered
+            Assert.Equal(5, lines.Length);
+            Assert.Equal("ready", lines[0]);
+            Assert.True(double.Parse(lines[1], System.Globalization.CultureInfo.InvariantCulture) > 0);
+            Assert.StartsWith("error: expected 'NAME PASS'", lines[2]);
+            Assert.StartsWith("error: no pass 'sideways'", lines[3]);
+            Assert.StartsWith("error: no pass 'bwd-data' for dcgan", lines[4]);
+            Assert.Equal(saved, ConvKit.Algorithms.ConvEngine.MaxThreads);
+        }
+        finally { File.Delete(path); }
+    }
+
+    [Fact]
     public void QuickRunOfOneLayerProducesFiniteRates()
     {
         var results = BenchHarness.Run(new BenchOptions { Threads = 1, Quick = true, Layers = ["mnist.lenet.5x5"] });
