@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using ConvKit.Descriptors;
 using ConvKit.Kernels;
@@ -66,8 +65,8 @@ public sealed class StridedImplicitGemmAlgorithm : IConvAlgorithm
 
         public Phases(in ConvGeometry g)
         {
-            Width = g.OW + (g.KW - 1) * g.DW / g.SW;
-            Height = g.OH + (g.KH - 1) * g.DH / g.SH;
+            (long w, long h) = PhasePlanes.Grid(g);
+            (Width, Height) = ((int)w, (int)h);
             Plane = (long)Width * Height;
             Slack = (g.KW - 1) * g.DW / g.SW + 16;
         }
@@ -98,16 +97,12 @@ public sealed class StridedImplicitGemmAlgorithm : IConvAlgorithm
             _cells = g.OH * ph.Width;
             _chunks = (_cells + Chunk - 1) / Chunk;
 
-            _used = new bool[g.SH * g.SW];
+            _used = PhasePlanes.Used(g);
             _roff = GC.AllocateArray<int>(g.CKV, pinned: true);
             for (int c = 0, r = 0; c < g.C; c++)
                 for (int ky = 0; ky < g.KH; ky++)
                     for (int kx = 0; kx < g.KW; kx++, r++)
-                    {
-                        int ey = ky * g.DH, ex = kx * g.DW, phase = ey % g.SH * g.SW + ex % g.SW;
-                        _used[phase] = true;
-                        _roff[r] = checked((int)((c * g.SH * g.SW + phase) * ph.Plane + ey / g.SH * ph.Width + ex / g.SW));
-                    }
+                        _roff[r] = checked((int)PhasePlanes.Offset(g, c, ky, kx, ph.Width, ph.Plane));
         }
 
         private protected override void RunBackwardWeight(ReadOnlySpan<float> xs, ReadOnlySpan<float> gys, Span<float> gws)
@@ -128,7 +123,7 @@ public sealed class StridedImplicitGemmAlgorithm : IConvAlgorithm
                 nint px = (nint)x, pplanes = (nint)planes, pgy = (nint)gy;
                 VecOps.ParallelRanges(g.N * g.C, perImage / g.C, (lo, hi) =>
                 {
-                    for (int i = lo; i < hi; i++) FillPhases((float*)px + (long)i * g.IV, (float*)pplanes + i * (perImage / g.C));
+                    for (int i = lo; i < hi; i++) PhasePlanes.Fill(g, (float*)px + (long)i * g.IV, (float*)pplanes + i * (perImage / g.C), ph.Width, ph.Height, _used);
                 });
                 new Span<float>(planes + g.N * perImage, ph.Slack).Clear();
                 // units (image, chunk of positions) in fixed ranges per thread, each summing into its own gWᵀ, added
@@ -163,47 +158,6 @@ public sealed class StridedImplicitGemmAlgorithm : IConvAlgorithm
                 VecOps.ParallelRanges((rowsT + 7) / 8, 8L * kPad, (lo, hi) =>
                     VecOps.Transpose((float*)ppart, rowsT, k, (float*)pgw, lo * 8, Math.Min(rowsT, hi * 8), kPad, rowsT));
             }
-        }
-
-        /// <summary>The SH·SW phase planes of one input channel plane <paramref name="x"/>. Phases no tap reads (a
-        /// dilation sharing a factor with the stride) are zeroed, not filled: the dropped positions of the plane before
-        /// read into them, times a zero of gY, which must not meet a NaN left in the workspace.</summary>
-        private void FillPhases(float* x, float* dst)
-        {
-            var g = G;
-            var ph = _ph;
-            for (int a = 0; a < g.SH; a++)
-                for (int b = 0; b < g.SW; b++)
-                {
-                    float* plane = dst + (a * g.SW + b) * ph.Plane;
-                    if (!_used[a * g.SW + b])
-                    {
-                        new Span<float>(plane, (int)ph.Plane).Clear();
-                        continue;
-                    }
-                    for (int u = 0; u < ph.Height; u++)
-                    {
-                        int iy = u * g.SH + a - g.PH;
-                        float* row = plane + (long)u * ph.Width;
-                        if ((uint)iy >= (uint)g.IH) new Span<float>(row, ph.Width).Clear();
-                        else StridedRow(x + (long)iy * g.IW, g.IW, b - g.PW, g.SW, row, ph.Width);
-                    }
-                }
-        }
-
-        /// <summary>dst[v] = src[first + v·stride] where that lies in [0, iw), else 0, for v &lt; count; stride 2 with
-        /// AVX-512 takes the even floats of 32 at a time.</summary>
-        private static void StridedRow(float* src, int iw, int first, int stride, float* dst, int count)
-        {
-            int v = 0, ix = first;
-            for (; v < count && ix < 0; v++, ix += stride) dst[v] = 0f;
-            if (stride == 2)
-            {
-                var even = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-                for (; v + 16 <= count && ix + 32 <= iw; v += 16, ix += 32)
-                    Avx512F.Store(dst + v, Avx512F.PermuteVar16x32x2(Avx512F.LoadVector512(src + ix), even, Avx512F.LoadVector512(src + ix + 16)));
-            }
-            for (; v < count; v++, ix += stride) dst[v] = (uint)ix < (uint)iw ? src[ix] : 0f;
         }
 
         /// <summary>gYᵀ of positions [p0, p0 + kc) of the grid and channels [k0, k0 + 64): bt[(p − p0)·64 + j], zero in the
