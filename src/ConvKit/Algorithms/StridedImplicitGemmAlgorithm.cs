@@ -8,11 +8,9 @@ namespace ConvKit.Algorithms;
 
 /// <summary>
 /// Backward-weights of strided convolutions (ResNet-50's 7×7 stride-2 conv1) as an implicit GEMM, 1-d and 2-d, groups
-/// 1, on AVX-512: no column matrix. The input is split once into SH·SW phase planes per channel, phase (a, b) holding
-/// the zero-padded input at rows u·SH + a and columns v·SW + b, on a grid of Width = OW + ⌊(KW − 1)·DW / SW⌋ columns.
-/// Tap (ky, kx) of output (oy, ox) then reads phase ((ky·DH) mod SH, (kx·DW) mod SW) at (oy + ⌊ky·DH / SH⌋,
-/// ox + ⌊kx·DW / SW⌋): each row (c, ky, kx) of the lowered input is one phase plane shifted by one offset, read in
-/// place, as the stride-1 implicit GEMM reads its padded planes. gWᵀ[(c, tap), k] = Σ_p A[(c, tap), p]·gYᵀ[p, k] over
+/// 1, on AVX-512: no column matrix. The input is split once into SH·SW phase planes per channel (<see cref="PhasePlanes"/>),
+/// so each row (c, ky, kx) of the lowered input is one phase plane shifted by one offset, read in place, as the
+/// stride-1 implicit GEMM reads its padded planes. gWᵀ[(c, tap), k] = Σ_p A[(c, tap), p]·gYᵀ[p, k] over
 /// the grid's positions (gY zero in the Width − OW columns past each row), six rows of A × 64 output channels per
 /// tile (<see cref="PhaseGemmKernels.Kernel6x64Avx512"/>), gYᵀ packed per chunk of positions while the chunk is in L2.
 /// Against the lowering this replaces the column matrix (C·KH·KW floats per output position, 147 for conv1, written
@@ -96,7 +94,6 @@ public sealed class StridedImplicitGemmAlgorithm : IConvAlgorithm
             _kPad = RoundUp(g.K);
             _cells = g.OH * ph.Width;
             _chunks = (_cells + Chunk - 1) / Chunk;
-
             _used = PhasePlanes.Used(g);
             _roff = GC.AllocateArray<int>(g.CKV, pinned: true);
             for (int c = 0, r = 0; c < g.C; c++)
