@@ -196,14 +196,8 @@ public sealed class ImplicitGemmAlgorithm : IConvAlgorithm
                                 (int)((long)units * part / parts), (int)((long)units * (part + 1) / parts), cTiles));
                     }
                 }
-                // gW = (gWᵀ)ᵀ in 8×8 blocks; channels past K (the padding of the last panel) are transposed into
-                // scratch rows that are not copied
-                int rowsT = g.CKV;
-                float* dstT = kPad == g.K ? gw : Workspace.Get(byImage ? Workspace.Scratch : Workspace.Partials, (long)kPad * rowsT);
-                nint pdst = (nint)dstT, psrc = (nint)outT;
-                VecOps.ParallelRanges((rowsT + 7) / 8, 8L * kPad, (lo, hi) =>
-                    VecOps.Transpose((float*)psrc, rowsT, kPad, (float*)pdst, lo * 8, Math.Min(rowsT, hi * 8)));
-                if (dstT != gw) Buffer.MemoryCopy(dstT, gw, g.WLen * 4, g.WLen * 4);
+                // gW = (gWᵀ)ᵀ; the channels past K (the padding of the last panel) are left out
+                VecOps.TransposeParallel(outT, g.CKV, g.K, kPad, gw);
             }
         }
 
@@ -219,18 +213,8 @@ public sealed class ImplicitGemmAlgorithm : IConvAlgorithm
         /// zero in the dropped columns) of 32 floats, channels past K zero.</summary>
         private void PackGradT(float* gy, float* dst, int kPad)
         {
-            var g = G;
             for (int k0 = 0; k0 < kPad; k0 += Tile)
-            {
-                float* panel = dst + (long)k0 * _len;
-                int kn = Math.Min(Tile, g.K - k0);
-                for (int oy = 0; oy < g.OH; oy++)
-                {
-                    float* row = panel + (long)oy * _wp * Tile;
-                    if (kn < Tile || g.OW < _wp) new Span<float>(row, _wp * Tile).Clear();
-                    VecOps.Transpose(gy + (long)k0 * g.OV + (long)oy * g.OW, Tile, g.OW, row, 0, kn, g.OV, Tile);
-                }
-            }
+                Im2col.GridGradT(G, gy, _wp, k0, Tile, 0, _len, dst + (long)k0 * _len);
         }
 
         /// <summary>Row units [u0, u1) (a unit: one tap × up to twelve channels) of gWᵀ, accumulated over

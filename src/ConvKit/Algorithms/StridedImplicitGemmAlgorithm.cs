@@ -141,7 +141,7 @@ public sealed class StridedImplicitGemmAlgorithm : IConvAlgorithm
                         float* a = (float*)pplanes + n * perImage + p0;
                         for (int k0 = 0; k0 < _kPad; k0 += PhaseGemmKernels.Channels)
                         {
-                            PackGradT((float*)pgy + (long)n * g.K * g.OV, k0, p0, kc, bt);
+                            Im2col.GridGradT(g, (float*)pgy + (long)n * g.K * g.OV, _ph.Width, k0, PhaseGemmKernels.Channels, p0, p0 + kc, bt);
                             for (int r = 0; r < g.CKV; r += PhaseGemmKernels.Rows)
                                 PhaseGemmKernels.Kernel6x64Avx512(kc, a, (int*)proff + r, Math.Min(PhaseGemmKernels.Rows, g.CKV - r), bt,
                                     acc + (long)r * _kPad + k0, _kPad, u != u0);
@@ -149,27 +149,8 @@ public sealed class StridedImplicitGemmAlgorithm : IConvAlgorithm
                     }
                 });
                 for (int p = 1; p < parts; p++) VecOps.AddInPlace(partials, partials + p * outLen, outLen);
-                // gW[k, (c, tap)] = gWᵀ[(c, tap), k] in 8×8 blocks of rows split over threads
-                int rowsT = g.CKV, kPad = _kPad, k = g.K;
-                nint pgw = (nint)gw;
-                VecOps.ParallelRanges((rowsT + 7) / 8, 8L * kPad, (lo, hi) =>
-                    VecOps.Transpose((float*)ppart, rowsT, k, (float*)pgw, lo * 8, Math.Min(rowsT, hi * 8), kPad, rowsT));
-            }
-        }
-
-        /// <summary>gYᵀ of positions [p0, p0 + kc) of the grid and channels [k0, k0 + 64): bt[(p − p0)·64 + j], zero in the
-        /// columns past OW and the channels past K.</summary>
-        private void PackGradT(float* gy, int k0, int p0, int kc, float* bt)
-        {
-            var g = G;
-            int wp = _ph.Width, kn = Math.Min(PhaseGemmKernels.Channels, g.K - k0), p1 = p0 + kc;
-            if (kn < PhaseGemmKernels.Channels || g.OW < wp) new Span<float>(bt, kc * PhaseGemmKernels.Channels).Clear();
-            for (int oy = p0 / wp; oy * wp < p1; oy++)
-            {
-                int s = Math.Max(p0, oy * wp), e = Math.Min(p1, oy * wp + g.OW);
-                if (s < e)
-                    VecOps.Transpose(gy + (long)k0 * g.OV + oy * g.OW + (s - oy * wp), kn, e - s, bt + (long)(s - p0) * PhaseGemmKernels.Channels,
-                        0, kn, g.OV, PhaseGemmKernels.Channels);
+                // gW[k, (c, tap)] = gWᵀ[(c, tap), k]
+                VecOps.TransposeParallel(partials, g.CKV, g.K, _kPad, gw);
             }
         }
     }

@@ -36,6 +36,24 @@ internal static unsafe class Im2col
         new Span<float>(dst + planes * plane, slack).Clear();
     }
 
+    /// <summary>
+    /// gYᵀ on an implicit GEMM's grid of <paramref name="wp"/> columns per output row: dst[(p − p0)·lanes + j] =
+    /// gy[k0 + j, position p] for grid positions p in [p0, p1) and j &lt; <paramref name="lanes"/>, zero in the columns
+    /// past OW of each row and for channels past K. The implicit GEMMs' backward-weights multiply it with the input
+    /// read in place on the same grid.
+    /// </summary>
+    public static void GridGradT(in ConvGeometry g, float* gy, int wp, int k0, int lanes, int p0, int p1, float* dst)
+    {
+        int kn = Math.Min(lanes, g.K - k0);
+        if (kn < lanes || g.OW < wp) new Span<float>(dst, (p1 - p0) * lanes).Clear();
+        for (int oy = p0 / wp; oy * wp < p1; oy++)
+        {
+            int s = Math.Max(p0, oy * wp), e = Math.Min(p1, oy * wp + g.OW);
+            if (s < e)
+                VecOps.Transpose(gy + (long)k0 * g.OV + oy * g.OW + (s - oy * wp), kn, e - s, dst + (long)(s - p0) * lanes, 0, kn, g.OV, lanes);
+        }
+    }
+
     /// <summary>col[(c - c0)·KV + kidx][t] = x[c, iz, iy, ix] (0 outside), for c in [c0, c1), t in [0, cw); column
     /// rows are <paramref name="ld"/> floats apart (cw when 0), so several images can be lowered side by side.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -163,6 +163,14 @@ internal static unsafe class VecOps
             for (int c = 0; c < cols; c++) dst[c * ds + r] = src[r * ss + c];
     }
 
+    /// <summary>dst[c·rows + r] = src[r·srcStride + c] for r &lt; rows, c &lt; cols (gW from the gWᵀ of a backward-weights
+    /// GEMM, whose rows may be padded past cols), in 8×8 blocks of rows split over threads.</summary>
+    public static void TransposeParallel(float* src, int rows, int cols, int srcStride, float* dst)
+    {
+        nint ps = (nint)src, pd = (nint)dst;
+        ParallelRanges((rows + 7) / 8, 8L * cols, (lo, hi) => Transpose((float*)ps, rows, cols, (float*)pd, lo * 8, Math.Min(rows, hi * 8), srcStride, rows));
+    }
+
     /// <summary>Runs <paramref name="items"/> work items on up to <paramref name="threads"/> workers, handing items out
     /// dynamically (the caller works too); body(worker, item).</summary>
     public static void ParallelItems(int items, int threads, Action<int, int> body) => CoreWorkers.Run(items, threads, body);

@@ -16,8 +16,8 @@ public class AlgorithmDifferentialTests
     /// <summary>The blocked direct kernel runs with AVX-512 or AVX2 tiles.</summary>
     internal static bool BlockedTiles => System.Runtime.Intrinsics.X86.Avx512F.IsSupported || Avx2Kernels;
 
-    /// <summary>The small-plane direct kernel and the strided implicit GEMM run with AVX-512 only.</summary>
-    internal static bool SmallPlaneTiles => System.Runtime.Intrinsics.X86.Avx512F.IsSupported && ConvKit.Kernels.GemmCore.UseAvx512;
+    /// <summary>The small-plane direct kernel and the strided implicit GEMM run with AVX-512 only (switched on).</summary>
+    internal static bool Avx512Tiles => System.Runtime.Intrinsics.X86.Avx512F.IsSupported && ConvKit.Kernels.GemmCore.UseAvx512;
 
     public static IEnumerable<object[]> Cases()
     {
@@ -41,7 +41,7 @@ public class AlgorithmDifferentialTests
             yield return ["blocked_direct", ConvShapes.Kind.StrideOne, ConvDirection.BackwardData, 150];
             yield return ["blocked_direct", ConvShapes.Kind.RowStride, ConvDirection.BackwardWeight, 150];
         }
-        if (SmallPlaneTiles)
+        if (Avx512Tiles)
         {
             yield return ["small_plane_direct", ConvShapes.Kind.StrideOne, ConvDirection.Forward, 150];
             yield return ["small_plane_direct", ConvShapes.Kind.StrideOne, ConvDirection.BackwardData, 150];
@@ -317,7 +317,7 @@ public class AlgorithmDifferentialTests
     public void SmallPlaneDirectMatchesReferenceOnLargerShapes(int n, int c, int h, int w, int k, int ks, int dil, int pad)
     {
         var d = ConvDescriptor.FromGeometry(2, n, c, k, 1, [h, w], [ks, ks], [1, 1], [dil, dil], [pad, pad], [pad, pad], false);
-        if (!SmallPlaneTiles)
+        if (!Avx512Tiles)
         {
             Assert.Null(SmallPlaneDirectAlgorithm.Instance.TryPlan(d, ConvDirection.Forward));
             return;
@@ -334,6 +334,21 @@ public class AlgorithmDifferentialTests
         Assert.Null(SmallPlaneDirectAlgorithm.Instance.TryPlan(ConvDescriptor.Create(2, [1, 8, 9, 9], [8, 4, 3, 3], false, 1, 1, 1, 2), ConvDirection.Forward));
     }
 
+    [Fact]
+    public void Avx512DirectKernelsDeclineGridsPastIntOffsets()
+    {
+        // inputs just under 2^31 elements whose zero-bordered (or phase) planes pass it: declined at planning, before
+        // any operand exists, so a forced plan says so instead of overflowing an offset
+        if (!Avx512Tiles) return;
+        var d = ConvDescriptor.Create(2, [1, 65536, 180, 180], [8, 65536, 3, 3], false, 1, 1);
+        Assert.Null(SmallPlaneDirectAlgorithm.Instance.TryPlan(d, ConvDirection.Forward));
+        Assert.Throws<ArgumentException>("algorithmName", () => ConvPlanner.Plan(d, ConvDirection.Forward, "small_plane_direct"));
+        var s = ConvDescriptor.Create(2, [1, 65536, 180, 180], [8, 65536, 3, 3], false, 2, 1);
+        Assert.Null(StridedImplicitGemmAlgorithm.Instance.TryPlan(s, ConvDirection.BackwardWeight));
+        // a grid that fits is planned
+        Assert.NotNull(StridedImplicitGemmAlgorithm.Instance.TryPlan(ConvDescriptor.Create(2, [1, 64, 180, 180], [8, 64, 3, 3], false, 2, 1), ConvDirection.BackwardWeight));
+    }
+
     [Theory]
     [InlineData(2, 3, 70, 66, 64, 7, 2, 3, 1)]   // conv1-like: even/odd split of 32 floats at a time, several chunks, two images
     [InlineData(1, 5, 41, 37, 65, 3, 3, 1, 2)]   // stride 3, dilation 2: taps of one phase at two shifts; a second panel
@@ -342,7 +357,7 @@ public class AlgorithmDifferentialTests
     public void StridedImplicitGemmMatchesReferenceOnLargerShapes(int n, int c, int h, int w, int k, int ks, int stride, int pad, int dil)
     {
         var d = ConvDescriptor.FromGeometry(2, n, c, k, 1, [h, w], [ks, ks], [stride, stride], [dil, dil], [pad, pad], [pad, pad], false);
-        if (!SmallPlaneTiles)
+        if (!Avx512Tiles)
         {
             Assert.Null(StridedImplicitGemmAlgorithm.Instance.TryPlan(d, ConvDirection.BackwardWeight));
             return;

@@ -32,7 +32,7 @@ public class NonFiniteTests
             yield return ["blocked_direct", ConvShapes.Kind.StrideOne, ConvDirection.BackwardData];
             yield return ["blocked_direct", ConvShapes.Kind.RowStride, ConvDirection.BackwardWeight];
         }
-        if (AlgorithmDifferentialTests.SmallPlaneTiles)
+        if (AlgorithmDifferentialTests.Avx512Tiles)
         {
             yield return ["small_plane_direct", ConvShapes.Kind.StrideOne, ConvDirection.Forward];
             yield return ["small_plane_direct", ConvShapes.Kind.StrideOne, ConvDirection.BackwardData];
