@@ -8,7 +8,7 @@ pass is timed by one and then at once by the other, the order alternating by rou
 the report is the median ratio per pass over the rounds, with the medians of each library's GFLOP/s.
 
 Usage (from the repository root, after dotnet build -c Release):
-    /usr/bin/python3 tools/bench/paired_peers.py [threads] [rounds] > paired.jsonl
+    /usr/bin/python3 tools/bench/paired_peers.py [threads] [rounds] [layer,layer,...] > paired.jsonl
 Prints one JSON line per case and pass, then a markdown table on stderr.
 """
 import json, os, statistics, subprocess, sys, time
@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
 rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+only = set(sys.argv[3].split(",")) if len(sys.argv) > 3 else None
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -72,7 +73,7 @@ def main():
             sys.exit(reply)
         return float(reply)
 
-    cases = torch_cases()
+    cases = {k: v for k, v in torch_cases().items() if only is None or k in only}
     pairs = {}  # (name, pass) -> list of (convkit ms, torch ms)
     for rnd in range(rounds):
         for name, (gflop, passes) in cases.items():

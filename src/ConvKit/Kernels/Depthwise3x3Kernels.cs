@@ -83,6 +83,97 @@ internal static unsafe class Depthwise3x3Kernels
     }
 
     /// <summary>
+    /// Grouped 3×3 with stride 1 over the zero-bordered scratch planes of <see cref="PlanesAvx512"/> (row i at
+    /// i·<paramref name="full"/>, taps kx at +0, +1, +2): rows [<paramref name="oy0"/>, <paramref name="oy1"/>) of
+    /// <paramref name="kt"/> (1-4) output channels that read the same <paramref name="planes"/> input planes (weights
+    /// <paramref name="ckv"/> floats apart from <paramref name="w"/>, outputs <paramref name="ov"/> apart from
+    /// <paramref name="y"/>). A tile is four blocks of 16 outputs (one row × 64 columns, or 2 rows × 32 or 4 rows × 16 for
+    /// narrow rows) × four channels in 16 zmm sums, so each loaded input vector feeds four channels: 4 loads and 4 weight
+    /// broadcasts per 16 FMAs, where <see cref="PlanesAvx512"/>, one channel at a time, reloads each plane's weights per
+    /// pass. Channels past <paramref name="kt"/> repeat the last, and rows past <paramref name="oy1"/> the first of the
+    /// tile (computed, not stored); <paramref name="bias"/> may be null.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void ChannelTileAvx512(float* p, nint planeStride, int planes, nint full, float* w, nint ckv, int kt, float* bias,
+        float* y, long ov, int oy0, int oy1, int ow, bool relu)
+    {
+        float* q0 = w, q1 = w + Math.Min(1, kt - 1) * ckv, q2 = w + Math.Min(2, kt - 1) * ckv, q3 = w + Math.Min(3, kt - 1) * ckv;
+        var b0 = Vector512.Create(bias == null ? 0f : bias[0]);
+        var b1 = Vector512.Create(bias == null ? 0f : bias[Math.Min(1, kt - 1)]);
+        var b2 = Vector512.Create(bias == null ? 0f : bias[Math.Min(2, kt - 1)]);
+        var b3 = Vector512.Create(bias == null ? 0f : bias[Math.Min(3, kt - 1)]);
+        // the four blocks: rows × columns of 16
+        int rows = ow > 32 ? 1 : ow > 16 ? 2 : 4, cols = 4 / rows;
+        int* rowOf = stackalloc int[4];
+        nint* off = stackalloc nint[4];
+        for (int oy = oy0; oy < oy1; oy += rows)
+            for (int ox = 0; ox < ow; ox += 16 * cols)
+            {
+                for (int i = 0; i < 4; i++)
+                {
+                    rowOf[i] = oy + i / cols < oy1 ? i / cols : 0;
+                    off[i] = rowOf[i] * full + i % cols * 16;
+                }
+                nint o1 = off[1], o2 = off[2], o3 = off[3];
+                Vector512<float> a00 = b0, a01 = b0, a02 = b0, a03 = b0, a10 = b1, a11 = b1, a12 = b1, a13 = b1;
+                Vector512<float> a20 = b2, a21 = b2, a22 = b2, a23 = b2, a30 = b3, a31 = b3, a32 = b3, a33 = b3;
+                for (int c = 0; c < planes; c++)
+                {
+                    float* r = p + c * planeStride + oy * full + ox;
+                    int o = 9 * c;
+                    for (int ky = 0; ky < 3; ky++, r += full, o += 3)
+                        for (int kx = 0; kx < 3; kx++)
+                        {
+                            float* s = r + kx;
+                            var x0 = Avx512F.LoadVector512(s); var x1 = Avx512F.LoadVector512(s + o1);
+                            var x2 = Avx512F.LoadVector512(s + o2); var x3 = Avx512F.LoadVector512(s + o3);
+                            var v = Vector512.Create(q0[o + kx]);
+                            a00 = Avx512F.FusedMultiplyAdd(x0, v, a00); a01 = Avx512F.FusedMultiplyAdd(x1, v, a01);
+                            a02 = Avx512F.FusedMultiplyAdd(x2, v, a02); a03 = Avx512F.FusedMultiplyAdd(x3, v, a03);
+                            v = Vector512.Create(q1[o + kx]);
+                            a10 = Avx512F.FusedMultiplyAdd(x0, v, a10); a11 = Avx512F.FusedMultiplyAdd(x1, v, a11);
+                            a12 = Avx512F.FusedMultiplyAdd(x2, v, a12); a13 = Avx512F.FusedMultiplyAdd(x3, v, a13);
+                            v = Vector512.Create(q2[o + kx]);
+                            a20 = Avx512F.FusedMultiplyAdd(x0, v, a20); a21 = Avx512F.FusedMultiplyAdd(x1, v, a21);
+                            a22 = Avx512F.FusedMultiplyAdd(x2, v, a22); a23 = Avx512F.FusedMultiplyAdd(x3, v, a23);
+                            v = Vector512.Create(q3[o + kx]);
+                            a30 = Avx512F.FusedMultiplyAdd(x0, v, a30); a31 = Avx512F.FusedMultiplyAdd(x1, v, a31);
+                            a32 = Avx512F.FusedMultiplyAdd(x2, v, a32); a33 = Avx512F.FusedMultiplyAdd(x3, v, a33);
+                        }
+                }
+                StoreBlocks(y, ov, kt, oy, ox, ow, cols, rowOf, a00, a10, a20, a30, 0, relu);
+                StoreBlocks(y, ov, kt, oy, ox, ow, cols, rowOf, a01, a11, a21, a31, 1, relu);
+                StoreBlocks(y, ov, kt, oy, ox, ow, cols, rowOf, a02, a12, a22, a32, 2, relu);
+                StoreBlocks(y, ov, kt, oy, ox, ow, cols, rowOf, a03, a13, a23, a33, 3, relu);
+            }
+    }
+
+    /// <summary>Block <paramref name="i"/> of a <see cref="ChannelTileAvx512"/> tile, for its <paramref name="kt"/>
+    /// channels: stored unless its row repeats the first (a row past the band's end).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreBlocks(float* y, long ov, int kt, int oy, int ox, int ow, int cols, int* rowOf,
+        Vector512<float> c0, Vector512<float> c1, Vector512<float> c2, Vector512<float> c3, int i, bool relu)
+    {
+        if (i >= cols && rowOf[i] == 0) return;
+        int x0 = ox + i % cols * 16, n = ow - x0;
+        if (n <= 0) return;
+        float* yb = y + (long)(oy + rowOf[i]) * ow + x0;
+        Store16(yb, c0, n, relu);
+        if (kt > 1) Store16(yb + ov, c1, n, relu);
+        if (kt > 2) Store16(yb + 2 * ov, c2, n, relu);
+        if (kt > 3) Store16(yb + 3 * ov, c3, n, relu);
+    }
+
+    /// <summary>Stores the first <paramref name="n"/> (at least 1) of the 16 columns in a, after max(·, 0) when asked.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store16(float* y, Vector512<float> a, int n, bool relu)
+    {
+        if (relu) a = Avx512F.Max(a, Vector512<float>.Zero);
+        if (n >= 16) Avx512F.Store(y, a);
+        else Avx512F.MaskStore(y, Columns(0, n), a);
+    }
+
+    /// <summary>
     /// A depthwise 3×3 plane with stride 1 and one column of left padding, read in place (the scratch copy cost nearly
     /// half the time): as <see cref="PlanesAvx512"/>, four output rows × 32 columns per pass, with the taps' columns
     /// loaded straight from the input rows: plain loads where a block's taps lie inside the row, and at the row's edges

@@ -262,6 +262,31 @@ public class AlgorithmDifferentialTests
             }
     }
 
+    [Fact]
+    public void GroupedChannelTileMatchesReference()
+    {
+        // grouped 3×3 with stride 1 and 3 or more output channels per group (four-channel tiles where AVX-512 is on):
+        // widths around the tile's 16-, 32- and 64-column shapes, heights around its 1-, 2- and 4-row shapes and the
+        // eight-row bands, output channels per group past whole tiles of four, bias and fused relu, an infinite input
+        var r = new Random(3307);
+        int shape = 0;
+        foreach (var (h, w) in new[] { (1, 1), (3, 5), (9, 16), (5, 17), (6, 30), (7, 33), (13, 56), (2, 64), (4, 65), (11, 100) })
+            foreach (var (cg, kg) in new[] { (2, 3), (4, 4), (3, 5), (7, 8) })
+            {
+                int groups = 2 + shape++ % 3;
+                var d = ConvDescriptor.FromGeometry(2, 1 + h % 2, groups * cg, groups * kg, groups, [h, w], [3, 3], [1, 1], [1, 1], [1, w % 3], [h % 3, 1], true);
+                var x = ConvShapes.Data(r, d.InputShape); var wt = ConvShapes.Data(r, d.WeightShape); var b = ConvShapes.Data(r, [d.OutChannels]);
+                var plan = ConvPlanner.Plan(d, ConvDirection.Forward, "depthwise_direct");
+                var (got, want) = RunWithReference(plan, d, ConvDirection.Forward, x, wt, ConvShapes.Data(r, d.OutputShape), b);
+                for (int i = 0; i < got.Length; i++) Assert.Equal(want[i], got[i], 1e-4f);
+                CheckBiasRelu(plan, d, r);
+                x[r.Next(x.Length)] = float.PositiveInfinity;
+                (got, want) = RunWithReference(plan, d, ConvDirection.Forward, x, wt, ConvShapes.Data(r, d.OutputShape), b);
+                for (int i = 0; i < got.Length; i++)
+                    Assert.True(float.IsFinite(want[i]) ? Math.Abs(want[i] - got[i]) <= 1e-3f * (1 + Math.Abs(want[i])) : got[i].Equals(want[i]), $"{d}: {i} got {got[i]} want {want[i]}");
+            }
+    }
+
     [Theory]
     [InlineData(1, 64, 28, 28, 64, 3, 1, 1, 1)]    // whole runs and tiles, both threads over chunks of tiles
     [InlineData(2, 30, 7, 7, 40, 3, 1, 1, 1)]      // 7-wide rows: tiles across rows, an odd run count; C and K past blocks
