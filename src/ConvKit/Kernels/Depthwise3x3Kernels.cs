@@ -122,30 +122,46 @@ internal static unsafe class Depthwise3x3Kernels
                     float* r = p + c * planeStride + oy * full + ox;
                     int o = 9 * c;
                     for (int ky = 0; ky < 3; ky++, r += full, o += 3)
-                        for (int kx = 0; kx < 3; kx++)
-                        {
-                            float* s = r + kx;
-                            var x0 = Avx512F.LoadVector512(s); var x1 = Avx512F.LoadVector512(s + o1);
-                            var x2 = Avx512F.LoadVector512(s + o2); var x3 = Avx512F.LoadVector512(s + o3);
-                            var v = Vector512.Create(q0[o + kx]);
-                            a00 = Avx512F.FusedMultiplyAdd(x0, v, a00); a01 = Avx512F.FusedMultiplyAdd(x1, v, a01);
-                            a02 = Avx512F.FusedMultiplyAdd(x2, v, a02); a03 = Avx512F.FusedMultiplyAdd(x3, v, a03);
-                            v = Vector512.Create(q1[o + kx]);
-                            a10 = Avx512F.FusedMultiplyAdd(x0, v, a10); a11 = Avx512F.FusedMultiplyAdd(x1, v, a11);
-                            a12 = Avx512F.FusedMultiplyAdd(x2, v, a12); a13 = Avx512F.FusedMultiplyAdd(x3, v, a13);
-                            v = Vector512.Create(q2[o + kx]);
-                            a20 = Avx512F.FusedMultiplyAdd(x0, v, a20); a21 = Avx512F.FusedMultiplyAdd(x1, v, a21);
-                            a22 = Avx512F.FusedMultiplyAdd(x2, v, a22); a23 = Avx512F.FusedMultiplyAdd(x3, v, a23);
-                            v = Vector512.Create(q3[o + kx]);
-                            a30 = Avx512F.FusedMultiplyAdd(x0, v, a30); a31 = Avx512F.FusedMultiplyAdd(x1, v, a31);
-                            a32 = Avx512F.FusedMultiplyAdd(x2, v, a32); a33 = Avx512F.FusedMultiplyAdd(x3, v, a33);
-                        }
+                    {
+                        // the three taps of a row written out: the JIT does not unroll the loop, whose control cost a tenth
+                        ChannelTap(r, o1, o2, o3, q0 + o, q1 + o, q2 + o, q3 + o, ref a00, ref a01, ref a02, ref a03, ref a10, ref a11, ref a12, ref a13,
+                            ref a20, ref a21, ref a22, ref a23, ref a30, ref a31, ref a32, ref a33);
+                        ChannelTap(r + 1, o1, o2, o3, q0 + o + 1, q1 + o + 1, q2 + o + 1, q3 + o + 1, ref a00, ref a01, ref a02, ref a03, ref a10, ref a11,
+                            ref a12, ref a13, ref a20, ref a21, ref a22, ref a23, ref a30, ref a31, ref a32, ref a33);
+                        ChannelTap(r + 2, o1, o2, o3, q0 + o + 2, q1 + o + 2, q2 + o + 2, q3 + o + 2, ref a00, ref a01, ref a02, ref a03, ref a10, ref a11,
+                            ref a12, ref a13, ref a20, ref a21, ref a22, ref a23, ref a30, ref a31, ref a32, ref a33);
+                    }
                 }
                 StoreBlocks(y, ov, kt, oy, ox, ow, cols, rowOf, a00, a10, a20, a30, 0, relu);
                 StoreBlocks(y, ov, kt, oy, ox, ow, cols, rowOf, a01, a11, a21, a31, 1, relu);
                 StoreBlocks(y, ov, kt, oy, ox, ow, cols, rowOf, a02, a12, a22, a32, 2, relu);
                 StoreBlocks(y, ov, kt, oy, ox, ow, cols, rowOf, a03, a13, a23, a33, 3, relu);
             }
+    }
+
+    /// <summary>One tap of a <see cref="ChannelTileAvx512"/> tile: the four blocks at s, +o1, +o2, +o3 times the four
+    /// channels' weights at q0..q3, into the 16 sums.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void ChannelTap(float* s, nint o1, nint o2, nint o3, float* q0, float* q1, float* q2, float* q3,
+        ref Vector512<float> a00, ref Vector512<float> a01, ref Vector512<float> a02, ref Vector512<float> a03,
+        ref Vector512<float> a10, ref Vector512<float> a11, ref Vector512<float> a12, ref Vector512<float> a13,
+        ref Vector512<float> a20, ref Vector512<float> a21, ref Vector512<float> a22, ref Vector512<float> a23,
+        ref Vector512<float> a30, ref Vector512<float> a31, ref Vector512<float> a32, ref Vector512<float> a33)
+    {
+        var x0 = Avx512F.LoadVector512(s); var x1 = Avx512F.LoadVector512(s + o1);
+        var x2 = Avx512F.LoadVector512(s + o2); var x3 = Avx512F.LoadVector512(s + o3);
+        var v = Vector512.Create(*q0);
+        a00 = Avx512F.FusedMultiplyAdd(x0, v, a00); a01 = Avx512F.FusedMultiplyAdd(x1, v, a01);
+        a02 = Avx512F.FusedMultiplyAdd(x2, v, a02); a03 = Avx512F.FusedMultiplyAdd(x3, v, a03);
+        v = Vector512.Create(*q1);
+        a10 = Avx512F.FusedMultiplyAdd(x0, v, a10); a11 = Avx512F.FusedMultiplyAdd(x1, v, a11);
+        a12 = Avx512F.FusedMultiplyAdd(x2, v, a12); a13 = Avx512F.FusedMultiplyAdd(x3, v, a13);
+        v = Vector512.Create(*q2);
+        a20 = Avx512F.FusedMultiplyAdd(x0, v, a20); a21 = Avx512F.FusedMultiplyAdd(x1, v, a21);
+        a22 = Avx512F.FusedMultiplyAdd(x2, v, a22); a23 = Avx512F.FusedMultiplyAdd(x3, v, a23);
+        v = Vector512.Create(*q3);
+        a30 = Avx512F.FusedMultiplyAdd(x0, v, a30); a31 = Avx512F.FusedMultiplyAdd(x1, v, a31);
+        a32 = Avx512F.FusedMultiplyAdd(x2, v, a32); a33 = Avx512F.FusedMultiplyAdd(x3, v, a33);
     }
 
     /// <summary>Block <paramref name="i"/> of a <see cref="ChannelTileAvx512"/> tile, for its <paramref name="kt"/>
