@@ -105,16 +105,13 @@ internal static unsafe class Depthwise3x3Kernels
         // the four blocks: rows × columns of 16
         int rows = ow > 32 ? 1 : ow > 16 ? 2 : 4, cols = 4 / rows;
         int* rowOf = stackalloc int[4];
-        nint* off = stackalloc nint[4];
         for (int oy = oy0; oy < oy1; oy += rows)
             for (int ox = 0; ox < ow; ox += 16 * cols)
             {
                 for (int i = 0; i < 4; i++)
-                {
                     rowOf[i] = oy + i / cols < oy1 ? i / cols : 0;
-                    off[i] = rowOf[i] * full + i % cols * 16;
-                }
-                nint o1 = off[1], o2 = off[2], o3 = off[3];
+                // block i's offset from block 0
+                nint o1 = rowOf[1] * full + 1 % cols * 16, o2 = rowOf[2] * full + 2 % cols * 16, o3 = rowOf[3] * full + 3 % cols * 16;
                 Vector512<float> a00 = b0, a01 = b0, a02 = b0, a03 = b0, a10 = b1, a11 = b1, a12 = b1, a13 = b1;
                 Vector512<float> a20 = b2, a21 = b2, a22 = b2, a23 = b2, a30 = b3, a31 = b3, a32 = b3, a33 = b3;
                 for (int c = 0; c < planes; c++)
@@ -123,7 +120,7 @@ internal static unsafe class Depthwise3x3Kernels
                     int o = 9 * c;
                     for (int ky = 0; ky < 3; ky++, r += full, o += 3)
                     {
-                        // the three taps of a row written out: the JIT does not unroll the loop, whose control cost a tenth
+                        // the three taps of a row written out: the JIT does not unroll the loop, whose control cost about a twentieth
                         ChannelTap(r, o1, o2, o3, q0 + o, q1 + o, q2 + o, q3 + o, ref a00, ref a01, ref a02, ref a03, ref a10, ref a11, ref a12, ref a13,
                             ref a20, ref a21, ref a22, ref a23, ref a30, ref a31, ref a32, ref a33);
                         ChannelTap(r + 1, o1, o2, o3, q0 + o + 1, q1 + o + 1, q2 + o + 1, q3 + o + 1, ref a00, ref a01, ref a02, ref a03, ref a10, ref a11,
