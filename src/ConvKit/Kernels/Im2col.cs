@@ -23,17 +23,24 @@ internal static unsafe class Im2col
     {
         long plane = (long)hp * wp;
         for (int c = 0; c < planes; c++)
-            for (int i = 0; i < hp; i++)
-            {
-                float* d = dst + c * plane + (long)i * wp;
-                int iy = i - g.PH;
-                int n = (uint)iy < (uint)g.IH ? Math.Min(g.IW, wp - g.PW) : 0;
-                new Span<float>(d, Math.Min(g.PW, wp)).Clear();
-                if (n > 0) new ReadOnlySpan<float>(x + ((long)c * g.IH + iy) * g.IW, n).CopyTo(new Span<float>(d + g.PW, n));
-                int used = Math.Min(wp, g.PW + n);
-                new Span<float>(d + used, wp - used).Clear();
-            }
+            PadRows(g, x + (long)c * g.IH * g.IW, wp, dst + c * plane, 0, hp);
         new Span<float>(dst + planes * plane, slack).Clear();
+    }
+
+    /// <summary>Rows [<paramref name="r0"/>, <paramref name="r1"/>) of one zero-bordered plane of <paramref name="wp"/>
+    /// floats per row (see <see cref="PadPlanes"/>) from input plane <paramref name="x"/>.</summary>
+    public static void PadRows(in ConvGeometry g, float* x, int wp, float* dst, int r0, int r1)
+    {
+        for (int i = r0; i < r1; i++)
+        {
+            float* d = dst + (long)i * wp;
+            int iy = i - g.PH;
+            int n = (uint)iy < (uint)g.IH ? Math.Min(g.IW, wp - g.PW) : 0;
+            new Span<float>(d, Math.Min(g.PW, wp)).Clear();
+            if (n > 0) new ReadOnlySpan<float>(x + (long)iy * g.IW, n).CopyTo(new Span<float>(d + g.PW, n));
+            int used = Math.Min(wp, g.PW + n);
+            new Span<float>(d + used, wp - used).Clear();
+        }
     }
 
     /// <summary>

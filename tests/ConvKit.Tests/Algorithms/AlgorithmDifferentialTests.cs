@@ -16,7 +16,8 @@ public class AlgorithmDifferentialTests
     /// <summary>The blocked direct kernel runs with AVX-512 or AVX2 tiles.</summary>
     internal static bool BlockedTiles => System.Runtime.Intrinsics.X86.Avx512F.IsSupported || Avx2Kernels;
 
-    /// <summary>The small-plane direct kernel and the strided implicit GEMM run with AVX-512 only (switched on).</summary>
+    /// <summary>The small-plane and lane-channel direct kernels and the strided implicit GEMM run with AVX-512 only
+    /// (switched on).</summary>
     internal static bool Avx512Tiles => System.Runtime.Intrinsics.X86.Avx512F.IsSupported && ConvKit.Kernels.GemmCore.UseAvx512;
 
     public static IEnumerable<object[]> Cases()
@@ -46,6 +47,7 @@ public class AlgorithmDifferentialTests
             yield return ["small_plane_direct", ConvShapes.Kind.StrideOne, ConvDirection.Forward, 150];
             yield return ["small_plane_direct", ConvShapes.Kind.StrideOne, ConvDirection.BackwardData, 150];
             yield return ["strided_implicit_gemm", ConvShapes.Kind.Strided, ConvDirection.BackwardWeight, 150];
+            yield return ["lane_channel_direct", ConvShapes.Kind.FirstLayer, ConvDirection.Forward, 150];
         }
     }
 
@@ -357,6 +359,36 @@ public class AlgorithmDifferentialTests
         Assert.Null(SmallPlaneDirectAlgorithm.Instance.TryPlan(d, ConvDirection.BackwardWeight));
         Assert.Null(SmallPlaneDirectAlgorithm.Instance.TryPlan(ConvDescriptor.Create(2, [1, 8, 9, 9], [8, 8, 3, 3], false, 2, 1), ConvDirection.Forward));
         Assert.Null(SmallPlaneDirectAlgorithm.Instance.TryPlan(ConvDescriptor.Create(2, [1, 8, 9, 9], [8, 4, 3, 3], false, 1, 1, 1, 2), ConvDirection.Forward));
+    }
+
+    [Theory]
+    [InlineData(1, 3, 224, 224, 64, 7, 2, 3, 1)]  // ResNet-50 conv1: seven whole tiles per row, four channel blocks
+    [InlineData(2, 4, 37, 53, 40, 5, 2, 2, 1)]    // a 27-position row (a tile's tail), 40 = 16 + 16 + 8 channels, 2 images
+    [InlineData(1, 1, 9, 70, 17, 3, 1, 0, 2)]     // stride 1, dilation 2, one channel past a block
+    public void LaneChannelDirectMatchesReferenceOnLargerShapes(int n, int c, int h, int w, int k, int ks, int stride, int pad, int dil)
+    {
+        var d = ConvDescriptor.FromGeometry(2, n, c, k, 1, [h, w], [ks, ks], [stride, stride], [dil, dil], [pad, pad], [pad, pad], false);
+        if (!Avx512Tiles)
+        {
+            Assert.Null(LaneChannelDirectAlgorithm.Instance.TryPlan(d, ConvDirection.Forward));
+            return;
+        }
+        // NaN left in the workspace where the padded planes and packed weights go must not reach y
+        unsafe
+        {
+            const int poison = 1 << 20;
+            new Span<float>(ConvKit.Kernels.Workspace.Get(ConvKit.Kernels.Workspace.PaddedPlanes, poison), poison).Fill(float.NaN);
+            new Span<float>(ConvKit.Kernels.Workspace.Get(ConvKit.Kernels.Workspace.PackedWeights, poison), poison).Fill(float.NaN);
+        }
+        var r = new Random(n * 7 + c + k);
+        var plan = ConvPlanner.Plan(d, ConvDirection.Forward, "lane_channel_direct");
+        CheckAgainstReference(plan, d, ConvDirection.Forward, r, 1e-5);
+        // bias and relu fused in the tile's stores
+        CheckBiasRelu(plan, d, r);
+        // forward only; groups and width strides above 2 are declined
+        Assert.Null(LaneChannelDirectAlgorithm.Instance.TryPlan(d, ConvDirection.BackwardWeight));
+        Assert.Null(LaneChannelDirectAlgorithm.Instance.TryPlan(ConvDescriptor.Create(2, [1, 4, 20, 20], [16, 2, 3, 3], false, 1, 1, 1, 2), ConvDirection.Forward));
+        Assert.Null(LaneChannelDirectAlgorithm.Instance.TryPlan(ConvDescriptor.Create(2, [1, 3, 40, 40], [16, 3, 5, 5], false, 3, 2), ConvDirection.Forward));
     }
 
     [Fact]

@@ -5,13 +5,13 @@ namespace ConvKit.Tests.Algorithms;
 /// <summary>Seeded random convolution geometries for the differential tests.</summary>
 public static class ConvShapes
 {
-    public enum Kind { General, Pointwise, Depthwise, Winograd3x3, Grouped, SmallChannels, StrideOne, RowStride, Strided }
+    public enum Kind { General, Pointwise, Depthwise, Winograd3x3, Grouped, SmallChannels, StrideOne, RowStride, Strided, FirstLayer }
 
     public static ConvDescriptor Random(Random r, Kind kind)
     {
         while (true)
         {
-            int rank = kind == Kind.Winograd3x3 ? 2 : kind is Kind.SmallChannels or Kind.StrideOne or Kind.RowStride or Kind.Strided ? 1 + r.Next(2) : 1 + r.Next(3);
+            int rank = kind == Kind.Winograd3x3 ? 2 : kind is Kind.SmallChannels or Kind.StrideOne or Kind.RowStride or Kind.Strided or Kind.FirstLayer ? 1 + r.Next(2) : 1 + r.Next(3);
             int groups = kind switch { Kind.Depthwise => 2 + r.Next(5), Kind.General => r.Next(3) == 0 ? 1 + r.Next(3) : 1, _ => r.Next(5) == 0 ? 2 : 1 };
             int cg = kind == Kind.Depthwise ? 1 : Pick(r, 1, 2, 3, 5, 7, 8, 13, 17);
             int kg = Pick(r, 1, 2, 3, 5, 6, 7, 12, 16, 17);
@@ -25,6 +25,8 @@ public static class ConvShapes
             if (kind == Kind.RowStride) { groups = 1; cg = Pick(r, 1, 3, 16, 17, 33); kg = Pick(r, 1, 5, 16, 31, 32, 33, 64); }
             // rows of A around the 6-row tiles, output channels around the 64-channel panels of the strided implicit GEMM
             if (kind == Kind.Strided) { groups = 1; cg = Pick(r, 1, 2, 3, 5, 13); kg = Pick(r, 1, 7, 63, 64, 65, 100); }
+            // output channels around the 16-channel lanes of the lane-channel kernel
+            if (kind == Kind.FirstLayer) { groups = 1; cg = Pick(r, 1, 2, 3, 4, 5); kg = Pick(r, 1, 7, 16, 17, 33, 64); }
             int n = Pick(r, 1, 1, 2, 3);
             int maxSpatial = rank switch { 1 => 40, 2 => 19, _ => 7 };
             var input = new int[rank]; var kernel = new int[rank]; var stride = new int[rank]; var dil = new int[rank];
@@ -41,6 +43,12 @@ public static class ConvShapes
                         // strides 1-4 (at least one axis above 1 below), kernels up to 7 (conv1), dilation
                         input[i] = 1 + r.Next(rank == 1 ? 80 : 30);
                         kernel[i] = 1 + r.Next(7); stride[i] = 1 + r.Next(4); dil[i] = 1 + r.Next(2); pb[i] = r.Next(4); pe[i] = r.Next(4);
+                        break;
+                    case Kind.FirstLayer:
+                        // rows around its 16-position tiles, stride 1 or 2 along them (any down the columns), kernels to 7
+                        input[i] = 1 + r.Next(i == rank - 1 ? 70 : 19);
+                        kernel[i] = 1 + r.Next(7); stride[i] = i == rank - 1 ? 1 + r.Next(2) : 1 + r.Next(3); dil[i] = 1 + r.Next(2);
+                        pb[i] = r.Next(4); pe[i] = r.Next(4);
                         break;
                     case Kind.RowStride:
                         // stride along every axis but the last (width), whose lengths pass runs of 7 positions

@@ -37,6 +37,7 @@ public class NonFiniteTests
             yield return ["small_plane_direct", ConvShapes.Kind.StrideOne, ConvDirection.Forward];
             yield return ["small_plane_direct", ConvShapes.Kind.StrideOne, ConvDirection.BackwardData];
             yield return ["strided_implicit_gemm", ConvShapes.Kind.Strided, ConvDirection.BackwardWeight];
+            yield return ["lane_channel_direct", ConvShapes.Kind.FirstLayer, ConvDirection.Forward];
         }
         yield return ["flipped_forward", ConvShapes.Kind.StrideOne, ConvDirection.BackwardData];
     }
