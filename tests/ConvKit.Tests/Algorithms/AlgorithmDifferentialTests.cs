@@ -374,12 +374,7 @@ public class AlgorithmDifferentialTests
             return;
         }
         // NaN left in the workspace where the padded planes and packed weights go must not reach y
-        unsafe
-        {
-            const int poison = 1 << 20;
-            new Span<float>(ConvKit.Kernels.Workspace.Get(ConvKit.Kernels.Workspace.PaddedPlanes, poison), poison).Fill(float.NaN);
-            new Span<float>(ConvKit.Kernels.Workspace.Get(ConvKit.Kernels.Workspace.PackedWeights, poison), poison).Fill(float.NaN);
-        }
+        PoisonWorkspace(ConvKit.Kernels.Workspace.PaddedPlanes, ConvKit.Kernels.Workspace.PackedWeights);
         var r = new Random(n * 7 + c + k);
         var plan = ConvPlanner.Plan(d, ConvDirection.Forward, "lane_channel_direct");
         CheckAgainstReference(plan, d, ConvDirection.Forward, r, 1e-5);
@@ -420,11 +415,7 @@ public class AlgorithmDifferentialTests
             return;
         }
         // NaN left in the workspace where the phase planes go must not reach gW
-        unsafe
-        {
-            const int poison = 1 << 20;
-            new Span<float>(ConvKit.Kernels.Workspace.Get(ConvKit.Kernels.Workspace.Columns, poison), poison).Fill(float.NaN);
-        }
+        PoisonWorkspace(ConvKit.Kernels.Workspace.Columns);
         CheckAgainstReference(ConvPlanner.Plan(d, ConvDirection.BackwardWeight, "strided_implicit_gemm"), d, ConvDirection.BackwardWeight, new Random(n + c + k), 1e-5);
         // backward-weights of strided layers only
         Assert.Null(StridedImplicitGemmAlgorithm.Instance.TryPlan(d, ConvDirection.Forward));
@@ -588,6 +579,15 @@ public class AlgorithmDifferentialTests
     }
 
     /// <summary>A forward <paramref name="plan"/> with a bias and the fused ReLU against the reference.</summary>
+    /// <summary>Fills the first 2²⁰ floats of this thread's workspace slots with NaN, as a previous call might have left
+    /// them, so that a kernel reading a buffer it did not fully write fails its test.</summary>
+    internal static unsafe void PoisonWorkspace(params int[] slots)
+    {
+        const int floats = 1 << 20;
+        foreach (int slot in slots)
+            new Span<float>(ConvKit.Kernels.Workspace.Get(slot, floats), floats).Fill(float.NaN);
+    }
+
     internal static void CheckBiasRelu(ConvPlan plan, ConvDescriptor d, Random r)
     {
         var x = ConvShapes.Data(r, d.InputShape); var wt = ConvShapes.Data(r, d.WeightShape); var b = ConvShapes.Data(r, [d.OutChannels]);
