@@ -45,7 +45,7 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
     public ConvPlan? TryPlan(ConvDescriptor core, ConvDirection direction)
     {
         // the AVX-512 tiles where 512-bit vectors are on, else AVX2 tiles
-        bool wide = Avx512F.IsSupported && GemmCore.UseAvx512;
+        bool wide = GemmCore.Avx512On;
         if (!(wide || (Avx2.IsSupported && Fma.IsSupported)) || core.Rank > 2 || core.Groups != 1) return null;
         // backward-data runs the forward of the flipped problem (for a strided 1×1 kernel: a 1×1 over gy whose output
         // is spread over gx's strided positions); a 1×1 forward with a width stride, a 1×1 over the input's strided

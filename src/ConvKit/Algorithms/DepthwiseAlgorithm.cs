@@ -213,19 +213,19 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
         /// (<see cref="Depthwise3x3Kernels.StrideOneAvx512"/>, <see cref="Depthwise3x3Kernels.StrideTwoAvx512"/>),
         /// backward-weights (<see cref="Depthwise3x3Kernels.WeightGradAvx512"/>) and stride-2 backward-data
         /// (<see cref="Depthwise3x3Kernels.DataGradStrideTwoAvx512"/>).</summary>
-        private static bool InPlace3x3(in ConvGeometry g) => InPlaceShape(g) && Avx512F.IsSupported && GemmCore.UseAvx512;
+        private static bool InPlace3x3(in ConvGeometry g) => InPlaceShape(g) && GemmCore.Avx512On;
 
         /// <summary>With AVX-512 off, the stride-2 <see cref="InPlaceShape"/> forwards run
         /// <see cref="Depthwise3x3Kernels.StrideTwoAvx2"/> (MobileNetV2's in 0.58-0.66× the scratch-plane kernel's time,
         /// measured with AVX-512 switched off; an AVX2 stride-1 kernel in place, row by row, ran 1.5× slower and was
         /// dropped).</summary>
         private static bool StrideTwoAvx2(in ConvGeometry g)
-            => InPlaceShape(g) && g.SH == 2 && !(Avx512F.IsSupported && GemmCore.UseAvx512) && Avx2.IsSupported && Fma.IsSupported;
+            => InPlaceShape(g) && g.SH == 2 && !GemmCore.Avx512On && Avx2.IsSupported && Fma.IsSupported;
 
         /// <summary>Whether the forward runs <see cref="Depthwise3x3Kernels.PlanesAvx512"/>: 3×3, dilation 1, strides ≤ 2,
         /// AVX-512 on.</summary>
         internal static bool Registers3x3(in ConvGeometry g)
-            => g.KH == 3 && g.KW == 3 && g.DH == 1 && g.DW == 1 && g.SH <= 2 && Avx512F.IsSupported && GemmCore.UseAvx512 && ScratchPlanesFit(g);
+            => g.KH == 3 && g.KW == 3 && g.DH == 1 && g.DW == 1 && g.SH <= 2 && GemmCore.Avx512On && ScratchPlanesFit(g);
 
         // The geometry and address of the plane this thread last padded: when the next plane has the same, its zero
         // rows and border columns are still in place and only the image rows are copied (the clearing and per-row

@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics.X86;
 using ConvKit.Descriptors;
 using ConvKit.Kernels;
 
@@ -33,7 +32,7 @@ public sealed class LaneChannelDirectAlgorithm : IConvAlgorithm
     /// <inheritdoc/>
     public ConvPlan? TryPlan(ConvDescriptor core, ConvDirection direction)
     {
-        if (!(Avx512F.IsSupported && GemmCore.UseAvx512) || direction != ConvDirection.Forward || core.Rank > 2 || core.Groups != 1) return null;
+        if (!GemmCore.Avx512On || direction != ConvDirection.Forward || core.Rank > 2 || core.Groups != 1) return null;
         var g = new ConvGeometry(core);
         if (g.SW > 2) return null;
         var s = new Sizes(g);

@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics.X86;
 using ConvKit.Descriptors;
 using ConvKit.Kernels;
 
@@ -34,7 +33,7 @@ public sealed class SmallPlaneDirectAlgorithm : IConvAlgorithm
     /// <inheritdoc/>
     public ConvPlan? TryPlan(ConvDescriptor core, ConvDirection direction)
     {
-        if (!(Avx512F.IsSupported && GemmCore.UseAvx512) || direction == ConvDirection.BackwardWeight || core.Rank > 2 || core.Groups != 1) return null;
+        if (!GemmCore.Avx512On || direction == ConvDirection.BackwardWeight || core.Rank > 2 || core.Groups != 1) return null;
         var run = direction == ConvDirection.BackwardData ? FlippedForwardAlgorithm.FlippedDescriptor(core) : core;
         if (run is null) return null;
         var g = new ConvGeometry(run);

@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics.X86;
 using ConvKit.Descriptors;
 using ConvKit.Kernels;
 
@@ -35,7 +34,7 @@ public sealed class StridedImplicitGemmAlgorithm : IConvAlgorithm
     /// <inheritdoc/>
     public ConvPlan? TryPlan(ConvDescriptor core, ConvDirection direction)
     {
-        if (!(Avx512F.IsSupported && GemmCore.UseAvx512) || direction != ConvDirection.BackwardWeight || core.Rank > 2 || core.Groups != 1) return null;
+        if (!GemmCore.Avx512On || direction != ConvDirection.BackwardWeight || core.Rank > 2 || core.Groups != 1) return null;
         var g = new ConvGeometry(core);
         if (g.SH == 1 && g.SW == 1) return null;
         var phases = new Phases(g);

@@ -46,10 +46,7 @@ internal static unsafe class Depthwise3x3Kernels
                             ref a0, ref a1, ref a2, ref a3, ref b0, ref b1, ref b2, ref b3);
                     }
                     float* yr = y + (long)oy * ow + ox;
-                    Store(yr, a0, b0, ow - ox, relu);
-                    Store(yr + ow, a1, b1, ow - ox, relu);
-                    Store(yr + 2 * ow, a2, b2, ow - ox, relu);
-                    Store(yr + 3 * ow, a3, b3, ow - ox, relu);
+                    StoreRows(yr, ow, ow - ox, 4, a0, b0, a1, b1, a2, b2, a3, b3, relu);
                 }
         // rows one at a time (row strides above 1, and the last rows): 64 columns, two accumulators each (taps of rows
         // 0-1 and of row 2) for eight chains
@@ -211,8 +208,7 @@ internal static unsafe class Depthwise3x3Kernels
         {
             // padded row i of the pass is input row oy − ph + i (the zero row outside the image; output rows past oh
             // are computed and not stored)
-            for (int i = 0; i < 6; i++)
-                rows[i] = (uint)(oy + i - ph) < (uint)ih ? x + (long)(oy + i - ph) * iw : zeros;
+            InputRows(rows, x, ih, iw, oy - ph, zeros);
             int valid = Math.Min(4, oh - oy);
             for (int ox = 0; ox < ow; ox += 32)
             {
@@ -233,10 +229,7 @@ internal static unsafe class Depthwise3x3Kernels
                     FourRows(new InPlaceTaps<EdgeBlock, EdgeBlock>(new(ox, iw), new(ox2, iw)),
                         rows, ox, ox2, w0, w1, w2, w3, w4, w5, w6, w7, w8, ref a0, ref a1, ref a2, ref a3, ref b0, ref b1, ref b2, ref b3);
                 float* yr = y + (long)oy * ow + ox;
-                Store(yr, a0, b0, ow - ox, relu);
-                if (valid > 1) Store(yr + ow, a1, b1, ow - ox, relu);
-                if (valid > 2) Store(yr + 2 * ow, a2, b2, ow - ox, relu);
-                if (valid > 3) Store(yr + 3 * ow, a3, b3, ow - ox, relu);
+                StoreRows(yr, ow, ow - ox, valid, a0, b0, a1, b1, a2, b2, a3, b3, relu);
             }
         }
     }
@@ -254,17 +247,34 @@ internal static unsafe class Depthwise3x3Kernels
         float** rows = stackalloc float*[6];
         for (int oy = 0; oy < oh; oy += 4)
         {
-            for (int i = 0; i < 6; i++)
-                rows[i] = (uint)(oy + i - ph) < (uint)ih ? x + (long)(oy + i - ph) * iw : zeros;
+            InputRows(rows, x, ih, iw, oy - ph, zeros);
             Vector512<float> a0 = vb, a1 = vb, a2 = vb, a3 = vb, b0 = vb, b1 = vb, b2 = vb, b3 = vb;
             FourRows(taps, rows, 0, ox2, w0, w1, w2, w3, w4, w5, w6, w7, w8, ref a0, ref a1, ref a2, ref a3, ref b0, ref b1, ref b2, ref b3);
             int valid = Math.Min(4, oh - oy);
             float* yr = y + (long)oy * ow;
-            Store(yr, a0, b0, ow, relu);
-            if (valid > 1) Store(yr + ow, a1, b1, ow, relu);
-            if (valid > 2) Store(yr + 2 * ow, a2, b2, ow, relu);
-            if (valid > 3) Store(yr + 3 * ow, a3, b3, ow, relu);
+            StoreRows(yr, ow, ow, valid, a0, b0, a1, b1, a2, b2, a3, b3, relu);
         }
+    }
+
+    /// <summary>rows[i] = input row <paramref name="iy0"/> + i for i &lt; 6, or <paramref name="zeros"/> where that row lies
+    /// outside [0, <paramref name="ih"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void InputRows(float** rows, float* x, int ih, int iw, int iy0, float* zeros)
+    {
+        for (int i = 0; i < 6; i++)
+            rows[i] = (uint)(iy0 + i) < (uint)ih ? x + (long)(iy0 + i) * iw : zeros;
+    }
+
+    /// <summary>The first <paramref name="valid"/> (1-4) of a pass's four output rows (<paramref name="ow"/> floats
+    /// apart), the first <paramref name="n"/> of their 32 columns each (see <see cref="Store"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreRows(float* yr, int ow, int n, int valid, Vector512<float> a0, Vector512<float> b0, Vector512<float> a1,
+        Vector512<float> b1, Vector512<float> a2, Vector512<float> b2, Vector512<float> a3, Vector512<float> b3, bool relu)
+    {
+        Store(yr, a0, b0, n, relu);
+        if (valid > 1) Store(yr + ow, a1, b1, n, relu);
+        if (valid > 2) Store(yr + 2 * ow, a2, b2, n, relu);
+        if (valid > 3) Store(yr + 3 * ow, a3, b3, n, relu);
     }
 
     /// <summary>

@@ -54,6 +54,10 @@ internal static unsafe class GemmCore
     /// </summary>
     internal static bool UseAvx512 { get; set; } = Avx512F.IsSupported;
 
+    /// <summary>Whether the AVX-512 kernels run: the CPU has AVX-512 and <see cref="UseAvx512"/> is on. (The
+    /// <c>IsSupported</c> test is a JIT-time constant, so callers' AVX-512 paths compile away without it.)</summary>
+    internal static bool Avx512On => Avx512F.IsSupported && UseAvx512;
+
     /// <summary>
     /// Whether 512-bit FMAs run at twice the 256-bit rate here (two full-width units, as on Sapphire Rapids), rather
     /// than at the same rate (Zen 4 splits them in two). Only the planner reads it, to prefer the kernels that

@@ -18,7 +18,7 @@ public class AlgorithmDifferentialTests
 
     /// <summary>The small-plane and lane-channel direct kernels and the strided implicit GEMM run with AVX-512 only
     /// (switched on).</summary>
-    internal static bool Avx512Tiles => System.Runtime.Intrinsics.X86.Avx512F.IsSupported && ConvKit.Kernels.GemmCore.UseAvx512;
+    internal static bool Avx512Tiles => ConvKit.Kernels.GemmCore.Avx512On;
 
     public static IEnumerable<object[]> Cases()
     {
@@ -397,8 +397,12 @@ public class AlgorithmDifferentialTests
         Assert.Throws<ArgumentException>("algorithmName", () => ConvPlanner.Plan(d, ConvDirection.Forward, "small_plane_direct"));
         var s = ConvDescriptor.Create(2, [1, 65536, 180, 180], [8, 65536, 3, 3], false, 2, 1);
         Assert.Null(StridedImplicitGemmAlgorithm.Instance.TryPlan(s, ConvDirection.BackwardWeight));
-        // a grid that fits is planned
+        var first = ConvDescriptor.Create(2, [1, 4, 20000, 20000], [16, 4, 7, 7], false, 2, 3);
+        Assert.Null(LaneChannelDirectAlgorithm.Instance.TryPlan(first, ConvDirection.Forward));
+        Assert.Throws<ArgumentException>("algorithmName", () => ConvPlanner.Plan(first, ConvDirection.Forward, "lane_channel_direct"));
+        // grids that fit are planned
         Assert.NotNull(StridedImplicitGemmAlgorithm.Instance.TryPlan(ConvDescriptor.Create(2, [1, 64, 180, 180], [8, 64, 3, 3], false, 2, 1), ConvDirection.BackwardWeight));
+        Assert.NotNull(LaneChannelDirectAlgorithm.Instance.TryPlan(ConvDescriptor.Create(2, [1, 4, 2000, 2000], [16, 4, 7, 7], false, 2, 3), ConvDirection.Forward));
     }
 
     [Theory]
