@@ -599,6 +599,123 @@ internal static unsafe class Depthwise3x3Kernels
         }
     }
 
+    /// <summary>
+    /// The AVX2 twin of <see cref="StrideOneAvx512"/> (same arguments): four output rows × 8 columns per pass, each
+    /// loaded input vector fed at once to the up to three output rows it serves, so the nine weights, four sums and
+    /// the loaded vector fit the 16 ymm registers. Blocks whose taps lie inside the row load plainly; the row's edge
+    /// blocks load under masks kept in memory (masked lanes are not read).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void StrideOneAvx2(float* x, int ih, int iw, int ph, float* zeros, float* w, float bias, float* y, int oh, int ow, bool relu)
+    {
+        Vector256<float> w0 = Vector256.Create(w[0]), w1 = Vector256.Create(w[1]), w2 = Vector256.Create(w[2]),
+            w3 = Vector256.Create(w[3]), w4 = Vector256.Create(w[4]), w5 = Vector256.Create(w[5]),
+            w6 = Vector256.Create(w[6]), w7 = Vector256.Create(w[7]), w8 = Vector256.Create(w[8]);
+        var vb = Vector256.Create(bias);
+        float** rows = stackalloc float*[6];
+        var masks = stackalloc Vector256<float>[3];
+        for (int oy = 0; oy < oh; oy += 4)
+        {
+            InputRows(rows, x, ih, iw, oy - ph, zeros);
+            int valid = Math.Min(4, oh - oy);
+            for (int ox = 0; ox < ow; ox += 8)
+            {
+                Vector256<float> a0 = vb, a1 = vb, a2 = vb, a3 = vb;
+                if (ox > 0 && ox + 9 <= iw)
+                    FourRows256(default(Inside256), rows, ox, w0, w1, w2, w3, w4, w5, w6, w7, w8, ref a0, ref a1, ref a2, ref a3);
+                else
+                {
+                    masks[0] = Columns256(ox - 1, iw); masks[1] = Columns256(ox, iw); masks[2] = Columns256(ox + 1, iw);
+                    FourRows256(new Edge256(masks), rows, ox, w0, w1, w2, w3, w4, w5, w6, w7, w8, ref a0, ref a1, ref a2, ref a3);
+                }
+                float* yr = y + (long)oy * ow + ox;
+                int n = ow - ox;
+                Store256(yr, a0, n, relu);
+                if (valid > 1) Store256(yr + ow, a1, n, relu);
+                if (valid > 2) Store256(yr + 2 * ow, a2, n, relu);
+                if (valid > 3) Store256(yr + 3 * ow, a3, n, relu);
+            }
+        }
+    }
+
+    /// <summary>
+    /// One pass of <see cref="StrideOneAvx2"/>: padded row i feeds output rows i − 2 .. i (of the four) with the weights
+    /// of ky = i − r.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void FourRows256<T>(T t, float** rows, nint ox,
+        Vector256<float> w0, Vector256<float> w1, Vector256<float> w2, Vector256<float> w3, Vector256<float> w4, Vector256<float> w5,
+        Vector256<float> w6, Vector256<float> w7, Vector256<float> w8,
+        ref Vector256<float> a0, ref Vector256<float> a1, ref Vector256<float> a2, ref Vector256<float> a3)
+        where T : struct, IBlockTaps256
+    {
+        float* s = rows[0] + ox;
+        var v = t.Load0(s); a0 = Fma.MultiplyAdd(v, w0, a0);
+        v = t.Load1(s); a0 = Fma.MultiplyAdd(v, w1, a0);
+        v = t.Load2(s); a0 = Fma.MultiplyAdd(v, w2, a0);
+        s = rows[1] + ox;
+        v = t.Load0(s); a0 = Fma.MultiplyAdd(v, w3, a0); a1 = Fma.MultiplyAdd(v, w0, a1);
+        v = t.Load1(s); a0 = Fma.MultiplyAdd(v, w4, a0); a1 = Fma.MultiplyAdd(v, w1, a1);
+        v = t.Load2(s); a0 = Fma.MultiplyAdd(v, w5, a0); a1 = Fma.MultiplyAdd(v, w2, a1);
+        s = rows[2] + ox;
+        v = t.Load0(s); a0 = Fma.MultiplyAdd(v, w6, a0); a1 = Fma.MultiplyAdd(v, w3, a1); a2 = Fma.MultiplyAdd(v, w0, a2);
+        v = t.Load1(s); a0 = Fma.MultiplyAdd(v, w7, a0); a1 = Fma.MultiplyAdd(v, w4, a1); a2 = Fma.MultiplyAdd(v, w1, a2);
+        v = t.Load2(s); a0 = Fma.MultiplyAdd(v, w8, a0); a1 = Fma.MultiplyAdd(v, w5, a1); a2 = Fma.MultiplyAdd(v, w2, a2);
+        s = rows[3] + ox;
+        v = t.Load0(s); a1 = Fma.MultiplyAdd(v, w6, a1); a2 = Fma.MultiplyAdd(v, w3, a2); a3 = Fma.MultiplyAdd(v, w0, a3);
+        v = t.Load1(s); a1 = Fma.MultiplyAdd(v, w7, a1); a2 = Fma.MultiplyAdd(v, w4, a2); a3 = Fma.MultiplyAdd(v, w1, a3);
+        v = t.Load2(s); a1 = Fma.MultiplyAdd(v, w8, a1); a2 = Fma.MultiplyAdd(v, w5, a2); a3 = Fma.MultiplyAdd(v, w2, a3);
+        s = rows[4] + ox;
+        v = t.Load0(s); a2 = Fma.MultiplyAdd(v, w6, a2); a3 = Fma.MultiplyAdd(v, w3, a3);
+        v = t.Load1(s); a2 = Fma.MultiplyAdd(v, w7, a2); a3 = Fma.MultiplyAdd(v, w4, a3);
+        v = t.Load2(s); a2 = Fma.MultiplyAdd(v, w8, a2); a3 = Fma.MultiplyAdd(v, w5, a3);
+        s = rows[5] + ox;
+        v = t.Load0(s); a3 = Fma.MultiplyAdd(v, w6, a3);
+        v = t.Load1(s); a3 = Fma.MultiplyAdd(v, w7, a3);
+        v = t.Load2(s); a3 = Fma.MultiplyAdd(v, w8, a3);
+    }
+
+    /// <summary>How one block of 8 columns at s loads its taps' columns −1, 0, +1 from an input row in place.</summary>
+    private interface IBlockTaps256
+    {
+        Vector256<float> Load0(float* s);
+        Vector256<float> Load1(float* s);
+        Vector256<float> Load2(float* s);
+    }
+
+    /// <summary>A block whose taps read only columns inside the row: plain loads.</summary>
+    private readonly struct Inside256 : IBlockTaps256
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public Vector256<float> Load0(float* s) => Avx.LoadVector256(s - 1);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public Vector256<float> Load1(float* s) => Avx.LoadVector256(s);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public Vector256<float> Load2(float* s) => Avx.LoadVector256(s + 1);
+    }
+
+    /// <summary>A block at the row's edges: tap kx under masks[kx] (from memory, so they hold no register).</summary>
+    private readonly struct Edge256(Vector256<float>* masks) : IBlockTaps256
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public Vector256<float> Load0(float* s) => Avx.MaskLoad(s - 1, masks[0]);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public Vector256<float> Load1(float* s) => Avx.MaskLoad(s, masks[1]);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public Vector256<float> Load2(float* s) => Avx.MaskLoad(s + 1, masks[2]);
+    }
+
+    /// <summary>Lane j set where column <paramref name="c"/> + j lies in [0, <paramref name="iw"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Columns256(int c, int iw)
+    {
+        var col = Vector256.Create(c) + Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
+        return (Vector256.GreaterThanOrEqual(col, Vector256<int>.Zero) & Vector256.LessThan(col, Vector256.Create(iw))).AsSingle();
+    }
+
+    /// <summary>Stores the first <paramref name="n"/> (at least 1) of the 8 columns in a, after max(·, 0) when asked.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store256(float* y, Vector256<float> a, int n, bool relu)
+    {
+        if (relu) a = Avx.Max(a, Vector256<float>.Zero);
+        if (n >= 8) Avx.Store(y, a);
+        else Avx.MaskStore(y, Columns256(0, n), a);
+    }
+
     /// <summary>The even and the odd floats of (a, b), in order.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static (Vector256<float> Even, Vector256<float> Odd) EvenOdd(Vector256<float> a, Vector256<float> b)

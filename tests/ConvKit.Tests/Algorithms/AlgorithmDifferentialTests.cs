@@ -225,16 +225,30 @@ public class AlgorithmDifferentialTests
         CheckBiasRelu(plan, d, r);
     }
 
-    [Fact]
-    public void Depthwise3x3MatchesReferenceOnWideRows()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Depthwise3x3MatchesReferenceOnWideRows(bool avx512)
     {
         // MobileNet's 3×3 and grouped 3×3 (the register kernel where AVX-512 is on): heights around the four-row passes
-        // and eight-row bands, widths around its 16-, 32- and 64-column chunks, both strides along each axis, asymmetric
-        // padding, 1-16 input and 1-2 output channels per group, bias and fused relu; forward, backward-data (also through
-        // the flipped forward), and backward-weights
-        var r = new Random(3303);
+        // and eight-row bands, widths around its 8-, 16-, 32- and 64-column chunks, both strides along each axis,
+        // asymmetric padding, 1-16 input and 1-2 output channels per group, bias and fused relu; forward, backward-data
+        // (also through the flipped forward), and backward-weights. With AVX-512 switched off: the AVX2 kernels.
+        if (!avx512 && !Avx2Kernels) return;
+        bool saved = ConvKit.Kernels.GemmCore.UseAvx512;
+        try
+        {
+            if (!avx512) ConvKit.Kernels.GemmCore.UseAvx512 = false;
+            Depthwise3x3WideRows(new Random(avx512 ? 3303 : 3304));
+        }
+        finally { ConvKit.Kernels.GemmCore.UseAvx512 = saved; }
+    }
+
+    private static void Depthwise3x3WideRows(Random r)
+    {
         int shape = 0;
-        foreach (var (h, w) in new[] { (1, 1), (4, 16), (5, 17), (7, 33), (9, 56), (13, 64), (3, 65), (8, 130), (19, 20), (6, 31), (11, 97) })
+        foreach (var (h, w) in new[] { (1, 1), (4, 16), (5, 17), (7, 33), (9, 56), (13, 64), (3, 65), (8, 130), (19, 20), (6, 31), (11, 97),
+                     (3, 7), (2, 10), (5, 25) })
             foreach (var (sh, sw) in new[] { (1, 1), (2, 2), (1, 2), (2, 1) })
             {
                 int kg = h % 2 + 1, groups = 3, cg = new[] { 1, 2, 1, 5, 1, 16, 1 }[shape++ % 7];
