@@ -567,36 +567,86 @@ internal static unsafe class Depthwise3x3Kernels
     }
 
     /// <summary>
-    /// The AVX2 twin of <see cref="StrideTwoAvx512"/> (same arguments), 8 outputs per vector: the even and odd columns of
-    /// 16 loaded ones split by a shuffle and a lane permute (taps kx = 1 and 2), and tap kx = 0 as the odd columns of the
-    /// 16 loaded two columns earlier. Edge vectors load under masks (masked lanes are not read).
+    /// The AVX2 twin of <see cref="StrideTwoAvx512"/> (same arguments), 8 outputs per vector. The even and odd columns of
+    /// 16 loaded ones (taps kx = 1 and 2), and the odd ones of the 16 loaded two columns earlier (kx = 0), are split by
+    /// in-lane shuffles only, which leave the 8 outputs in the order 0 1 4 5 2 3 6 7; the sums are put back in order
+    /// by one lane permute before the store, rather than each tap's columns before its FMA (three permutes per input
+    /// row: in-lane and cross-lane shuffles share a port on Intel cores). Edge vectors load under masks (masked lanes
+    /// are not read).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void StrideTwoAvx2(float* x, int ih, int iw, int ph, float* w, float bias, float* y, int oh, int ow, bool relu)
     {
+        Vector256<float> w0 = Vector256.Create(w[0]), w1 = Vector256.Create(w[1]), w2 = Vector256.Create(w[2]),
+            w3 = Vector256.Create(w[3]), w4 = Vector256.Create(w[4]), w5 = Vector256.Create(w[5]),
+            w6 = Vector256.Create(w[6]), w7 = Vector256.Create(w[7]), w8 = Vector256.Create(w[8]);
         var vb = Vector256.Create(bias);
         for (int oy = 0; oy < oh; oy++)
         {
             int iy = 2 * oy - ph;
+            float* r0 = (uint)iy < (uint)ih ? x + (long)iy * iw : null;
+            float* r1 = (uint)(iy + 1) < (uint)ih ? x + (long)(iy + 1) * iw : null;
+            float* r2 = (uint)(iy + 2) < (uint)ih ? x + (long)(iy + 2) * iw : null;
             float* yr = y + (long)oy * ow;
             for (int ox = 0; ox < ow; ox += 8)
             {
                 int c = 2 * ox;
-                var acc = vb;
-                for (int ky = 0; ky < 3; ky++)
+                // two partial sums: taps kx = 0, 1 and kx = 2, for two FMA chains
+                Vector256<float> acc = vb, odd = Vector256<float>.Zero;
+                if (c >= 2 && c + 16 <= iw)
                 {
-                    if ((uint)(iy + ky) >= (uint)ih) continue;
-                    float* r = x + (long)(iy + ky) * iw + c;
-                    var (e, o) = EvenOdd(LoadPart(r, iw - c, 0), LoadPart(r + 8, iw - c - 8, 0));
-                    var (_, left) = EvenOdd(LoadPart(r - 2, iw - c + 2, 2 - c), LoadPart(r + 6, iw - c - 6, 0));
-                    float* wk = w + 3 * ky;
-                    acc = Fma.MultiplyAdd(o, Vector256.Create(wk[2]), Fma.MultiplyAdd(e, Vector256.Create(wk[1]), Fma.MultiplyAdd(left, Vector256.Create(wk[0]), acc)));
+                    if (r0 != null) StrideTwoRowInside(r0 + c, w0, w1, w2, ref acc, ref odd);
+                    if (r1 != null) StrideTwoRowInside(r1 + c, w3, w4, w5, ref acc, ref odd);
+                    if (r2 != null) StrideTwoRowInside(r2 + c, w6, w7, w8, ref acc, ref odd);
                 }
+                else
+                {
+                    if (r0 != null) StrideTwoRowEdge(r0 + c, iw - c, c, w0, w1, w2, ref acc, ref odd);
+                    if (r1 != null) StrideTwoRowEdge(r1 + c, iw - c, c, w3, w4, w5, ref acc, ref odd);
+                    if (r2 != null) StrideTwoRowEdge(r2 + c, iw - c, c, w6, w7, w8, ref acc, ref odd);
+                }
+                acc = Avx2.Permute4x64(Avx.Add(acc, odd).AsDouble(), 0xD8).AsSingle();
                 if (relu) acc = Avx.Max(acc, Vector256<float>.Zero);
                 if (ow - ox >= 8) Avx.Store(yr + ox, acc);
-                else Avx.MaskStore(yr + ox, Vector256.LessThan(Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7), Vector256.Create(ow - ox)).AsSingle(), acc);
+                else Avx.MaskStore(yr + ox, Columns256(0, ow - ox), acc);
             }
         }
+    }
+
+    /// <summary>One input row's three taps for the 8 outputs whose window starts at column −1 of s, all inside the
+    /// row (s[−2 .. 15] readable).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StrideTwoRowInside(float* s, Vector256<float> k0, Vector256<float> k1, Vector256<float> k2,
+        ref Vector256<float> acc, ref Vector256<float> odd)
+    {
+        Vector256<float> a = Avx.LoadVector256(s), b = Avx.LoadVector256(s + 8);
+        Vector256<float> p = Avx.LoadVector256(s - 2), q = Avx.LoadVector256(s + 6);
+        acc = Fma.MultiplyAdd(Avx.Shuffle(p, q, 0xDD), k0, acc);
+        acc = Fma.MultiplyAdd(Avx.Shuffle(a, b, 0x88), k1, acc);
+        odd = Fma.MultiplyAdd(Avx.Shuffle(a, b, 0xDD), k2, odd);
+    }
+
+    /// <summary><see cref="StrideTwoRowInside"/> at the row's edges: s is column <paramref name="c"/>, and
+    /// <paramref name="n"/> columns of the row remain from it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StrideTwoRowEdge(float* s, int n, int c, Vector256<float> k0, Vector256<float> k1, Vector256<float> k2,
+        ref Vector256<float> acc, ref Vector256<float> odd)
+    {
+        Vector256<float> a = LoadPart(s, n, 0), b = LoadPart(s + 8, n - 8, 0);
+        Vector256<float> p = LoadPart(s - 2, n + 2, 2 - c), q = LoadPart(s + 6, n - 6, 0);
+        acc = Fma.MultiplyAdd(Avx.Shuffle(p, q, 0xDD), k0, acc);
+        acc = Fma.MultiplyAdd(Avx.Shuffle(a, b, 0x88), k1, acc);
+        odd = Fma.MultiplyAdd(Avx.Shuffle(a, b, 0xDD), k2, odd);
+    }
+
+    /// <summary>The floats at p whose lane l satisfies <paramref name="skip"/> ≤ l &lt; <paramref name="n"/> (8 lanes), zero
+    /// elsewhere; masked lanes are not read.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> LoadPart(float* p, int n, int skip)
+    {
+        if (n >= 8 && skip <= 0) return Avx.LoadVector256(p);
+        var lane = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
+        return Avx.MaskLoad(p, (Vector256.GreaterThanOrEqual(lane, Vector256.Create(skip)) & Vector256.LessThan(lane, Vector256.Create(n))).AsSingle());
     }
 
     /// <summary>
@@ -714,21 +764,6 @@ internal static unsafe class Depthwise3x3Kernels
         if (relu) a = Avx.Max(a, Vector256<float>.Zero);
         if (n >= 8) Avx.Store(y, a);
         else Avx.MaskStore(y, Columns256(0, n), a);
-    }
-
-    /// <summary>The even and the odd floats of (a, b), in order.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static (Vector256<float> Even, Vector256<float> Odd) EvenOdd(Vector256<float> a, Vector256<float> b)
-        => (Avx2.Permute4x64(Avx.Shuffle(a, b, 0x88).AsDouble(), 0xD8).AsSingle(), Avx2.Permute4x64(Avx.Shuffle(a, b, 0xDD).AsDouble(), 0xD8).AsSingle());
-
-    /// <summary>The floats at p whose lane l satisfies <paramref name="skip"/> ≤ l &lt; <paramref name="n"/> (8 lanes), zero
-    /// elsewhere; masked lanes are not read.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> LoadPart(float* p, int n, int skip)
-    {
-        if (n >= 8 && skip <= 0) return Avx.LoadVector256(p);
-        var lane = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
-        return Avx.MaskLoad(p, (Vector256.GreaterThanOrEqual(lane, Vector256.Create(skip)) & Vector256.LessThan(lane, Vector256.Create(n))).AsSingle());
     }
 
     /// <summary>acc + left·k0 + even·k1 + odd·k2 for the 32 columns at s (see <see cref="StrideTwoColumns"/>).</summary>
