@@ -47,12 +47,14 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
     /// <summary>Whether the planner runs this grouped forward here rather than on the small-channel kernel or the GEMM
     /// lowering: 3×3, stride and dilation 1, 2-16 input channels per group, on the AVX-512 register kernel. Measured
     /// against the planner's previous choice: ResNeXt's 4 per group 0.66× the small-channel kernel's time, 2, 8 and 16
-    /// per group 0.28×, 0.50× and 0.44× the lowering's; with stride 2, 1.15× the lowering's.</summary>
+    /// per group 0.28×, 0.50× and 0.44× the lowering's; with stride 2, 1.15× the lowering's. With AVX-512 off, the
+    /// AVX2 channel tile where 3+ output channels per group share the input (ResNeXt's forward in 0.73-0.74× the
+    /// small-channel kernel's time, 1 and 2 threads).</summary>
     private static bool TakesGroupedForward(ConvDescriptor core, ConvDirection direction)
     {
         if (direction != ConvDirection.Forward || core.Groups == 1 || core.InChannelsPerGroup is < 2 or > 16 || core.Rank != 2) return false;
         var g = new ConvGeometry(core);
-        return g.SH == 1 && g.SW == 1 && Plan.Registers3x3(g);
+        return g.SH == 1 && g.SW == 1 && (Plan.Registers3x3(g) || Plan.GroupedTileAvx2(g));
     }
 
     private sealed unsafe class Plan(ConvDescriptor d, ConvDirection dir) : ConvPlan("depthwise_direct", d, dir)
@@ -103,7 +105,7 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
                     else VecOps.ParallelItems(g.N * g.K, Workers((long)g.N * g.K * g.OV * g.CKV), body);
                     return;
                 }
-                if (Registers3x3(g))
+                if (Registers3x3(g) || GroupedTileAvx2(g))
                 {
                     // items (image, group): the group's input planes padded once for all its output channels, in bands
                     // of eight output rows whose input rows stay in L1 while the group's output channels pass over them
@@ -116,7 +118,16 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
                         // 0.74-0.88× the time of one channel at a time, its backward-data through the flipped forward
                         // 0.82-0.87×; with one input channel per group it tied, with fewer output channels it would waste
                         // a tile's rows)
-                        if (g.SH == 1 && g.SW == 1 && g.Cg >= 2 && g.Kg >= 3)
+                        if (!GemmCore.Avx512On)
+                        {
+                            for (int oy = 0; oy < g.OH; oy += band)
+                                for (int k = grp * g.Kg; k < (grp + 1) * g.Kg; k += 4)
+                                    Depthwise3x3Kernels.ChannelTileAvx2(p, (nint)planeFloats, g.Cg, full, (float*)pw + (long)k * g.CKV, g.CKV,
+                                        Math.Min(4, (grp + 1) * g.Kg - k), pb == 0 ? null : (float*)pb + k, (float*)py + ((long)n * g.K + k) * g.OV, g.OV,
+                                        oy, Math.Min(g.OH, oy + band), g.OW, relu);
+                            return;
+                        }
+                        if (ChannelTile(g))
                         {
                             for (int oy = 0; oy < g.OH; oy += band)
                                 for (int k = grp * g.Kg; k < (grp + 1) * g.Kg; k += 4)
@@ -229,6 +240,14 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
         /// AVX-512 on.</summary>
         internal static bool Registers3x3(in ConvGeometry g)
             => g.KH == 3 && g.KW == 3 && g.DH == 1 && g.DW == 1 && g.SH <= 2 && GemmCore.Avx512On && ScratchPlanesFit(g);
+
+        /// <summary>Grouped 3×3 with stride 1, 2+ input and 3+ output channels per group: four output channels per tile
+        /// (<see cref="Depthwise3x3Kernels.ChannelTileAvx512"/>, <see cref="Depthwise3x3Kernels.ChannelTileAvx2"/>).</summary>
+        internal static bool ChannelTile(in ConvGeometry g)
+            => g.KH == 3 && g.KW == 3 && g.DH == 1 && g.DW == 1 && g.SH == 1 && g.SW == 1 && g.Cg >= 2 && g.Kg >= 3 && ScratchPlanesFit(g);
+
+        /// <summary>With AVX-512 off, the <see cref="ChannelTile"/> layers run <see cref="Depthwise3x3Kernels.ChannelTileAvx2"/>.</summary>
+        internal static bool GroupedTileAvx2(in ConvGeometry g) => !GemmCore.Avx512On && ChannelTile(g);
 
         // The geometry and address of the plane this thread last padded: when the next plane has the same, its zero
         // rows and border columns are still in place and only the image rows are copied (the clearing and per-row

@@ -650,6 +650,81 @@ internal static unsafe class Depthwise3x3Kernels
     }
 
     /// <summary>
+    /// The AVX2 twin of <see cref="ChannelTileAvx512"/> (same arguments): a tile is two blocks of 8 outputs (one row ×
+    /// 16 columns, or 2 rows × 8 for rows of at most 8) × four channels in 8 ymm sums; per tap 2 loads and 4 weight
+    /// broadcasts feed 8 FMAs, and 11 of the 16 registers are live.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void ChannelTileAvx2(float* p, nint planeStride, int planes, nint full, float* w, nint ckv, int kt, float* bias,
+        float* y, long ov, int oy0, int oy1, int ow, bool relu)
+    {
+        float* q0 = w, q1 = w + Math.Min(1, kt - 1) * ckv, q2 = w + Math.Min(2, kt - 1) * ckv, q3 = w + Math.Min(3, kt - 1) * ckv;
+        var b0 = Vector256.Create(bias == null ? 0f : bias[0]);
+        var b1 = Vector256.Create(bias == null ? 0f : bias[Math.Min(1, kt - 1)]);
+        var b2 = Vector256.Create(bias == null ? 0f : bias[Math.Min(2, kt - 1)]);
+        var b3 = Vector256.Create(bias == null ? 0f : bias[Math.Min(3, kt - 1)]);
+        bool twoRows = ow <= 8;
+        for (int oy = oy0; oy < oy1; oy += twoRows ? 2 : 1)
+            for (int ox = 0; ox < ow; ox += twoRows ? 8 : 16)
+            {
+                // the second block: the next 8 columns, or the next row (computed and not stored past the band's end:
+                // the padded planes have a row to spare)
+                bool second = twoRows ? oy + 1 < oy1 : ox + 8 < ow;
+                nint o1 = twoRows ? full : 8;
+                Vector256<float> a00 = b0, a01 = b0, a10 = b1, a11 = b1, a20 = b2, a21 = b2, a30 = b3, a31 = b3;
+                for (int c = 0; c < planes; c++)
+                {
+                    float* r = p + c * planeStride + oy * full + ox;
+                    int o = 9 * c;
+                    for (int ky = 0; ky < 3; ky++, r += full, o += 3)
+                    {
+                        ChannelTap256(r, o1, q0 + o, q1 + o, q2 + o, q3 + o, ref a00, ref a01, ref a10, ref a11, ref a20, ref a21, ref a30, ref a31);
+                        ChannelTap256(r + 1, o1, q0 + o + 1, q1 + o + 1, q2 + o + 1, q3 + o + 1, ref a00, ref a01, ref a10, ref a11, ref a20, ref a21, ref a30, ref a31);
+                        ChannelTap256(r + 2, o1, q0 + o + 2, q1 + o + 2, q2 + o + 2, q3 + o + 2, ref a00, ref a01, ref a10, ref a11, ref a20, ref a21, ref a30, ref a31);
+                    }
+                }
+                float* yb = y + (long)oy * ow + ox;
+                int n = Math.Min(8, ow - ox);
+                StoreChannels256(yb, ov, kt, n, a00, a10, a20, a30, relu);
+                if (second)
+                {
+                    if (twoRows) StoreChannels256(yb + ow, ov, kt, n, a01, a11, a21, a31, relu);
+                    else StoreChannels256(yb + 8, ov, kt, Math.Min(8, ow - ox - 8), a01, a11, a21, a31, relu);
+                }
+            }
+    }
+
+    /// <summary>One tap of a <see cref="ChannelTileAvx2"/> tile: the blocks at s and s + o1 times the four channels'
+    /// weights at q0..q3, into the 8 sums.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void ChannelTap256(float* s, nint o1, float* q0, float* q1, float* q2, float* q3,
+        ref Vector256<float> a00, ref Vector256<float> a01, ref Vector256<float> a10, ref Vector256<float> a11,
+        ref Vector256<float> a20, ref Vector256<float> a21, ref Vector256<float> a30, ref Vector256<float> a31)
+    {
+        var x0 = Avx.LoadVector256(s); var x1 = Avx.LoadVector256(s + o1);
+        var v = Vector256.Create(*q0);
+        a00 = Fma.MultiplyAdd(x0, v, a00); a01 = Fma.MultiplyAdd(x1, v, a01);
+        v = Vector256.Create(*q1);
+        a10 = Fma.MultiplyAdd(x0, v, a10); a11 = Fma.MultiplyAdd(x1, v, a11);
+        v = Vector256.Create(*q2);
+        a20 = Fma.MultiplyAdd(x0, v, a20); a21 = Fma.MultiplyAdd(x1, v, a21);
+        v = Vector256.Create(*q3);
+        a30 = Fma.MultiplyAdd(x0, v, a30); a31 = Fma.MultiplyAdd(x1, v, a31);
+    }
+
+    /// <summary>The first <paramref name="n"/> columns of a block for the tile's <paramref name="kt"/> channels
+    /// (<paramref name="ov"/> floats apart).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreChannels256(float* y, long ov, int kt, int n, Vector256<float> c0, Vector256<float> c1, Vector256<float> c2,
+        Vector256<float> c3, bool relu)
+    {
+        Store256(y, c0, n, relu);
+        if (kt > 1) Store256(y + ov, c1, n, relu);
+        if (kt > 2) Store256(y + 2 * ov, c2, n, relu);
+        if (kt > 3) Store256(y + 3 * ov, c3, n, relu);
+    }
+
+    /// <summary>
     /// The AVX2 twin of <see cref="StrideOneAvx512"/> (same arguments): four output rows × 8 columns per pass, each
     /// loaded input vector fed at once to the up to three output rows it serves, so the nine weights, four sums and
     /// the loaded vector fit the 16 ymm registers. Blocks whose taps lie inside the row load plainly; the row's edge

@@ -278,15 +278,29 @@ public class AlgorithmDifferentialTests
             }
     }
 
-    [Fact]
-    public void GroupedChannelTileMatchesReference()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void GroupedChannelTileMatchesReference(bool avx512)
     {
-        // grouped 3×3 with stride 1 and 3 or more output channels per group (four-channel tiles where AVX-512 is on):
-        // widths around the tile's 16-, 32- and 64-column shapes, heights around its 1-, 2- and 4-row shapes and the
-        // eight-row bands, output channels per group past whole tiles of four, bias and fused relu, an infinite input
-        var r = new Random(3307);
+        // grouped 3×3 with stride 1 and 3 or more output channels per group (four-channel tiles): widths around the
+        // tiles' 8-, 16-, 32- and 64-column shapes, heights around their 1-, 2- and 4-row shapes and the eight-row
+        // bands, output channels per group past whole tiles of four, bias and fused relu, an infinite input. With
+        // AVX-512 switched off: the AVX2 tile.
+        if (!avx512 && !Avx2Kernels) return;
+        bool saved = ConvKit.Kernels.GemmCore.UseAvx512;
+        try
+        {
+            if (!avx512) ConvKit.Kernels.GemmCore.UseAvx512 = false;
+            GroupedChannelTiles(new Random(avx512 ? 3307 : 3308));
+        }
+        finally { ConvKit.Kernels.GemmCore.UseAvx512 = saved; }
+    }
+
+    private static void GroupedChannelTiles(Random r)
+    {
         int shape = 0;
-        foreach (var (h, w) in new[] { (1, 1), (3, 5), (9, 16), (5, 17), (6, 30), (7, 33), (13, 56), (2, 64), (4, 65), (11, 100) })
+        foreach (var (h, w) in new[] { (1, 1), (3, 5), (9, 16), (5, 17), (6, 30), (7, 33), (13, 56), (2, 64), (4, 65), (11, 100), (3, 8), (6, 9) })
             foreach (var (cg, kg) in new[] { (2, 3), (4, 4), (3, 5), (7, 8) })
             {
                 int groups = 2 + shape++ % 3;
