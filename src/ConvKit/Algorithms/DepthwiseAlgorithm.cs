@@ -228,11 +228,14 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
         /// (<see cref="Depthwise3x3Kernels.DataGradStrideTwoAvx512"/>).</summary>
         private static bool InPlace3x3(in ConvGeometry g) => InPlaceShape(g) && GemmCore.Avx512On;
 
-        /// <summary>With AVX-512 off, the <see cref="InPlaceShape"/> forwards run in place with AVX2:
-        /// <see cref="Depthwise3x3Kernels.StrideOneAvx2"/> (MobileNetV2's 3×3 in 0.62-0.76× the scratch-plane kernel's
-        /// time; an earlier version, row by row, ran 1.5× slower) and <see cref="Depthwise3x3Kernels.StrideTwoAvx2"/>
-        /// (MobileNetV2's stride-2 3×3 in 0.58-0.66× that kernel's time; its shuffles reordered, 0.52-0.62× that
-        /// version's), both measured with AVX-512 switched off.</summary>
+        /// <summary>With AVX-512 off, the <see cref="InPlaceShape"/> layers run in place with AVX2, as
+        /// <see cref="InPlace3x3"/> with AVX-512. Measured with AVX-512 switched off, against the scratch-plane kernels,
+        /// MobileNetV2's layers: the stride-1 forward (<see cref="Depthwise3x3Kernels.StrideOneAvx2"/>) in 0.62-0.76×
+        /// the time (an earlier version, row by row, ran 1.5× slower); the stride-2 forward
+        /// (<see cref="Depthwise3x3Kernels.StrideTwoAvx2"/>) 0.58-0.66×, and with its shuffles reordered 0.52-0.62× of
+        /// that; backward-weights (<see cref="Depthwise3x3Kernels.WeightGradAvx2"/>) 0.92-0.94× with stride 1 and
+        /// 0.58-0.60× with stride 2; stride-2 backward-data (<see cref="Depthwise3x3Kernels.DataGradStrideTwoAvx2"/>)
+        /// 0.69-0.72×.</summary>
         private static bool InPlaceAvx2(in ConvGeometry g)
             => InPlaceShape(g) && !GemmCore.Avx512On && Avx2.IsSupported && Fma.IsSupported;
 
@@ -503,11 +506,18 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
                 nint pgy = (nint)gy, pw = (nint)w, pgx = (nint)gx;
                 // the scratch-plane and in-place kernels add zero gradient lanes times the weights past the valid
                 // columns: exact only for finite weights (stride 1 runs as the flipped forward in the planner)
-                bool finite = VecOps.AllFinite(ws), padded = PaddedPlaneFits(g) && finite, inPlace = InPlace3x3(g) && g.SH == 2 && finite;
+                bool finite = VecOps.AllFinite(ws), padded = PaddedPlaneFits(g) && finite, wide = InPlace3x3(g);
+                bool inPlace = (wide || InPlaceAvx2(g)) && g.SH == 2 && finite;
                 VecOps.ParallelItems(g.N * g.C, Workers((long)g.N * g.K * g.OV * g.KV), (_, item) =>
                 {
                     int c = item % g.C, n = item / g.C, grp = c / g.Cg, cl = c - grp * g.Cg;
                     float* gxp = (float*)pgx + ((long)n * g.C + c) * g.IV;
+                    if (inPlace && !wide)
+                    {
+                        Depthwise3x3Kernels.DataGradStrideTwoAvx2((float*)pgy + ((long)n * g.K + grp * g.Kg) * g.OV, g.OV, g.Kg, g.OH, g.OW, g.PH,
+                            (float*)pw + (long)grp * g.Kg * 9, gxp, g.IH, g.IW);
+                        return;
+                    }
                     if (inPlace)
                     {
                         Depthwise3x3Kernels.DataGradStrideTwoAvx512((float*)pgy + ((long)n * g.K + grp * g.Kg) * g.OV, g.OV, g.Kg, g.OH, g.OW, g.PH,
@@ -631,7 +641,7 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
             {
                 var g = G;
                 nint px = (nint)x, pgy = (nint)gy, pgw = (nint)gw;
-                bool padded = PaddedPlaneFits(g), inPlace = InPlace3x3(g);
+                bool padded = PaddedPlaneFits(g), wide = InPlace3x3(g), inPlace = wide || InPlaceAvx2(g);
                 VecOps.ParallelItems(g.K, Workers((long)g.N * g.K * g.OV * g.KV), (_, k) =>
                 {
                     int c0 = k / g.Kg * g.Cg;
@@ -643,7 +653,11 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
                         float* gwk = (float*)pgw + (long)k * 9;
                         new Span<float>(gwk, 9).Clear();
                         for (int n = 0; n < g.N; n++)
-                            Depthwise3x3Kernels.WeightGradAvx512((float*)px + ((long)n * g.C + c0) * g.IV, g.IH, g.IW, g.PH, g.SH,
+                            if (!wide)
+                                Depthwise3x3Kernels.WeightGradAvx2((float*)px + ((long)n * g.C + c0) * g.IV, g.IH, g.IW, g.PH, g.SH,
+                                    (float*)pgy + ((long)n * g.K + k) * g.OV, g.OH, g.OW, gwk);
+                            else
+                                Depthwise3x3Kernels.WeightGradAvx512((float*)px + ((long)n * g.C + c0) * g.IV, g.IH, g.IW, g.PH, g.SH,
                                 (float*)pgy + ((long)n * g.K + k) * g.OV, g.OH, g.OW, gwk);
                         return;
                     }

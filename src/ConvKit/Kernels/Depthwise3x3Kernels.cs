@@ -725,6 +725,140 @@ internal static unsafe class Depthwise3x3Kernels
     }
 
     /// <summary>
+    /// The AVX2 twin of <see cref="WeightGradAvx512"/> (same arguments and requirements), in nine ymm sums. Stride 1:
+    /// blocks of 8 columns, plain loads where the taps lie inside the row, masked at its edges. Stride 2: the input
+    /// columns split by in-lane shuffles as in <see cref="StrideTwoAvx2"/>, so each gy vector is permuted once into
+    /// their order (the sum over lanes does not mind it).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void WeightGradAvx2(float* x, int ih, int iw, int ph, int stride, float* gy, int oh, int ow, float* gw)
+    {
+        Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default, s7 = default, s8 = default;
+        if (stride == 1)
+        {
+            var masks = stackalloc Vector256<float>[3];
+            // columns outer: a block's kind and masks are the same down its column
+            for (int ox = 0; ox < ow; ox += 8)
+            {
+                if (ox > 0 && ox + 9 <= iw)
+                    WeightGradColumn(default(Inside256), x, ih, iw, ph, gy, oh, ow, ox, ref s0, ref s1, ref s2, ref s3, ref s4, ref s5, ref s6, ref s7, ref s8);
+                else
+                    WeightGradColumn(Edge256.At(masks, ox, iw), x, ih, iw, ph, gy, oh, ow, ox, ref s0, ref s1, ref s2, ref s3, ref s4, ref s5, ref s6, ref s7, ref s8);
+            }
+        }
+        else
+            for (int oy = 0; oy < oh; oy++)
+            {
+                int iy = 2 * oy - ph;
+                float* r0 = (uint)iy < (uint)ih ? x + (long)iy * iw : null;
+                float* r1 = (uint)(iy + 1) < (uint)ih ? x + (long)(iy + 1) * iw : null;
+                float* r2 = (uint)(iy + 2) < (uint)ih ? x + (long)(iy + 2) * iw : null;
+                float* gr = gy + (long)oy * ow;
+                for (int ox = 0; ox < ow; ox += 8)
+                {
+                    var v = Avx2.Permute4x64(LoadPart(gr + ox, ow - ox, 0).AsDouble(), 0xD8).AsSingle();
+                    int c = 2 * ox, n = iw - c;
+                    if (r0 != null) StrideTwoGrad(r0 + c, n, c, v, ref s0, ref s1, ref s2);
+                    if (r1 != null) StrideTwoGrad(r1 + c, n, c, v, ref s3, ref s4, ref s5);
+                    if (r2 != null) StrideTwoGrad(r2 + c, n, c, v, ref s6, ref s7, ref s8);
+                }
+            }
+        gw[0] += Vector256.Sum(s0); gw[1] += Vector256.Sum(s1); gw[2] += Vector256.Sum(s2);
+        gw[3] += Vector256.Sum(s3); gw[4] += Vector256.Sum(s4); gw[5] += Vector256.Sum(s5);
+        gw[6] += Vector256.Sum(s6); gw[7] += Vector256.Sum(s7); gw[8] += Vector256.Sum(s8);
+    }
+
+    /// <summary>One column of 8 gy lanes of <see cref="WeightGradAvx2"/> with stride 1, down every output row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void WeightGradColumn<T>(T t, float* x, int ih, int iw, int ph, float* gy, int oh, int ow, int ox,
+        ref Vector256<float> s0, ref Vector256<float> s1, ref Vector256<float> s2, ref Vector256<float> s3, ref Vector256<float> s4,
+        ref Vector256<float> s5, ref Vector256<float> s6, ref Vector256<float> s7, ref Vector256<float> s8) where T : struct, IBlockTaps256
+    {
+        for (int oy = 0; oy < oh; oy++)
+        {
+            var v = LoadPart(gy + (long)oy * ow + ox, ow - ox, 0);
+            float* r = x + (long)(oy - ph) * iw + ox;
+            if ((uint)(oy - ph) < (uint)ih)
+            {
+                s0 = Fma.MultiplyAdd(t.Load0(r), v, s0); s1 = Fma.MultiplyAdd(t.Load1(r), v, s1); s2 = Fma.MultiplyAdd(t.Load2(r), v, s2);
+            }
+            r += iw;
+            if ((uint)(oy - ph + 1) < (uint)ih)
+            {
+                s3 = Fma.MultiplyAdd(t.Load0(r), v, s3); s4 = Fma.MultiplyAdd(t.Load1(r), v, s4); s5 = Fma.MultiplyAdd(t.Load2(r), v, s5);
+            }
+            r += iw;
+            if ((uint)(oy - ph + 2) < (uint)ih)
+            {
+                s6 = Fma.MultiplyAdd(t.Load0(r), v, s6); s7 = Fma.MultiplyAdd(t.Load1(r), v, s7); s8 = Fma.MultiplyAdd(t.Load2(r), v, s8);
+            }
+        }
+    }
+
+    /// <summary>One input row's three taps of <see cref="WeightGradAvx2"/> with stride 2: the columns of
+    /// <see cref="StrideTwoRowInside"/> (or, at the edges, <see cref="StrideTwoRowEdge"/>) times the permuted gy.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StrideTwoGrad(float* s, int n, int c, Vector256<float> v, ref Vector256<float> a, ref Vector256<float> b, ref Vector256<float> d)
+    {
+        Vector256<float> x0, x1, p, q;
+        if (c >= 2 && n >= 16)
+        {
+            x0 = Avx.LoadVector256(s); x1 = Avx.LoadVector256(s + 8); p = Avx.LoadVector256(s - 2); q = Avx.LoadVector256(s + 6);
+        }
+        else
+        {
+            x0 = LoadPart(s, n, 0); x1 = LoadPart(s + 8, n - 8, 0); p = LoadPart(s - 2, n + 2, 2 - c); q = LoadPart(s + 6, n - 6, 0);
+        }
+        a = Fma.MultiplyAdd(Avx.Shuffle(p, q, 0xDD), v, a);
+        b = Fma.MultiplyAdd(Avx.Shuffle(x0, x1, 0x88), v, b);
+        d = Fma.MultiplyAdd(Avx.Shuffle(x0, x1, 0xDD), v, d);
+    }
+
+    /// <summary>
+    /// The AVX2 twin of <see cref="DataGradStrideTwoAvx512"/> (same arguments and requirements): per 16 gx columns, 8
+    /// even and 8 odd sums interleaved by two unpacks and two lane permutes.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void DataGradStrideTwoAvx2(float* gy, long gyPlane, int kg, int oh, int ow, int ph, float* w, float* gx, int ih, int iw)
+    {
+        for (int iy = 0; iy < ih; iy++)
+        {
+            float* xr = gx + (long)iy * iw;
+            for (int ix = 0; ix < iw; ix += 16)
+            {
+                int j0 = ix / 2;
+                Vector256<float> e = default, o = default;
+                for (int k = 0; k < kg; k++)
+                    // the taps' rows ky with iy = 2·oy − ph + ky for an output row oy
+                    for (int ky = (iy + ph) & 1; ky < 3; ky += 2)
+                    {
+                        int oy = (iy + ph - ky) >> 1;
+                        if ((uint)oy >= (uint)oh) continue;
+                        float* gr = gy + k * gyPlane + (long)oy * ow + j0;
+                        float* wk = w + 9 * k + 3 * ky;
+                        var g0 = LoadPart(gr, ow - j0, 0);
+                        var g1 = LoadPart(gr + 1, ow - j0 - 1, 0);
+                        e = Fma.MultiplyAdd(g0, Vector256.Create(wk[1]), e);
+                        o = Fma.MultiplyAdd(g1, Vector256.Create(wk[0]), Fma.MultiplyAdd(g0, Vector256.Create(wk[2]), o));
+                    }
+                Vector256<float> lo = Avx.UnpackLow(e, o), hi = Avx.UnpackHigh(e, o);
+                Vector256<float> first = Avx.Permute2x128(lo, hi, 0x20), second = Avx.Permute2x128(lo, hi, 0x31);
+                int n = iw - ix;
+                if (n >= 16)
+                {
+                    Avx.Store(xr + ix, first);
+                    Avx.Store(xr + ix + 8, second);
+                }
+                else
+                {
+                    Avx.MaskStore(xr + ix, Columns256(0, n), first);
+                    Avx.MaskStore(xr + ix + 8, Columns256(0, n - 8), second);
+                }
+            }
+        }
+    }
+
+    /// <summary>
     /// The AVX2 twin of <see cref="StrideOneAvx512"/> (same arguments): four output rows × 8 columns per pass, each
     /// loaded input vector fed at once to the up to three output rows it serves, so the nine weights, four sums and
     /// the loaded vector fit the 16 ymm registers. Blocks whose taps lie inside the row load plainly; the row's edge
@@ -749,10 +883,7 @@ internal static unsafe class Depthwise3x3Kernels
                 if (ox > 0 && ox + 9 <= iw)
                     FourRows256(default(Inside256), rows, ox, w0, w1, w2, w3, w4, w5, w6, w7, w8, ref a0, ref a1, ref a2, ref a3);
                 else
-                {
-                    masks[0] = Columns256(ox - 1, iw); masks[1] = Columns256(ox, iw); masks[2] = Columns256(ox + 1, iw);
-                    FourRows256(new Edge256(masks), rows, ox, w0, w1, w2, w3, w4, w5, w6, w7, w8, ref a0, ref a1, ref a2, ref a3);
-                }
+                    FourRows256(Edge256.At(masks, ox, iw), rows, ox, w0, w1, w2, w3, w4, w5, w6, w7, w8, ref a0, ref a1, ref a2, ref a3);
                 float* yr = y + (long)oy * ow + ox;
                 int n = ow - ox;
                 Store256(yr, a0, n, relu);
@@ -819,6 +950,15 @@ internal static unsafe class Depthwise3x3Kernels
     /// <summary>A block at the row's edges: tap kx under masks[kx] (from memory, so they hold no register).</summary>
     private readonly struct Edge256(Vector256<float>* masks) : IBlockTaps256
     {
+        /// <summary>The block at column <paramref name="c"/> of a row <paramref name="iw"/> wide, its masks written to
+        /// <paramref name="masks"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Edge256 At(Vector256<float>* masks, int c, int iw)
+        {
+            masks[0] = Columns256(c - 1, iw); masks[1] = Columns256(c, iw); masks[2] = Columns256(c + 1, iw);
+            return new Edge256(masks);
+        }
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public Vector256<float> Load0(float* s) => Avx.MaskLoad(s - 1, masks[0]);
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public Vector256<float> Load1(float* s) => Avx.MaskLoad(s, masks[1]);
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public Vector256<float> Load2(float* s) => Avx.MaskLoad(s + 1, masks[2]);
