@@ -9,7 +9,9 @@ the report is the median ratio per pass over the rounds, with the medians of eac
 
 Usage (from the repository root, after dotnet build -c Release):
     /usr/bin/python3 tools/bench/paired_peers.py [threads] [rounds] [layer,layer,...] > paired.jsonl
-Prints one JSON line per case and pass, then a markdown table on stderr.
+Prints one JSON line per case and pass, then a markdown table on stderr. Both processes inherit the environment, so
+    DOTNET_EnableAVX512=0 ONEDNN_MAX_CPU_ISA=AVX2 /usr/bin/python3 tools/bench/paired_peers.py 2 12
+compares the two libraries on AVX2 only (the instruction set of CPUs without AVX-512, such as AMD's Zen 3).
 """
 import json, os, statistics, subprocess, sys, time
 
