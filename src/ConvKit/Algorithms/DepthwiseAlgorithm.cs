@@ -99,8 +99,9 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
                             Depthwise3x3Kernels.StrideOneAvx512(xp, g.IH, g.IW, g.PH, (float*)pz, wk, bk, yk, g.OH, g.OW, relu);
                     };
                     // stride 1 in fixed halves, so a core finds its planes in its own L2 from the previous call (MobileNet's
-                    // 3×3 at 2 threads: a median 0.90× the time of planes handed out as they come, 0.72-1.11× in 19 paired
-                    // runs); stride 2's larger input does not stay in L2, and there the fixed halves ran 1.18× slower
+                    // 3×3 at 2 threads with AVX-512: a median 0.90× the time of planes handed out as they come, 0.72-1.11× in
+                    // 19 paired runs; the AVX2 kernel follows the same rule, not measured apart); stride 2's larger input does
+                    // not stay in L2, and there the fixed halves ran 1.18× slower
                     if (g.SH == 1) VecOps.ParallelStatic(g.N * g.K, Workers((long)g.N * g.K * g.OV * g.CKV), body);
                     else VecOps.ParallelItems(g.N * g.K, Workers((long)g.N * g.K * g.OV * g.CKV), body);
                     return;
@@ -118,22 +119,19 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
                         // 0.74-0.88× the time of one channel at a time, its backward-data through the flipped forward
                         // 0.82-0.87×; with one input channel per group it tied, with fewer output channels it would waste
                         // a tile's rows)
-                        if (!GemmCore.Avx512On)
-                        {
-                            for (int oy = 0; oy < g.OH; oy += band)
-                                for (int k = grp * g.Kg; k < (grp + 1) * g.Kg; k += 4)
-                                    Depthwise3x3Kernels.ChannelTileAvx2(p, (nint)planeFloats, g.Cg, full, (float*)pw + (long)k * g.CKV, g.CKV,
-                                        Math.Min(4, (grp + 1) * g.Kg - k), pb == 0 ? null : (float*)pb + k, (float*)py + ((long)n * g.K + k) * g.OV, g.OV,
-                                        oy, Math.Min(g.OH, oy + band), g.OW, relu);
-                            return;
-                        }
                         if (ChannelTile(g))
                         {
+                            bool wideTile = GemmCore.Avx512On;
                             for (int oy = 0; oy < g.OH; oy += band)
                                 for (int k = grp * g.Kg; k < (grp + 1) * g.Kg; k += 4)
-                                    Depthwise3x3Kernels.ChannelTileAvx512(p, (nint)planeFloats, g.Cg, full, (float*)pw + (long)k * g.CKV, g.CKV,
-                                        Math.Min(4, (grp + 1) * g.Kg - k), pb == 0 ? null : (float*)pb + k, (float*)py + ((long)n * g.K + k) * g.OV, g.OV,
-                                        oy, Math.Min(g.OH, oy + band), g.OW, relu);
+                                {
+                                    float* wk = (float*)pw + (long)k * g.CKV, bk = pb == 0 ? null : (float*)pb + k, yk = (float*)py + ((long)n * g.K + k) * g.OV;
+                                    int kt = Math.Min(4, (grp + 1) * g.Kg - k), oyEnd = Math.Min(g.OH, oy + band);
+                                    if (wideTile)
+                                        Depthwise3x3Kernels.ChannelTileAvx512(p, (nint)planeFloats, g.Cg, full, wk, g.CKV, kt, bk, yk, g.OV, oy, oyEnd, g.OW, relu);
+                                    else
+                                        Depthwise3x3Kernels.ChannelTileAvx2(p, (nint)planeFloats, g.Cg, full, wk, g.CKV, kt, bk, yk, g.OV, oy, oyEnd, g.OW, relu);
+                                }
                             return;
                         }
                         for (int oy = 0; oy < g.OH; oy += band)
@@ -512,16 +510,11 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
                 {
                     int c = item % g.C, n = item / g.C, grp = c / g.Cg, cl = c - grp * g.Cg;
                     float* gxp = (float*)pgx + ((long)n * g.C + c) * g.IV;
-                    if (inPlace && !wide)
-                    {
-                        Depthwise3x3Kernels.DataGradStrideTwoAvx2((float*)pgy + ((long)n * g.K + grp * g.Kg) * g.OV, g.OV, g.Kg, g.OH, g.OW, g.PH,
-                            (float*)pw + (long)grp * g.Kg * 9, gxp, g.IH, g.IW);
-                        return;
-                    }
                     if (inPlace)
                     {
-                        Depthwise3x3Kernels.DataGradStrideTwoAvx512((float*)pgy + ((long)n * g.K + grp * g.Kg) * g.OV, g.OV, g.Kg, g.OH, g.OW, g.PH,
-                            (float*)pw + (long)grp * g.Kg * 9, gxp, g.IH, g.IW);
+                        float* gyg = (float*)pgy + ((long)n * g.K + grp * g.Kg) * g.OV, wg = (float*)pw + (long)grp * g.Kg * 9;
+                        if (wide) Depthwise3x3Kernels.DataGradStrideTwoAvx512(gyg, g.OV, g.Kg, g.OH, g.OW, g.PH, wg, gxp, g.IH, g.IW);
+                        else Depthwise3x3Kernels.DataGradStrideTwoAvx2(gyg, g.OV, g.Kg, g.OH, g.OW, g.PH, wg, gxp, g.IH, g.IW);
                         return;
                     }
                     if (padded)
@@ -653,12 +646,11 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
                         float* gwk = (float*)pgw + (long)k * 9;
                         new Span<float>(gwk, 9).Clear();
                         for (int n = 0; n < g.N; n++)
-                            if (!wide)
-                                Depthwise3x3Kernels.WeightGradAvx2((float*)px + ((long)n * g.C + c0) * g.IV, g.IH, g.IW, g.PH, g.SH,
-                                    (float*)pgy + ((long)n * g.K + k) * g.OV, g.OH, g.OW, gwk);
-                            else
-                                Depthwise3x3Kernels.WeightGradAvx512((float*)px + ((long)n * g.C + c0) * g.IV, g.IH, g.IW, g.PH, g.SH,
-                                (float*)pgy + ((long)n * g.K + k) * g.OV, g.OH, g.OW, gwk);
+                        {
+                            float* xn = (float*)px + ((long)n * g.C + c0) * g.IV, gyn = (float*)pgy + ((long)n * g.K + k) * g.OV;
+                            if (wide) Depthwise3x3Kernels.WeightGradAvx512(xn, g.IH, g.IW, g.PH, g.SH, gyn, g.OH, g.OW, gwk);
+                            else Depthwise3x3Kernels.WeightGradAvx2(xn, g.IH, g.IW, g.PH, g.SH, gyn, g.OH, g.OW, gwk);
+                        }
                         return;
                     }
                     if (padded && finite)

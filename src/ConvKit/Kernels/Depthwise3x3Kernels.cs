@@ -593,17 +593,18 @@ internal static unsafe class Depthwise3x3Kernels
                 int c = 2 * ox;
                 // two partial sums: taps kx = 0, 1 and kx = 2, for two FMA chains
                 Vector256<float> acc = vb, odd = Vector256<float>.Zero;
+                // written out for both kinds of block, so each is compiled with its loads
                 if (c >= 2 && c + 16 <= iw)
                 {
-                    if (r0 != null) StrideTwoRowInside(r0 + c, w0, w1, w2, ref acc, ref odd);
-                    if (r1 != null) StrideTwoRowInside(r1 + c, w3, w4, w5, ref acc, ref odd);
-                    if (r2 != null) StrideTwoRowInside(r2 + c, w6, w7, w8, ref acc, ref odd);
+                    if (r0 != null) StrideTwoRow(r0 + c, iw - c, c, true, w0, w1, w2, ref acc, ref odd);
+                    if (r1 != null) StrideTwoRow(r1 + c, iw - c, c, true, w3, w4, w5, ref acc, ref odd);
+                    if (r2 != null) StrideTwoRow(r2 + c, iw - c, c, true, w6, w7, w8, ref acc, ref odd);
                 }
                 else
                 {
-                    if (r0 != null) StrideTwoRowEdge(r0 + c, iw - c, c, w0, w1, w2, ref acc, ref odd);
-                    if (r1 != null) StrideTwoRowEdge(r1 + c, iw - c, c, w3, w4, w5, ref acc, ref odd);
-                    if (r2 != null) StrideTwoRowEdge(r2 + c, iw - c, c, w6, w7, w8, ref acc, ref odd);
+                    if (r0 != null) StrideTwoRow(r0 + c, iw - c, c, false, w0, w1, w2, ref acc, ref odd);
+                    if (r1 != null) StrideTwoRow(r1 + c, iw - c, c, false, w3, w4, w5, ref acc, ref odd);
+                    if (r2 != null) StrideTwoRow(r2 + c, iw - c, c, false, w6, w7, w8, ref acc, ref odd);
                 }
                 acc = Avx2.Permute4x64(Avx.Add(acc, odd).AsDouble(), 0xD8).AsSingle();
                 if (relu) acc = Avx.Max(acc, Vector256<float>.Zero);
@@ -613,30 +614,40 @@ internal static unsafe class Depthwise3x3Kernels
         }
     }
 
-    /// <summary>One input row's three taps for the 8 outputs whose window starts at column −1 of s, all inside the
-    /// row (s[−2 .. 15] readable).</summary>
+    /// <summary>One input row's three taps of <see cref="StrideTwoAvx2"/> (see <see cref="StrideTwoColumns256"/>) into the
+    /// two partial sums.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StrideTwoRowInside(float* s, Vector256<float> k0, Vector256<float> k1, Vector256<float> k2,
+    private static void StrideTwoRow(float* s, int n, int c, bool inside, Vector256<float> k0, Vector256<float> k1, Vector256<float> k2,
         ref Vector256<float> acc, ref Vector256<float> odd)
     {
-        Vector256<float> a = Avx.LoadVector256(s), b = Avx.LoadVector256(s + 8);
-        Vector256<float> p = Avx.LoadVector256(s - 2), q = Avx.LoadVector256(s + 6);
-        acc = Fma.MultiplyAdd(Avx.Shuffle(p, q, 0xDD), k0, acc);
-        acc = Fma.MultiplyAdd(Avx.Shuffle(a, b, 0x88), k1, acc);
-        odd = Fma.MultiplyAdd(Avx.Shuffle(a, b, 0xDD), k2, odd);
+        StrideTwoColumns256(s, n, c, inside, out var left, out var even, out var oddColumns);
+        acc = Fma.MultiplyAdd(left, k0, acc);
+        acc = Fma.MultiplyAdd(even, k1, acc);
+        odd = Fma.MultiplyAdd(oddColumns, k2, odd);
     }
 
-    /// <summary><see cref="StrideTwoRowInside"/> at the row's edges: s is column <paramref name="c"/>, and
-    /// <paramref name="n"/> columns of the row remain from it.</summary>
+    /// <summary>
+    /// The input columns of a stride-2 row's taps kx = 0, 1, 2 for the 8 outputs whose windows start at column c − 1
+    /// (s at column <paramref name="c"/>, <paramref name="n"/> columns of the row from it): the odd columns of the 16
+    /// from c − 2, the even and the odd ones of the 16 from c, split by in-lane shuffles, so the lanes hold outputs
+    /// 0 1 4 5 2 3 6 7. Plain loads when <paramref name="inside"/> (c ≥ 2 and n ≥ 16), else masked.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StrideTwoRowEdge(float* s, int n, int c, Vector256<float> k0, Vector256<float> k1, Vector256<float> k2,
-        ref Vector256<float> acc, ref Vector256<float> odd)
+    private static void StrideTwoColumns256(float* s, int n, int c, bool inside, out Vector256<float> left, out Vector256<float> even,
+        out Vector256<float> odd)
     {
-        Vector256<float> a = LoadPart(s, n, 0), b = LoadPart(s + 8, n - 8, 0);
-        Vector256<float> p = LoadPart(s - 2, n + 2, 2 - c), q = LoadPart(s + 6, n - 6, 0);
-        acc = Fma.MultiplyAdd(Avx.Shuffle(p, q, 0xDD), k0, acc);
-        acc = Fma.MultiplyAdd(Avx.Shuffle(a, b, 0x88), k1, acc);
-        odd = Fma.MultiplyAdd(Avx.Shuffle(a, b, 0xDD), k2, odd);
+        Vector256<float> a, b, p, q;
+        if (inside)
+        {
+            a = Avx.LoadVector256(s); b = Avx.LoadVector256(s + 8); p = Avx.LoadVector256(s - 2); q = Avx.LoadVector256(s + 6);
+        }
+        else
+        {
+            a = LoadPart(s, n, 0); b = LoadPart(s + 8, n - 8, 0); p = LoadPart(s - 2, n + 2, 2 - c); q = LoadPart(s + 6, n - 6, 0);
+        }
+        left = Avx.Shuffle(p, q, 0xDD);
+        even = Avx.Shuffle(a, b, 0x88);
+        odd = Avx.Shuffle(a, b, 0xDD);
     }
 
     /// <summary>The floats at p whose lane l satisfies <paramref name="skip"/> ≤ l &lt; <paramref name="n"/> (8 lanes), zero
@@ -758,9 +769,18 @@ internal static unsafe class Depthwise3x3Kernels
                 {
                     var v = Avx2.Permute4x64(LoadPart(gr + ox, ow - ox, 0).AsDouble(), 0xD8).AsSingle();
                     int c = 2 * ox, n = iw - c;
-                    if (r0 != null) StrideTwoGrad(r0 + c, n, c, v, ref s0, ref s1, ref s2);
-                    if (r1 != null) StrideTwoGrad(r1 + c, n, c, v, ref s3, ref s4, ref s5);
-                    if (r2 != null) StrideTwoGrad(r2 + c, n, c, v, ref s6, ref s7, ref s8);
+                    if (c >= 2 && n >= 16)
+                    {
+                        if (r0 != null) StrideTwoGrad(r0 + c, n, c, true, v, ref s0, ref s1, ref s2);
+                        if (r1 != null) StrideTwoGrad(r1 + c, n, c, true, v, ref s3, ref s4, ref s5);
+                        if (r2 != null) StrideTwoGrad(r2 + c, n, c, true, v, ref s6, ref s7, ref s8);
+                    }
+                    else
+                    {
+                        if (r0 != null) StrideTwoGrad(r0 + c, n, c, false, v, ref s0, ref s1, ref s2);
+                        if (r1 != null) StrideTwoGrad(r1 + c, n, c, false, v, ref s3, ref s4, ref s5);
+                        if (r2 != null) StrideTwoGrad(r2 + c, n, c, false, v, ref s6, ref s7, ref s8);
+                    }
                 }
             }
         gw[0] += Vector256.Sum(s0); gw[1] += Vector256.Sum(s1); gw[2] += Vector256.Sum(s2);
@@ -796,22 +816,15 @@ internal static unsafe class Depthwise3x3Kernels
     }
 
     /// <summary>One input row's three taps of <see cref="WeightGradAvx2"/> with stride 2: the columns of
-    /// <see cref="StrideTwoRowInside"/> (or, at the edges, <see cref="StrideTwoRowEdge"/>) times the permuted gy.</summary>
+    /// <see cref="StrideTwoColumns256"/> times the permuted gy.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StrideTwoGrad(float* s, int n, int c, Vector256<float> v, ref Vector256<float> a, ref Vector256<float> b, ref Vector256<float> d)
+    private static void StrideTwoGrad(float* s, int n, int c, bool inside, Vector256<float> v, ref Vector256<float> a, ref Vector256<float> b,
+        ref Vector256<float> d)
     {
-        Vector256<float> x0, x1, p, q;
-        if (c >= 2 && n >= 16)
-        {
-            x0 = Avx.LoadVector256(s); x1 = Avx.LoadVector256(s + 8); p = Avx.LoadVector256(s - 2); q = Avx.LoadVector256(s + 6);
-        }
-        else
-        {
-            x0 = LoadPart(s, n, 0); x1 = LoadPart(s + 8, n - 8, 0); p = LoadPart(s - 2, n + 2, 2 - c); q = LoadPart(s + 6, n - 6, 0);
-        }
-        a = Fma.MultiplyAdd(Avx.Shuffle(p, q, 0xDD), v, a);
-        b = Fma.MultiplyAdd(Avx.Shuffle(x0, x1, 0x88), v, b);
-        d = Fma.MultiplyAdd(Avx.Shuffle(x0, x1, 0xDD), v, d);
+        StrideTwoColumns256(s, n, c, inside, out var left, out var even, out var odd);
+        a = Fma.MultiplyAdd(left, v, a);
+        b = Fma.MultiplyAdd(even, v, b);
+        d = Fma.MultiplyAdd(odd, v, d);
     }
 
     /// <summary>
