@@ -577,9 +577,8 @@ internal static unsafe class Depthwise3x3Kernels
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void StrideTwoAvx2(float* x, int ih, int iw, int ph, float* w, float bias, float* y, int oh, int ow, bool relu)
     {
-        Vector256<float> w0 = Vector256.Create(w[0]), w1 = Vector256.Create(w[1]), w2 = Vector256.Create(w[2]),
-            w3 = Vector256.Create(w[3]), w4 = Vector256.Create(w[4]), w5 = Vector256.Create(w[5]),
-            w6 = Vector256.Create(w[6]), w7 = Vector256.Create(w[7]), w8 = Vector256.Create(w[8]);
+        LoadWeights256(w, out Vector256<float> w0, out Vector256<float> w1, out Vector256<float> w2, out Vector256<float> w3, out Vector256<float> w4,
+            out Vector256<float> w5, out Vector256<float> w6, out Vector256<float> w7, out Vector256<float> w8);
         var vb = Vector256.Create(bias);
         for (int oy = 0; oy < oh; oy++)
         {
@@ -612,6 +611,16 @@ internal static unsafe class Depthwise3x3Kernels
                 else Avx.MaskStore(yr + ox, Columns256(0, ow - ox), acc);
             }
         }
+    }
+
+    /// <summary>The nine weights of a 3×3 plane, each broadcast to a ymm.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void LoadWeights256(float* w, out Vector256<float> w0, out Vector256<float> w1, out Vector256<float> w2, out Vector256<float> w3,
+        out Vector256<float> w4, out Vector256<float> w5, out Vector256<float> w6, out Vector256<float> w7, out Vector256<float> w8)
+    {
+        w0 = Vector256.Create(w[0]); w1 = Vector256.Create(w[1]); w2 = Vector256.Create(w[2]);
+        w3 = Vector256.Create(w[3]); w4 = Vector256.Create(w[4]); w5 = Vector256.Create(w[5]);
+        w6 = Vector256.Create(w[6]); w7 = Vector256.Create(w[7]); w8 = Vector256.Create(w[8]);
     }
 
     /// <summary>One input row's three taps of <see cref="StrideTwoAvx2"/> (see <see cref="StrideTwoColumns256"/>) into the
@@ -880,9 +889,8 @@ internal static unsafe class Depthwise3x3Kernels
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void StrideOneAvx2(float* x, int ih, int iw, int ph, float* zeros, float* w, float bias, float* y, int oh, int ow, bool relu)
     {
-        Vector256<float> w0 = Vector256.Create(w[0]), w1 = Vector256.Create(w[1]), w2 = Vector256.Create(w[2]),
-            w3 = Vector256.Create(w[3]), w4 = Vector256.Create(w[4]), w5 = Vector256.Create(w[5]),
-            w6 = Vector256.Create(w[6]), w7 = Vector256.Create(w[7]), w8 = Vector256.Create(w[8]);
+        LoadWeights256(w, out Vector256<float> w0, out Vector256<float> w1, out Vector256<float> w2, out Vector256<float> w3, out Vector256<float> w4,
+            out Vector256<float> w5, out Vector256<float> w6, out Vector256<float> w7, out Vector256<float> w8);
         var vb = Vector256.Create(bias);
         float** rows = stackalloc float*[6];
         var masks = stackalloc Vector256<float>[3];

@@ -235,11 +235,17 @@ public class AlgorithmDifferentialTests
         // asymmetric padding, 1-16 input and 1-2 output channels per group, bias and fused relu; forward, backward-data
         // (also through the flipped forward), and backward-weights. With AVX-512 switched off: the AVX2 kernels.
         if (!avx512 && !Avx2Kernels) return;
+        WithAvx512(avx512, () => Depthwise3x3WideRows(new Random(avx512 ? 3303 : 3304)));
+    }
+
+    /// <summary>Runs <paramref name="body"/> with AVX-512 as it is, or switched off (the AVX2 paths).</summary>
+    private static void WithAvx512(bool avx512, Action body)
+    {
         bool saved = ConvKit.Kernels.GemmCore.UseAvx512;
         try
         {
             if (!avx512) ConvKit.Kernels.GemmCore.UseAvx512 = false;
-            Depthwise3x3WideRows(new Random(avx512 ? 3303 : 3304));
+            body();
         }
         finally { ConvKit.Kernels.GemmCore.UseAvx512 = saved; }
     }
@@ -288,13 +294,7 @@ public class AlgorithmDifferentialTests
         // bands, output channels per group past whole tiles of four, bias and fused relu, an infinite input. With
         // AVX-512 switched off: the AVX2 tile.
         if (!avx512 && !Avx2Kernels) return;
-        bool saved = ConvKit.Kernels.GemmCore.UseAvx512;
-        try
-        {
-            if (!avx512) ConvKit.Kernels.GemmCore.UseAvx512 = false;
-            GroupedChannelTiles(new Random(avx512 ? 3307 : 3308));
-        }
-        finally { ConvKit.Kernels.GemmCore.UseAvx512 = saved; }
+        WithAvx512(avx512, () => GroupedChannelTiles(new Random(avx512 ? 3307 : 3308)));
     }
 
     private static void GroupedChannelTiles(Random r)
