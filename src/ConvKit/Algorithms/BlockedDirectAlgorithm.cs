@@ -68,7 +68,7 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
             // absent, except for layers Winograd takes (VGG-16's: it ran 0.67x and 0.78x the AVX2 tiles' time forward
             // and backward-data, measured with AVX-512 switched off on the Xeon)
             if (wide ? !GemmCore.WideFmaPays : Avx512F.IsSupported
-                || (direction != ConvDirection.BackwardWeight && WinogradAlgorithm.Preferred.TryPlan(run, ConvDirection.Forward) is not null)) return null;
+                || (direction != ConvDirection.BackwardWeight && WinogradAlgorithm.Takes(run))) return null;
             if (g.CKV < 64) return null;
             long positions = (long)g.N * g.OV;
             if (direction != ConvDirection.BackwardWeight)

@@ -31,7 +31,7 @@ public sealed class FlippedForwardAlgorithm : IConvAlgorithm
     // Zen 4): Winograd (VGG-16 3×3), the depthwise kernel (MobileNetV2 3×3: 0.44 → 0.19 ms) and the small-channel
     // kernel (ResNeXt's 4-channel groups: 0.57 → 0.26 ms); on a Xeon with AVX-512, the implicit GEMM (CIFAR batch
     // 9.8 → 8.1 ms, ResNet-50 res2 1.06 → 0.91 ms).
-    private static readonly string[] s_fastForwards = [WinogradAlgorithm.Preferred.Name, DepthwiseAlgorithm.Preferred.Name, DirectSmallChannelAlgorithm.Preferred.Name, ImplicitGemmAlgorithm.Preferred.Name];
+    private static readonly string[] s_fastForwards = [WinogradAlgorithm.Preferred4.Name, DepthwiseAlgorithm.Preferred.Name, DirectSmallChannelAlgorithm.Preferred.Name, ImplicitGemmAlgorithm.Preferred.Name];
 
     /// <inheritdoc/>
     public string Name => "flipped_forward";
