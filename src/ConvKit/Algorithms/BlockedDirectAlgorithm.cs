@@ -65,9 +65,10 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
         if (_heuristic)
         {
             // 512-bit tiles only where 512-bit FMAs run at full rate (Zen 4 halves them); AVX2 tiles where AVX-512 is
-            // absent, except for layers Winograd takes (VGG-16's: it ran 0.67x and 0.78x the AVX2 tiles' time forward
-            // and backward-data, measured with AVX-512 switched off on the Xeon)
-            if (wide ? !GemmCore.WideFmaPays : Avx512F.IsSupported
+            // absent; either way not for layers Winograd takes (VGG-16's: F(2,3) ran 0.67x and 0.78x the AVX2 tiles'
+            // time forward and backward-data, measured with AVX-512 switched off on the Xeon; F(4,3) 0.84-0.91x and
+            // 0.85-0.87x the 512-bit tiles')
+            if ((wide ? !GemmCore.WideFmaPays : Avx512F.IsSupported)
                 || (direction != ConvDirection.BackwardWeight && WinogradAlgorithm.Takes(run))) return null;
             if (g.CKV < 64) return null;
             long positions = (long)g.N * g.OV;
