@@ -16,7 +16,7 @@ namespace ConvKit.Algorithms;
 /// convolution by ordinary float32 rounding of slightly longer sums: the tests bound the error by
 /// 8e-5·√(C·9)·(1 + √|y|) for inputs and weights in [-1, 1] (a few times the GEMM lowering's bound). F(4,3)'s
 /// transforms carry coefficients up to 8 and 1/24 (Lavin and Gray's points 0, ±1, ±2), which amplify rounding: its
-/// tests bound the error by 1.6e-4·√(C·9)·(1 + √|y|), twice F(2,3)'s (they pass with a bound of a sixth of that).</para>
+/// tests bound the error by 1.6e-4·√(C·9)·(1 + √|y|), twice F(2,3)'s (they pass with a bound a third of that).</para>
 /// Declines tiny channel counts (fewer than 8 in or out), where the transforms cost more than they save.
 /// </summary>
 public sealed class WinogradAlgorithm : IConvAlgorithm
