@@ -16,7 +16,7 @@ internal static class BenchCommand
                   --threads N   threads to use (default 2)
                   --layers a,b  only these layers
                   --quick       fewer repetitions
-                  --algo NAME   force this forward algorithm where it applies (e.g. im2col_gemm, winograd_f2x2_3x3); 'find' times
+                  --algo NAME   force this forward algorithm where it applies (e.g. im2col_gemm, winograd_f4x4_3x3); 'find' times
                                 every algorithm for each pass first and runs the fastest (ConvPlanner.Find)
                   --json        one JSON object per line with the field names of the PyTorch peer script (peers.py)
                 """);
