@@ -27,8 +27,8 @@ public sealed class WinogradAlgorithm : IConvAlgorithm
     /// <summary>F(2×2, 3×3) when forced: accepts every shape it can run (C, K ≥ 8).</summary>
     public static WinogradAlgorithm Instance { get; } = new(false, 2);
 
-    /// <summary>F(2×2, 3×3) with the planner's rule (the planner itself tries <see cref="Preferred4"/>, which took 0.84-0.89×
-    /// its time where the rule admits both): also declines shapes where it measured slower than the GEMM lowering.
+    /// <summary>F(2×2, 3×3) with the planner's rule (the planner itself tries <see cref="Preferred4"/>, which took 0.81-0.88×
+    /// its time with AVX2 where the rule admits both): also declines shapes where it measured slower than the GEMM lowering.
     /// With the AVX-512 GEMM (2 threads) it only won on wide layers: VGG-16's 256→256 at 56×56 17.6 ms against 22.0;
     /// it lost on ResNet-50 res2 (64 channels, 5.2 against 2.4 ms), res3 (128, 3.3 against 2.8), res4 (256 at 14×14,
     /// 7.8 against 3.3) and the CIFAR batch (64 channels, 21.3 against 16.8): its transforms run at memory speed while
@@ -58,8 +58,9 @@ public sealed class WinogradAlgorithm : IConvAlgorithm
         if (core.Stride[0] != 1 || core.Stride[1] != 1 || core.Dilation[0] != 1 || core.Dilation[1] != 1) return null;
         if (core.InChannels < 8 || core.OutChannels < 8) return null;
         // The planner's rule for both tile sizes (F(4,3) tried first): at least 256 input and output channels and 2048
-        // output positions in the batch. With AVX2 on VGG-16's layer (2 threads) F(4,3) took 0.84-0.89× F(2,3)'s time;
-        // on ResNet-50 res3 (128 channels, 28×28) both took 1.3× the blocked kernel's, on 64 channels at 56×56 they tied.
+        // output positions in the batch. With AVX2 (2 threads) F(4,3) took 0.81-0.88× F(2,3)'s time on VGG-16's layer
+        // and on 28×28 planes of 256 and 512 channels; against the blocked kernel it tied on those planes and on
+        // ResNet-50 res2, and took 1.3× its time on res3, 2.4× on res4 and 1.85× on the CIFAR batch.
         if (_heuristic && (core.InChannels < 256 || core.OutChannels < 256 || (long)core.N * core.OutputVolume < 2048)) return null;
         // Where 512-bit FMAs run at full rate, the implicit GEMM ran VGG-16's 3×3 layer faster than F(2,3) (285 against
         // 243 GFLOP/s, Xeon, 2 threads); F(4,3) ran it in 0.84-0.91× the blocked kernel's time (0.88× on 1 thread), its
@@ -107,16 +108,9 @@ public sealed class WinogradAlgorithm : IConvAlgorithm
                     GemmCore.PackAFull(false, K, C, 1f, u + xi * kc, C, packed + xi * paSize);
 
                 int threads = Threads, tc = _tc, tiles = _tiles, chunks = _chunks;
-                // few chunks that do not divide among the threads (VGG-16's 196 tiles of 4×4 in 7 chunks): as many chunks
-                // as a multiple of the threads, so each thread transforms its own tiles instead of splitting each GEMM
-                if (threads > 1 && chunks < 4 * threads && chunks % threads != 0 && tiles >= 16 * threads)
-                {
-                    tc = (tiles + GemmCore.RoundUp(chunks, threads) - 1) / GemmCore.RoundUp(chunks, threads);
-                    chunks = (tiles + tc - 1) / tc;
-                }
                 // F(4,3)'s transformed weights (36·K·C floats, 9.4 MB for VGG-16's layer) are read again by every chunk:
-                // with two threads one chunk each reads them once per thread (VGG-16: 16.5-17.6 against 20.0-21.3 ms
-                // a call in chunks of 25 tiles)
+                // with two threads one chunk each reads them once per thread (VGG-16, AVX2: 16.5-17.6 against 20.0-21.3
+                // ms a call in chunks of 25 tiles, and against 26.6 in its 7 chunks of 32, the GEMMs split over the threads)
                 if (_m == 4 && threads > 1)
                 {
                     tc = (tiles + threads - 1) / threads;
