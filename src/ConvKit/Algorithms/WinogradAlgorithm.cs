@@ -72,13 +72,13 @@ public sealed class WinogradAlgorithm : IConvAlgorithm
     private sealed unsafe class Plan : ConvPlan
     {
         // output tile m × m, input tile α × α (α = m + 2), α² products
-        private readonly int _m, _a, _aa;
+        private readonly int _m, _aa;
         private readonly int _th, _tw, _tiles, _tc, _chunks;
 
         public Plan(ConvDescriptor d, int m) : base(m == 2 ? "winograd_f2x2_3x3" : "winograd_f4x4_3x3", d, ConvDirection.Forward)
         {
-            (_m, _a) = (m, m + 2);
-            _aa = _a * _a;
+            _m = m;
+            _aa = (m + 2) * (m + 2);
             _th = (G.OH + m - 1) / m; _tw = (G.OW + m - 1) / m;
             _tiles = G.N * _th * _tw;
             // tiles per chunk: keep the transformed input and the products of one chunk (α²·(C+K)·tc floats) near 1 MB
@@ -131,7 +131,6 @@ public sealed class WinogradAlgorithm : IConvAlgorithm
                             null, false, gemmThreads, (float*)pp + xi * paSize);
                     if (_m == 2) TransformOutput(m, (float*)py, pb == 0 ? null : (float*)pb, relu, t0, tn);
                     else TransformOutput4(m, (float*)py, pb == 0 ? null : (float*)pb, relu, t0, tn);
-
                 });
             }
         }
@@ -331,6 +330,7 @@ public sealed class WinogradAlgorithm : IConvAlgorithm
             static Vector256<float> Diff3(float* m, long stride, int q)
                 => Avx.Subtract(Avx.Subtract(Avx.LoadVector256(m + (4 + q) * stride), Avx.LoadVector256(m + (8 + q) * stride)), Avx.LoadVector256(m + (12 + q) * stride));
         }
+
         // F(4×4, 3×3) (Lavin and Gray, points 0, ±1, ±2): Bᵀ, G and Aᵀ applied as 1-d transforms along rows, then columns.
 
         /// <summary>Bᵀ·d for the six values d0..d5 (one row or column of an input tile).</summary>
@@ -356,7 +356,7 @@ public sealed class WinogradAlgorithm : IConvAlgorithm
             for (int k = k0; k < k1; k++)
                 for (int c = 0; c < C; c++)
                 {
-                    if (Avx2.IsSupported && Fma.IsSupported && c + 8 <= C)
+                    if (Avx2.IsSupported && c + 8 <= C)
                     {
                         // eight input channels at once (lane i: channel c + i), their nine weights gathered 9 floats apart
                         float* g8 = w + ((long)k * C + c) * 9;

@@ -591,6 +591,17 @@ public class AlgorithmDifferentialTests
         var ok = ConvDescriptor.Create(2, [1, 16, 10, 10], [16, 16, 3, 3], false, 1, 1);
         Assert.Null(WinogradAlgorithm.Instance.TryPlan(ok, ConvDirection.BackwardData));
         Assert.NotNull(WinogradAlgorithm.Instance.TryPlan(ok, ConvDirection.Forward));
+        // F(4x4,3x3) declines the same, and dilation, groups, other kernels and fewer than 8 channels
+        Assert.Null(WinogradAlgorithm.Instance4.TryPlan(strided, ConvDirection.Forward));
+        Assert.Null(WinogradAlgorithm.Instance4.TryPlan(ok, ConvDirection.BackwardData));
+        Assert.Null(WinogradAlgorithm.Instance4.TryPlan(ConvDescriptor.Create(2, [1, 16, 10, 10], [16, 16, 3, 3], false, 1, 2, 2), ConvDirection.Forward));
+        Assert.Null(WinogradAlgorithm.Instance4.TryPlan(ConvDescriptor.Create(2, [1, 16, 10, 10], [16, 8, 3, 3], false, 1, 1, 1, 2), ConvDirection.Forward));
+        Assert.Null(WinogradAlgorithm.Instance4.TryPlan(ConvDescriptor.Create(2, [1, 16, 10, 10], [16, 16, 5, 5], false, 1, 2), ConvDirection.Forward));
+        Assert.Null(WinogradAlgorithm.Instance4.TryPlan(ConvDescriptor.Create(2, [1, 4, 10, 10], [16, 4, 3, 3], false, 1, 1), ConvDirection.Forward));
+        Assert.Equal("winograd_f4x4_3x3", WinogradAlgorithm.Instance4.TryPlan(ok, ConvDirection.Forward)?.AlgorithmName);
+        // the planner's rule: 256 channels and 2048 positions
+        Assert.Null(WinogradAlgorithm.Preferred4.TryPlan(ok, ConvDirection.Forward));
+        Assert.Null(WinogradAlgorithm.Preferred4.TryPlan(ConvDescriptor.Create(2, [1, 256, 28, 28], [256, 256, 3, 3], false, 1, 1), ConvDirection.Forward));
     }
 
     /// <summary>Runs the plan and the reference on the same random data; tolerance scales with the reduction depth.</summary>
