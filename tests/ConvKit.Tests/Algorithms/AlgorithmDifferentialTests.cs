@@ -396,9 +396,9 @@ public class AlgorithmDifferentialTests
     }
 
     [Theory]
-    [InlineData(1, 3, 224, 224, 64, 7, 2, 3, 1)]  // ResNet-50 conv1: seven whole tiles per row, four channel blocks
-    [InlineData(2, 4, 37, 53, 40, 5, 2, 2, 1)]    // a 27-position row (a tile's tail), 40 = 16 + 16 + 8 channels, 2 images
-    [InlineData(1, 1, 9, 70, 17, 3, 1, 0, 2)]     // stride 1, dilation 2, one channel past a block
+    [InlineData(1, 3, 224, 224, 64, 7, 2, 3, 1)]  // ResNet-50 conv1: eight whole tiles per row, two channel blocks
+    [InlineData(2, 4, 37, 53, 40, 5, 2, 2, 1)]    // a 27-position row (a tile's tail), 40 = 32 + 8 channels, 2 images
+    [InlineData(1, 1, 9, 70, 17, 3, 1, 0, 2)]     // stride 1, dilation 2, one channel past a tile's first half
     public void LaneChannelDirectMatchesReferenceOnLargerShapes(int n, int c, int h, int w, int k, int ks, int stride, int pad, int dil)
     {
         var d = ConvDescriptor.FromGeometry(2, n, c, k, 1, [h, w], [ks, ks], [stride, stride], [dil, dil], [pad, pad], [pad, pad], false);

@@ -25,8 +25,8 @@ public static class ConvShapes
             if (kind == Kind.RowStride) { groups = 1; cg = Pick(r, 1, 3, 16, 17, 33); kg = Pick(r, 1, 5, 16, 31, 32, 33, 64); }
             // rows of A around the 6-row tiles, output channels around the 64-channel panels of the strided implicit GEMM
             if (kind == Kind.Strided) { groups = 1; cg = Pick(r, 1, 2, 3, 5, 13); kg = Pick(r, 1, 7, 63, 64, 65, 100); }
-            // output channels around the 16-channel lanes of the lane-channel kernel
-            if (kind == Kind.FirstLayer) { groups = 1; cg = Pick(r, 1, 2, 3, 4, 5); kg = Pick(r, 1, 7, 16, 17, 33, 64); }
+            // output channels around the 16-channel halves and 32-channel tiles of the lane-channel kernel
+            if (kind == Kind.FirstLayer) { groups = 1; cg = Pick(r, 1, 2, 3, 4, 5); kg = Pick(r, 1, 7, 16, 17, 31, 32, 33, 64); }
             int n = Pick(r, 1, 1, 2, 3);
             int maxSpatial = rank switch { 1 => 40, 2 => 19, _ => 7 };
             var input = new int[rank]; var kernel = new int[rank]; var stride = new int[rank]; var dil = new int[rank];
@@ -45,7 +45,7 @@ public static class ConvShapes
                         kernel[i] = 1 + r.Next(7); stride[i] = 1 + r.Next(4); dil[i] = 1 + r.Next(2); pb[i] = r.Next(4); pe[i] = r.Next(4);
                         break;
                     case Kind.FirstLayer:
-                        // rows around its 16-position tiles, stride 1 or 2 along them (any down the columns), kernels to 7
+                        // rows around its 14-position tiles, stride 1 or 2 along them (any down the columns), kernels to 7
                         input[i] = 1 + r.Next(i == rank - 1 ? 70 : 19);
                         kernel[i] = 1 + r.Next(7); stride[i] = i == rank - 1 ? 1 + r.Next(2) : 1 + r.Next(3); dil[i] = 1 + r.Next(2);
                         pb[i] = r.Next(4); pe[i] = r.Next(4);
