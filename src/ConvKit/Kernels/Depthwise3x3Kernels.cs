@@ -133,6 +133,96 @@ internal static unsafe class Depthwise3x3Kernels
             }
     }
 
+    /// <summary>
+    /// <see cref="ChannelTileAvx512"/> over flat positions: the scratch planes' rows are exactly as wide as the padded
+    /// input (<paramref name="full"/> = OW + 2 floats), so output (oy, ox) sits at q = oy·full + ox and its tap (ky, kx)
+    /// at q + ky·full + kx, and a tile is four consecutive blocks of 16 positions × four channels, running on across rows.
+    /// Only the two positions per row past OW are computed for nothing, where blocks of whole rows compute the row
+    /// rounded up to the tile's columns (ResNeXt's 56: 58 positions against 64). Positions [<paramref name="q0"/>,
+    /// <paramref name="q1"/>) of an <paramref name="oh"/> × <paramref name="ow"/> output (ow ≥ 16, so a block spans at
+    /// most two rows); the planes must be readable 64 + 2·full + 2 floats past q1.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void ChannelTileFlatAvx512(float* p, nint planeStride, int planes, nint full, float* w, nint ckv, int kt, float* bias,
+        float* y, long ov, int q0, int q1, int oh, int ow, bool relu)
+    {
+        float* w0 = w, w1 = w + Math.Min(1, kt - 1) * ckv, w2 = w + Math.Min(2, kt - 1) * ckv, w3 = w + Math.Min(3, kt - 1) * ckv;
+        var b0 = Vector512.Create(bias == null ? 0f : bias[0]);
+        var b1 = Vector512.Create(bias == null ? 0f : bias[Math.Min(1, kt - 1)]);
+        var b2 = Vector512.Create(bias == null ? 0f : bias[Math.Min(2, kt - 1)]);
+        var b3 = Vector512.Create(bias == null ? 0f : bias[Math.Min(3, kt - 1)]);
+        int row = q0 / (int)full, col = q0 - row * (int)full;
+        for (int q = q0; q < q1; q += 64)
+        {
+            Vector512<float> a00 = b0, a01 = b0, a02 = b0, a03 = b0, a10 = b1, a11 = b1, a12 = b1, a13 = b1;
+            Vector512<float> a20 = b2, a21 = b2, a22 = b2, a23 = b2, a30 = b3, a31 = b3, a32 = b3, a33 = b3;
+            for (int c = 0; c < planes; c++)
+            {
+                float* r = p + c * planeStride + q;
+                int o = 9 * c;
+                for (int ky = 0; ky < 3; ky++, r += full, o += 3)
+                {
+                    ChannelTap(r, 16, 32, 48, w0 + o, w1 + o, w2 + o, w3 + o, ref a00, ref a01, ref a02, ref a03, ref a10, ref a11, ref a12, ref a13,
+                        ref a20, ref a21, ref a22, ref a23, ref a30, ref a31, ref a32, ref a33);
+                    ChannelTap(r + 1, 16, 32, 48, w0 + o + 1, w1 + o + 1, w2 + o + 1, w3 + o + 1, ref a00, ref a01, ref a02, ref a03, ref a10, ref a11,
+                        ref a12, ref a13, ref a20, ref a21, ref a22, ref a23, ref a30, ref a31, ref a32, ref a33);
+                    ChannelTap(r + 2, 16, 32, 48, w0 + o + 2, w1 + o + 2, w2 + o + 2, w3 + o + 2, ref a00, ref a01, ref a02, ref a03, ref a10, ref a11,
+                        ref a12, ref a13, ref a20, ref a21, ref a22, ref a23, ref a30, ref a31, ref a32, ref a33);
+                }
+            }
+            StoreFlat(y, ov, kt, q, q1, ref row, ref col, (int)full, oh, ow, a00, a10, a20, a30, relu);
+            StoreFlat(y, ov, kt, q + 16, q1, ref row, ref col, (int)full, oh, ow, a01, a11, a21, a31, relu);
+            StoreFlat(y, ov, kt, q + 32, q1, ref row, ref col, (int)full, oh, ow, a02, a12, a22, a32, relu);
+            StoreFlat(y, ov, kt, q + 48, q1, ref row, ref col, (int)full, oh, ow, a03, a13, a23, a33, relu);
+        }
+    }
+
+    /// <summary>
+    /// Block q (at output row <paramref name="row"/>, column <paramref name="col"/> of the flat positions, advanced
+    /// here to the next block's) of a <see cref="ChannelTileFlatAvx512"/> tile for its <paramref name="kt"/> channels:
+    /// the lanes in the row before its end as one store, those in the next row (past the two padding positions) as
+    /// another, nothing at or past <paramref name="q1"/> or the last row.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreFlat(float* y, long ov, int kt, int q, int q1, ref int row, ref int col, int full, int oh, int ow,
+        Vector512<float> c0, Vector512<float> c1, Vector512<float> c2, Vector512<float> c3, bool relu)
+    {
+        int r = row, a = ow - col, end = q1 - q;
+        col += 16;
+        if (col >= full) { col -= full; row++; }
+        if (end <= 0) return;
+        if (a >= 16 && end >= 16)
+        {
+            float* yb = y + (long)r * ow + (ow - a);
+            Store16(yb, c0, 16, relu);
+            if (kt > 1) Store16(yb + ov, c1, 16, relu);
+            if (kt > 2) Store16(yb + 2 * ov, c2, 16, relu);
+            if (kt > 3) Store16(yb + 3 * ov, c3, 16, relu);
+            return;
+        }
+        if (a > 0)
+            MaskStoreChannels(y + (long)r * ow + (ow - a), ov, kt, Columns(0, Math.Min(a, end)), c0, c1, c2, c3, relu);
+        // lane b is column 0 of the next row (lanes a .. b − 1 are the padding positions)
+        int b = a + full - ow;
+        if (b < Math.Min(16, end) && r + 1 < oh)
+            MaskStoreChannels(y + (long)(r + 1) * ow - b, ov, kt, Columns(-b, Math.Min(16, end) - b), c0, c1, c2, c3, relu);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void MaskStoreChannels(float* yb, long ov, int kt, Vector512<float> mask, Vector512<float> c0, Vector512<float> c1,
+        Vector512<float> c2, Vector512<float> c3, bool relu)
+    {
+        if (relu)
+        {
+            c0 = Avx512F.Max(c0, Vector512<float>.Zero); c1 = Avx512F.Max(c1, Vector512<float>.Zero);
+            c2 = Avx512F.Max(c2, Vector512<float>.Zero); c3 = Avx512F.Max(c3, Vector512<float>.Zero);
+        }
+        Avx512F.MaskStore(yb, mask, c0);
+        if (kt > 1) Avx512F.MaskStore(yb + ov, mask, c1);
+        if (kt > 2) Avx512F.MaskStore(yb + 2 * ov, mask, c2);
+        if (kt > 3) Avx512F.MaskStore(yb + 3 * ov, mask, c3);
+    }
+
     /// <summary>One tap of a <see cref="ChannelTileAvx512"/> tile: the four blocks at s, +o1, +o2, +o3 times the four
     /// channels' weights at q0..q3, into the 16 sums.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -296,8 +296,8 @@ public class AlgorithmDifferentialTests
     public void GroupedChannelTileMatchesReference(bool avx512)
     {
         // grouped 3×3 with stride 1 and 3 or more output channels per group (four-channel tiles): widths around the
-        // tiles' 8-, 16-, 32- and 64-column shapes, heights around their 1-, 2- and 4-row shapes and the eight-row
-        // bands, output channels per group past whole tiles of four, bias and fused relu, an infinite input. With
+        // tiles' 8-, 16-, 32- and 64-column shapes (and output widths 30 and 46, whose padded rows are whole blocks of
+        // the flat tile), heights around their 1-, 2- and 4-row shapes and the eight-row and 512-position bands, output channels per group past whole tiles of four, bias and fused relu, an infinite input. With
         // AVX-512 switched off: the AVX2 tile.
         if (!avx512 && !Avx2Kernels) return;
         WithAvx512(avx512, () => GroupedChannelTiles(new Random(avx512 ? 3307 : 3308)));
@@ -306,7 +306,7 @@ public class AlgorithmDifferentialTests
     private static void GroupedChannelTiles(Random r)
     {
         int shape = 0;
-        foreach (var (h, w) in new[] { (1, 1), (3, 5), (9, 16), (5, 17), (6, 30), (7, 33), (13, 56), (2, 64), (4, 65), (11, 100), (3, 8), (6, 9) })
+        foreach (var (h, w) in new[] { (1, 1), (3, 5), (9, 16), (5, 17), (6, 30), (7, 33), (13, 56), (2, 64), (4, 65), (11, 100), (3, 8), (6, 9), (5, 31), (19, 46) })
             foreach (var (cg, kg) in new[] { (2, 3), (4, 4), (3, 5), (7, 8) })
             {
                 int groups = 2 + shape++ % 3;
