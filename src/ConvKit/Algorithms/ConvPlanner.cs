@@ -159,7 +159,8 @@ public static class ConvPlanner
     private static string Key(ConvDescriptor d, ConvDirection direction, string? forced)
     {
         var sb = new StringBuilder(96);
-        sb.Append((int)direction).Append('|').Append(forced).Append('|').Append(d.Rank).Append('|')
+        // plans that chose their kernels' width at planning must not outlive the AVX-512 switch (tests flip it)
+        sb.Append(ConvKit.Kernels.GemmCore.UseAvx512 ? 'w' : 'n').Append((int)direction).Append('|').Append(forced).Append('|').Append(d.Rank).Append('|')
           .Append(d.N).Append(',').Append(d.InChannels).Append(',').Append(d.OutChannels).Append(',').Append(d.Groups);
         void Arr(int[] a) { sb.Append('|'); foreach (var v in a) sb.Append(v).Append(','); }
         Arr(d.InputSize); Arr(d.KernelSize); Arr(d.Stride); Arr(d.Dilation); Arr(d.PadBegin); Arr(d.PadEnd); Arr(d.OutputSize);

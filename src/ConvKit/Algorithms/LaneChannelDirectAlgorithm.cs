@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
 using ConvKit.Descriptors;
 using ConvKit.Kernels;
 
@@ -8,9 +9,10 @@ namespace ConvKit.Algorithms;
 /// <summary>
 /// Forward of a network's first layer (a few input channels, large kernels, stride 1 or 2 along the rows: ResNet's
 /// conv1) as a direct convolution with the output channels in the lanes, on AVX-512
-/// (<see cref="LaneChannelKernels.Tile14x32Avx512{TStride}"/>): the input is copied once into zero-bordered planes,
-/// the weights into two vectors of 32 output channels per tap, and each tile of 14 positions × 32 channels sums every
-/// input channel and tap in registers, broadcasting the inputs where they lie. No column matrix is written (the
+/// (<see cref="LaneChannelKernels.Tile14x32Avx512{TStride}"/>) or AVX2 (<see cref="LaneChannelKernels.Tile6x16Avx2{TStride}"/>,
+/// two per block of 32 channels): the input is copied once into zero-bordered planes, the weights into 32 output
+/// channels per tap, and each tile of 14 positions × 32 channels (6 × 16 on AVX2) sums every input channel and tap in
+/// registers, broadcasting the inputs where they lie. No column matrix is written (the
 /// lowering writes and reads C·KH·KW floats per output position, 147 for conv1) and every lane is a real output
 /// channel when K is a multiple of 32. 1-d and 2-d, groups 1, any kernel, padding and dilation.
 /// </summary>
@@ -32,7 +34,7 @@ public sealed class LaneChannelDirectAlgorithm : IConvAlgorithm
     /// <inheritdoc/>
     public ConvPlan? TryPlan(ConvDescriptor core, ConvDirection direction)
     {
-        if (!GemmCore.Avx512On || direction != ConvDirection.Forward || core.Rank > 2 || core.Groups != 1) return null;
+        if (!(Avx2.IsSupported && Fma.IsSupported) || direction != ConvDirection.Forward || core.Rank > 2 || core.Groups != 1) return null;
         var g = new ConvGeometry(core);
         if (g.SW > 2) return null;
         var s = new Sizes(g);
@@ -43,8 +45,12 @@ public sealed class LaneChannelDirectAlgorithm : IConvAlgorithm
         // 0.81-0.87× (0.82-0.83×) the time; 4 channels 7×7 stride 2 0.69× (0.78×); 3 channels 5×5 stride 2, 48
         // output channels, 2 images, a tie (0.74×). Few taps do not repay the tile's transpose and stores: 3×3 over
         // 3 channels ran 1.58-1.67× the lowering's time (stride 2 and 1), 7×7 over 1 channel 1.29×. Channel counts
-        // that are not multiples of the tile's 32 would waste lanes, and go to the lowering.
-        if (_heuristic && !(GemmCore.WideFmaPays && g.C <= 4 && g.CKV >= 64 && g.K % LaneChannelKernels.Channels == 0 && g.OW >= 48)) return null;
+        // that are not multiples of the tile's 32 would waste lanes, and go to the lowering. With AVX2 alone (the 6×16
+        // tile), conv1 ran 0.90× the lowering's time on 1 thread and 0.84-0.86× on 2 (Zen 5 with AVX-512 off, paired in
+        // one process; the same tile with rows handed out dynamically tied on Zen 3, 1.01× and 1.04×). Where
+        // 512-bit FMAs run at half rate neither tile was measured, and the lowering's 512-bit GEMM stays.
+        if (_heuristic && !((GemmCore.WideFmaPays || !GemmCore.Avx512On) && g.C <= 4 && g.CKV >= 64 && g.K % LaneChannelKernels.Channels == 0 && g.OW >= 48))
+            return null;
         return new Plan(core, s);
     }
 
@@ -52,15 +58,19 @@ public sealed class LaneChannelDirectAlgorithm : IConvAlgorithm
     /// the tiles read (the last tile of a row computes all its positions).</summary>
     private readonly struct Sizes
     {
-        public readonly int Rows, Width, RowTiles, KBlocks;
+        public readonly int Rows, Width, RowTiles, KBlocks, Positions;
         public readonly long PlaneFloats;
+        // the AVX-512 tile (decided with the plan: the packing and planes follow the tile)
+        public readonly bool Wide;
 
         public Sizes(in ConvGeometry g)
         {
-            RowTiles = (g.OW + LaneChannelKernels.Positions - 1) / LaneChannelKernels.Positions;
+            Wide = GemmCore.Avx512On;
+            Positions = Wide ? LaneChannelKernels.Positions : LaneChannelKernels.PositionsAvx2;
+            RowTiles = (g.OW + Positions - 1) / Positions;
             KBlocks = (g.K + LaneChannelKernels.Channels - 1) / LaneChannelKernels.Channels;
             Rows = (g.OH - 1) * g.SH + (g.KH - 1) * g.DH + 1;
-            Width = (RowTiles * LaneChannelKernels.Positions - 1) * g.SW + (g.KW - 1) * g.DW + 1;
+            Width = (RowTiles * Positions - 1) * g.SW + (g.KW - 1) * g.DW + 1;
             PlaneFloats = (long)Rows * Width;
         }
     }
@@ -86,7 +96,8 @@ public sealed class LaneChannelDirectAlgorithm : IConvAlgorithm
         {
             var g = G;
             var s = _s;
-            const int Ch = LaneChannelKernels.Channels, Pos = LaneChannelKernels.Positions;
+            const int Ch = LaneChannelKernels.Channels;
+            int pos = s.Positions;
             int kp = s.KBlocks * Ch;
             long image = s.PlaneFloats * g.C;
             // the weights as [channel block][tap][32 output channels] (a block's 32·CKV floats stay in L1 with the
@@ -129,11 +140,22 @@ public sealed class LaneChannelDirectAlgorithm : IConvAlgorithm
                         float* wk = (float*)pwp + (long)kb * g.CKV * Ch, bk = (float*)pwp + (long)g.CKV * kp + k0;
                         for (int t = 0; t < s.RowTiles; t++)
                         {
-                            int ox0 = t * Pos, nPos = Math.Min(Pos, g.OW - ox0);
-                            if (g.SW == 1)
-                                LaneChannelKernels.Tile14x32Avx512<LaneChannelKernels.StrideOne>(xr + ox0, (int*)poff, g.CKV, wk, bk, yr + ox0, g.OV, nPos, nCh, relu);
+                            int ox0 = t * pos, nPos = Math.Min(pos, g.OW - ox0);
+                            float* xt = xr + g.SW * ox0, yt = yr + ox0;
+                            if (s.Wide && g.SW == 1)
+                                LaneChannelKernels.Tile14x32Avx512<LaneChannelKernels.StrideOne>(xt, (int*)poff, g.CKV, wk, bk, yt, g.OV, nPos, nCh, relu);
+                            else if (s.Wide)
+                                LaneChannelKernels.Tile14x32Avx512<LaneChannelKernels.StrideTwo>(xt, (int*)poff, g.CKV, wk, bk, yt, g.OV, nPos, nCh, relu);
                             else
-                                LaneChannelKernels.Tile14x32Avx512<LaneChannelKernels.StrideTwo>(xr + 2 * ox0, (int*)poff, g.CKV, wk, bk, yr + ox0, g.OV, nPos, nCh, relu);
+                                for (int half = 0; half < Ch && half < nCh; half += 16)
+                                {
+                                    if (g.SW == 1)
+                                        LaneChannelKernels.Tile6x16Avx2<LaneChannelKernels.StrideOne>(xt, (int*)poff, g.CKV, wk + half, bk + half, yt + half * g.OV,
+                                            g.OV, nPos, nCh - half, relu);
+                                    else
+                                        LaneChannelKernels.Tile6x16Avx2<LaneChannelKernels.StrideTwo>(xt, (int*)poff, g.CKV, wk + half, bk + half, yt + half * g.OV,
+                                            g.OV, nPos, nCh - half, relu);
+                                }
                         }
                     }
                 });

@@ -15,8 +15,11 @@ namespace ConvKit.Kernels;
 /// </summary>
 internal static unsafe class LaneChannelKernels
 {
-    /// <summary>Output positions and output channels per tile.</summary>
+    /// <summary>Output positions and output channels per tile of <see cref="Tile14x32Avx512{TStride}"/>.</summary>
     public const int Positions = 14, Channels = 32;
+
+    /// <summary>Output positions per tile of <see cref="Tile6x16Avx2{TStride}"/>.</summary>
+    public const int PositionsAvx2 = 6;
 
     /// <summary>The distance, in floats, between the inputs of neighbouring output positions (a constant per
     /// instantiation, so the broadcasts address with fixed displacements).</summary>
@@ -80,6 +83,79 @@ internal static unsafe class LaneChannelKernels
         if (nCh > 16)
             TransposeStore(ref c0, ref c1, ref c2, ref c3, ref c4, ref c5, ref c6, ref c7, ref c8, ref c9, ref c10, ref c11, ref c12, ref c13,
                 ref z2, ref z3, y + 16 * ov, ov, nPos, nCh - 16, relu);
+    }
+
+    /// <summary>
+    /// The AVX2 tile: 6 output positions × 16 channels (one half of a block of <see cref="Channels"/>, its weights at
+    /// <paramref name="w"/> + 32·t), two ymm sums per position, 12 of the 16 registers; per tap two weight loads and six
+    /// broadcasts for 12 FMAs. Then each 8 channels' sums are transposed in registers and each channel's six positions
+    /// stored as four and two floats. As <see cref="Tile14x32Avx512{TStride}"/> otherwise; <paramref name="bias"/> holds
+    /// 16 floats and at most 16 channels are stored.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Tile6x16Avx2<TStride>(float* x, int* off, int taps, float* w, float* bias, float* y, long ov, int nPos, int nCh,
+        bool relu) where TStride : struct, IColumnStride
+    {
+        nint d = TStride.Value;
+        var b = Avx.LoadVector256(bias);
+        var c = Avx.LoadVector256(bias + 8);
+        Vector256<float> a0 = b, a1 = b, a2 = b, a3 = b, a4 = b, a5 = b, c0 = c, c1 = c, c2 = c, c3 = c, c4 = c, c5 = c;
+        for (int t = 0; t < taps; t++)
+        {
+            float* p = x + off[t];
+            var v = Avx.LoadVector256(w + Channels * t);
+            var u = Avx.LoadVector256(w + Channels * t + 8);
+            var s = Vector256.Create(p[0]); a0 = Fma.MultiplyAdd(s, v, a0); c0 = Fma.MultiplyAdd(s, u, c0);
+            s = Vector256.Create(p[d]); a1 = Fma.MultiplyAdd(s, v, a1); c1 = Fma.MultiplyAdd(s, u, c1);
+            s = Vector256.Create(p[2 * d]); a2 = Fma.MultiplyAdd(s, v, a2); c2 = Fma.MultiplyAdd(s, u, c2);
+            s = Vector256.Create(p[3 * d]); a3 = Fma.MultiplyAdd(s, v, a3); c3 = Fma.MultiplyAdd(s, u, c3);
+            s = Vector256.Create(p[4 * d]); a4 = Fma.MultiplyAdd(s, v, a4); c4 = Fma.MultiplyAdd(s, u, c4);
+            s = Vector256.Create(p[5 * d]); a5 = Fma.MultiplyAdd(s, v, a5); c5 = Fma.MultiplyAdd(s, u, c5);
+        }
+        TransposeStore6(a0, a1, a2, a3, a4, a5, y, ov, nPos, Math.Min(nCh, 8), relu);
+        if (nCh > 8) TransposeStore6(c0, c1, c2, c3, c4, c5, y + 8 * ov, ov, nPos, nCh - 8, relu);
+    }
+
+    /// <summary>Six position sums of 8 channels each, transposed (as an 8 × 8 whose last two rows are zero) and stored as
+    /// the first <paramref name="nCh"/> channels' rows of <paramref name="nPos"/> (at most 6) positions.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void TransposeStore6(Vector256<float> r0, Vector256<float> r1, Vector256<float> r2, Vector256<float> r3, Vector256<float> r4,
+        Vector256<float> r5, float* y, long ov, int nPos, int nCh, bool relu)
+    {
+        if (relu)
+        {
+            r0 = Avx.Max(r0, Vector256<float>.Zero); r1 = Avx.Max(r1, Vector256<float>.Zero); r2 = Avx.Max(r2, Vector256<float>.Zero);
+            r3 = Avx.Max(r3, Vector256<float>.Zero); r4 = Avx.Max(r4, Vector256<float>.Zero); r5 = Avx.Max(r5, Vector256<float>.Zero);
+        }
+        // interleave floats, then pairs, within 128-bit lanes; then the lanes: channel k's positions 0-3 in the low
+        // lane of one vector, 4-5 in the low lane of another
+        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
+        // u0..u3: positions 0-3 of channels (0, 4), (1, 5), (2, 6), (3, 7) in (low, high) lanes; v0..v3 positions 4-5
+        var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
+        var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
+        var v0 = Avx.Shuffle(t4, Vector256<float>.Zero, 0x44); var v1 = Avx.Shuffle(t4, Vector256<float>.Zero, 0xEE);
+        var v2 = Avx.Shuffle(t5, Vector256<float>.Zero, 0x44); var v3 = Avx.Shuffle(t5, Vector256<float>.Zero, 0xEE);
+        Store6(y, 0, u0.GetLower(), v0.GetLower(), 0 < nCh, nPos); Store6(y, ov, u1.GetLower(), v1.GetLower(), 1 < nCh, nPos);
+        Store6(y, 2 * ov, u2.GetLower(), v2.GetLower(), 2 < nCh, nPos); Store6(y, 3 * ov, u3.GetLower(), v3.GetLower(), 3 < nCh, nPos);
+        Store6(y, 4 * ov, u0.GetUpper(), v0.GetUpper(), 4 < nCh, nPos); Store6(y, 5 * ov, u1.GetUpper(), v1.GetUpper(), 5 < nCh, nPos);
+        Store6(y, 6 * ov, u2.GetUpper(), v2.GetUpper(), 6 < nCh, nPos); Store6(y, 7 * ov, u3.GetUpper(), v3.GetUpper(), 7 < nCh, nPos);
+    }
+
+    /// <summary>One channel's positions: 0-3 in <paramref name="lo"/>, 4-5 in the low half of <paramref name="hi"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store6(float* y, long at, Vector128<float> lo, Vector128<float> hi, bool store, int nPos)
+    {
+        if (!store) return;
+        float* p = y + at;
+        if (nPos >= 6)
+        {
+            Sse.Store(p, lo);
+            Sse.StoreLow(p + 4, hi);
+            return;
+        }
+        for (int i = 0; i < nPos; i++) p[i] = i < 4 ? lo.GetElement(i) : hi.GetElement(i - 4);
     }
 
     /// <summary>The end of a tile: its 16 position sums (channels in the lanes) transposed in registers and stored as

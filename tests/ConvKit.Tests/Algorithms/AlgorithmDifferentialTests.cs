@@ -47,8 +47,8 @@ public class AlgorithmDifferentialTests
             yield return ["small_plane_direct", ConvShapes.Kind.StrideOne, ConvDirection.Forward, 150];
             yield return ["small_plane_direct", ConvShapes.Kind.StrideOne, ConvDirection.BackwardData, 150];
             yield return ["strided_implicit_gemm", ConvShapes.Kind.Strided, ConvDirection.BackwardWeight, 150];
-            yield return ["lane_channel_direct", ConvShapes.Kind.FirstLayer, ConvDirection.Forward, 150];
         }
+        if (Avx2Kernels) yield return ["lane_channel_direct", ConvShapes.Kind.FirstLayer, ConvDirection.Forward, 150];
     }
 
     [Theory]
@@ -402,22 +402,38 @@ public class AlgorithmDifferentialTests
     public void LaneChannelDirectMatchesReferenceOnLargerShapes(int n, int c, int h, int w, int k, int ks, int stride, int pad, int dil)
     {
         var d = ConvDescriptor.FromGeometry(2, n, c, k, 1, [h, w], [ks, ks], [stride, stride], [dil, dil], [pad, pad], [pad, pad], false);
-        if (!Avx512Tiles)
+        if (!Avx2Kernels)
         {
             Assert.Null(LaneChannelDirectAlgorithm.Instance.TryPlan(d, ConvDirection.Forward));
             return;
         }
-        // NaN left in the workspace where the padded planes and packed weights go must not reach y
-        PoisonWorkspace(ConvKit.Kernels.Workspace.PaddedPlanes, ConvKit.Kernels.Workspace.PackedWeights);
-        var r = new Random(n * 7 + c + k);
-        var plan = ConvPlanner.Plan(d, ConvDirection.Forward, "lane_channel_direct");
-        CheckAgainstReference(plan, d, ConvDirection.Forward, r, 1e-5);
-        // bias and relu fused in the tile's stores
-        CheckBiasRelu(plan, d, r);
+        // the 14×32 AVX-512 tile where it is on, and the 6×16 AVX2 tile (AVX-512 switched off)
+        foreach (bool avx512 in new[] { true, false })
+        {
+            if (avx512 && !Avx512Tiles) continue;
+            WithAvx512(avx512, () =>
+            {
+                // NaN left in the workspace where the padded planes and packed weights go must not reach y
+                PoisonWorkspace(ConvKit.Kernels.Workspace.PaddedPlanes, ConvKit.Kernels.Workspace.PackedWeights);
+                var r = new Random(n * 7 + c + k + (avx512 ? 0 : 1));
+                var plan = ConvPlanner.Plan(d, ConvDirection.Forward, "lane_channel_direct");
+                CheckAgainstReference(plan, d, ConvDirection.Forward, r, 1e-5);
+                // bias and relu fused in the tile's stores
+                CheckBiasRelu(plan, d, r);
+            });
+        }
         // forward only; groups and width strides above 2 are declined
         Assert.Null(LaneChannelDirectAlgorithm.Instance.TryPlan(d, ConvDirection.BackwardWeight));
         Assert.Null(LaneChannelDirectAlgorithm.Instance.TryPlan(ConvDescriptor.Create(2, [1, 4, 20, 20], [16, 2, 3, 3], false, 1, 1, 1, 2), ConvDirection.Forward));
         Assert.Null(LaneChannelDirectAlgorithm.Instance.TryPlan(ConvDescriptor.Create(2, [1, 3, 40, 40], [16, 3, 5, 5], false, 3, 2), ConvDirection.Forward));
+    }
+
+    [Fact]
+    public void LaneChannelAvx2TileMatchesReferenceOnRandomShapes()
+    {
+        // the 6×16 tile's position and channel tails over the first-layer shapes, also where AVX-512 is on
+        if (!Avx2Kernels) return;
+        WithAvx512(false, () => ForcedAlgorithmMatchesReference("lane_channel_direct", ConvShapes.Kind.FirstLayer, ConvDirection.Forward, 150));
     }
 
     [Fact]
