@@ -424,8 +424,11 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
         private static void WeightGradGroup(in ConvGeometry g, float* p, float* gp, int stride, float* gw)
         {
             long plane = (long)FlatRows(g) * stride;
-            int len = g.OH * stride, dw = g.DW;
-            for (int k = 0; k < g.Kg; k += 2)
+            int len = g.OH * stride, dw = g.DW, k = 0;
+            if (GemmCore.Avx512On && len % 16 == 0)
+                for (; k + 4 <= g.Kg; k += 4)
+                    WeightGradFourAvx512(g, p, plane, gp + (long)k * len, len, stride, gw + (long)k * g.CKV);
+            for (; k < g.Kg; k += 2)
             {
                 // an odd last channel computes a duplicate that is not stored
                 bool two = k + 1 < g.Kg;
@@ -496,6 +499,71 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
                             if (nk > 4) wb[4] += Vector256.Sum(b4);
                         }
             }
+        }
+
+        /// <summary>
+        /// <see cref="WeightGradGroup"/> for four output channels (gradients at <paramref name="ga"/>, <paramref name="len"/>
+        /// floats apart) with AVX-512, rows a multiple of 16 long: four channels × up to five taps in 20 zmm sums, so each
+        /// input load (most of them unaligned) feeds four FMAs instead of two. LeNet's backward-weights ran in 0.91-0.96×
+        /// the time of the pairs alone (1 and 2 threads, the two alternated in one process).
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void WeightGradFourAvx512(in ConvGeometry g, float* p, long plane, float* ga, int len, int stride, float* gw)
+        {
+            int dw = g.DW;
+            float* gb = ga + len, gc = gb + len, gd = gc + len;
+            for (int c = 0; c < g.Cg; c++)
+                for (int ky = 0; ky < g.KH; ky++)
+                    for (int kx0 = 0; kx0 < g.KW; kx0 += 5)
+                    {
+                        int nk = Math.Min(5, g.KW - kx0);
+                        float* x0 = p + c * plane + (long)ky * g.DH * stride + kx0 * dw;
+                        // taps past the last compute a duplicate that is not stored
+                        float* x1 = x0 + Math.Min(1, nk - 1) * dw, x2 = x0 + Math.Min(2, nk - 1) * dw;
+                        float* x3 = x0 + Math.Min(3, nk - 1) * dw, x4 = x0 + Math.Min(4, nk - 1) * dw;
+                        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default;
+                        Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default, b4 = default;
+                        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default;
+                        Vector512<float> d0 = default, d1 = default, d2 = default, d3 = default, d4 = default;
+                        for (int i = 0; i < len; i += 16)
+                        {
+                            var u = Avx512F.LoadVector512(ga + i);
+                            var v = Avx512F.LoadVector512(gb + i);
+                            var q = Avx512F.LoadVector512(gc + i);
+                            var r = Avx512F.LoadVector512(gd + i);
+                            var x = Avx512F.LoadVector512(x0 + i);
+                            a0 = Avx512F.FusedMultiplyAdd(u, x, a0); b0 = Avx512F.FusedMultiplyAdd(v, x, b0);
+                            c0 = Avx512F.FusedMultiplyAdd(q, x, c0); d0 = Avx512F.FusedMultiplyAdd(r, x, d0);
+                            x = Avx512F.LoadVector512(x1 + i);
+                            a1 = Avx512F.FusedMultiplyAdd(u, x, a1); b1 = Avx512F.FusedMultiplyAdd(v, x, b1);
+                            c1 = Avx512F.FusedMultiplyAdd(q, x, c1); d1 = Avx512F.FusedMultiplyAdd(r, x, d1);
+                            x = Avx512F.LoadVector512(x2 + i);
+                            a2 = Avx512F.FusedMultiplyAdd(u, x, a2); b2 = Avx512F.FusedMultiplyAdd(v, x, b2);
+                            c2 = Avx512F.FusedMultiplyAdd(q, x, c2); d2 = Avx512F.FusedMultiplyAdd(r, x, d2);
+                            x = Avx512F.LoadVector512(x3 + i);
+                            a3 = Avx512F.FusedMultiplyAdd(u, x, a3); b3 = Avx512F.FusedMultiplyAdd(v, x, b3);
+                            c3 = Avx512F.FusedMultiplyAdd(q, x, c3); d3 = Avx512F.FusedMultiplyAdd(r, x, d3);
+                            x = Avx512F.LoadVector512(x4 + i);
+                            a4 = Avx512F.FusedMultiplyAdd(u, x, a4); b4 = Avx512F.FusedMultiplyAdd(v, x, b4);
+                            c4 = Avx512F.FusedMultiplyAdd(q, x, c4); d4 = Avx512F.FusedMultiplyAdd(r, x, d4);
+                        }
+                        float* w = gw + (c * g.KH + ky) * g.KW + kx0;
+                        AddTaps(w, nk, a0, a1, a2, a3, a4);
+                        AddTaps(w + g.CKV, nk, b0, b1, b2, b3, b4);
+                        AddTaps(w + 2 * g.CKV, nk, c0, c1, c2, c3, c4);
+                        AddTaps(w + 3 * g.CKV, nk, d0, d1, d2, d3, d4);
+                    }
+        }
+
+        /// <summary>w[t] += the lane sum of tap t's vector, for the first <paramref name="nk"/> of five taps.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void AddTaps(float* w, int nk, Vector512<float> s0, Vector512<float> s1, Vector512<float> s2, Vector512<float> s3, Vector512<float> s4)
+        {
+            w[0] += Vector512.Sum(s0);
+            if (nk > 1) w[1] += Vector512.Sum(s1);
+            if (nk > 2) w[2] += Vector512.Sum(s2);
+            if (nk > 3) w[3] += Vector512.Sum(s3);
+            if (nk > 4) w[4] += Vector512.Sum(s4);
         }
     }
 }

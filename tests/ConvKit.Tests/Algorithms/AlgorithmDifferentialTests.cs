@@ -556,6 +556,27 @@ public class AlgorithmDifferentialTests
         finally { ConvKit.Kernels.GemmCore.UseAvx512 = saved; }
     }
 
+    [Fact]
+    public void SmallChannelWeightGradInFourChannelBlocksMatchesReference()
+    {
+        // with AVX-512 and rows a multiple of 16 long (even output heights here), backward-weights takes four output
+        // channels at a time, the pairs the rest: channel counts around 4, kernels wider than its five taps, dilation, groups
+        if (!Avx2Kernels) return;
+        var r = new Random(4242);
+        foreach (var d in new[]
+        {
+            ConvDescriptor.Create(2, [3, 1, 28, 28], [32, 1, 5, 5], true, 1, 2),                     // LeNet's layer
+            ConvDescriptor.Create(2, [2, 3, 10, 13], [7, 3, 3, 7], true, 1, (1, 3)),                // a quad, a pair, a duplicate; taps 5 + 2
+            ConvDescriptor.Create(2, [1, 4, 12, 9], [10, 2, 3, 3], true, 1, 2, 2, 2),               // groups of 5 channels, dilation 2
+            ConvDescriptor.Create(1, [2, 2, 40], [4, 2, 9], true, 1, 4),                             // 1-d: one row of 48
+        })
+        {
+            var g = new ConvKit.Kernels.ConvGeometry(d);
+            Assert.Equal(0, g.OH * ((g.OW + (g.KW - 1) * g.DW + 7) / 8 * 8) % 16);
+            CheckAgainstReference(ConvPlanner.Plan(d, ConvDirection.BackwardWeight, "direct_small_c"), d, ConvDirection.BackwardWeight, r, 1e-5);
+        }
+    }
+
     [Theory]
     [InlineData("im2col_gemm", 16, 24)]
     [InlineData("direct_small_c", 24, 2)]
