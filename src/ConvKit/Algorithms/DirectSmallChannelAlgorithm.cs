@@ -439,9 +439,7 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
                         {
                             int nk = Math.Min(5, g.KW - kx0);
                             float* x0 = p + c * plane + (long)ky * g.DH * stride + kx0 * dw;
-                            // taps past the last compute a duplicate that is not stored
-                            float* x1 = x0 + Math.Min(1, nk - 1) * dw, x2 = x0 + Math.Min(2, nk - 1) * dw;
-                            float* x3 = x0 + Math.Min(3, nk - 1) * dw, x4 = x0 + Math.Min(4, nk - 1) * dw;
+                            FiveTaps(x0, nk, dw, out float* x1, out float* x2, out float* x3, out float* x4);
                             Vector256<float> a0 = Vector256<float>.Zero, a1 = a0, a2 = a0, a3 = a0, a4 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0, b4 = a0;
                             int i = 0;
                             if (GemmCore.UseAvx512)
@@ -518,9 +516,7 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
                     {
                         int nk = Math.Min(5, g.KW - kx0);
                         float* x0 = p + c * plane + (long)ky * g.DH * stride + kx0 * dw;
-                        // taps past the last compute a duplicate that is not stored
-                        float* x1 = x0 + Math.Min(1, nk - 1) * dw, x2 = x0 + Math.Min(2, nk - 1) * dw;
-                        float* x3 = x0 + Math.Min(3, nk - 1) * dw, x4 = x0 + Math.Min(4, nk - 1) * dw;
+                        FiveTaps(x0, nk, dw, out float* x1, out float* x2, out float* x3, out float* x4);
                         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default;
                         Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default, b4 = default;
                         Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default;
@@ -553,6 +549,15 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
                         AddTaps(w + 2 * g.CKV, nk, c0, c1, c2, c3, c4);
                         AddTaps(w + 3 * g.CKV, nk, d0, d1, d2, d3, d4);
                     }
+        }
+
+        /// <summary>The inputs of the taps after <paramref name="x0"/> in a block of up to five along x; taps past the
+        /// <paramref name="nk"/>th repeat the last (they compute a duplicate that is not stored).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void FiveTaps(float* x0, int nk, int dw, out float* x1, out float* x2, out float* x3, out float* x4)
+        {
+            x1 = x0 + Math.Min(1, nk - 1) * dw; x2 = x0 + Math.Min(2, nk - 1) * dw;
+            x3 = x0 + Math.Min(3, nk - 1) * dw; x4 = x0 + Math.Min(4, nk - 1) * dw;
         }
 
         /// <summary>w[t] += the lane sum of tap t's vector, for the first <paramref name="nk"/> of five taps.</summary>
