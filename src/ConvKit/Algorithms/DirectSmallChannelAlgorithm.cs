@@ -60,6 +60,13 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
     /// <summary>Rows of a padded input plane: those the output rows' windows read.</summary>
     private static int FlatRows(in ConvGeometry g) => g.OH + (g.KH - 1) * g.DH;
 
+    /// <summary>Row stride of the flattened planes of backward-weights: the padded input width, in whole vectors.</summary>
+    internal static int FlatStride(in ConvGeometry g) => GemmCore.RoundUp(g.OW + (g.KW - 1) * g.DW, 8);
+
+    /// <summary>Whether backward-weights sums four output channels per block (AVX-512, and a plane's rows of
+    /// <see cref="FlatStride"/> floats add up to whole 16-float vectors); pairs take the rest.</summary>
+    internal static bool FourChannelWeightGrad(in ConvGeometry g) => GemmCore.Avx512On && g.OH * FlatStride(g) % 16 == 0;
+
     private sealed unsafe class Plan(ConvDescriptor d, ConvDirection dir) : ConvPlan("direct_small_c", d, dir)
     {
         private int Items => G.N * G.Groups;
@@ -410,8 +417,6 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
             }
         }
 
-        /// <summary>Row stride of the flattened planes: the padded input width, in whole vectors.</summary>
-        private static int FlatStride(in ConvGeometry g) => GemmCore.RoundUp(g.OW + (g.KW - 1) * g.DW, 8);
 
         /// <summary>
         /// gW of one group from its padded input planes <paramref name="p"/> and output gradient <paramref name="gp"/>,
@@ -425,7 +430,7 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
         {
             long plane = (long)FlatRows(g) * stride;
             int len = g.OH * stride, dw = g.DW, k = 0;
-            if (GemmCore.Avx512On && len % 16 == 0)
+            if (FourChannelWeightGrad(g))
                 for (; k + 4 <= g.Kg; k += 4)
                     WeightGradFourAvx512(g, p, plane, gp + (long)k * len, len, stride, gw + (long)k * g.CKV);
             for (; k < g.Kg; k += 2)
@@ -483,18 +488,9 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
                                 x = Avx.LoadVector256(x4 + i);
                                 a4 = Fma.MultiplyAdd(u, x, a4); b4 = Fma.MultiplyAdd(v, x, b4);
                             }
-                            float* wa = gw + (long)k * g.CKV + (c * g.KH + ky) * g.KW + kx0, wb = wa + g.CKV;
-                            wa[0] += Vector256.Sum(a0);
-                            if (nk > 1) wa[1] += Vector256.Sum(a1);
-                            if (nk > 2) wa[2] += Vector256.Sum(a2);
-                            if (nk > 3) wa[3] += Vector256.Sum(a3);
-                            if (nk > 4) wa[4] += Vector256.Sum(a4);
-                            if (!two) continue;
-                            wb[0] += Vector256.Sum(b0);
-                            if (nk > 1) wb[1] += Vector256.Sum(b1);
-                            if (nk > 2) wb[2] += Vector256.Sum(b2);
-                            if (nk > 3) wb[3] += Vector256.Sum(b3);
-                            if (nk > 4) wb[4] += Vector256.Sum(b4);
+                            float* wa = gw + (long)k * g.CKV + (c * g.KH + ky) * g.KW + kx0;
+                            AddTaps(wa, nk, a0, a1, a2, a3, a4);
+                            if (two) AddTaps(wa + g.CKV, nk, b0, b1, b2, b3, b4);
                         }
             }
         }
@@ -561,6 +557,17 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
         }
 
         /// <summary>w[t] += the lane sum of tap t's vector, for the first <paramref name="nk"/> of five taps.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void AddTaps(float* w, int nk, Vector256<float> s0, Vector256<float> s1, Vector256<float> s2, Vector256<float> s3, Vector256<float> s4)
+        {
+            w[0] += Vector256.Sum(s0);
+            if (nk > 1) w[1] += Vector256.Sum(s1);
+            if (nk > 2) w[2] += Vector256.Sum(s2);
+            if (nk > 3) w[3] += Vector256.Sum(s3);
+            if (nk > 4) w[4] += Vector256.Sum(s4);
+        }
+
+        /// <summary>As above, for 16-lane sums.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void AddTaps(float* w, int nk, Vector512<float> s0, Vector512<float> s1, Vector512<float> s2, Vector512<float> s3, Vector512<float> s4)
         {
