@@ -104,7 +104,7 @@ public sealed class LaneChannelDirectAlgorithm : IConvAlgorithm
             // the weights as [channel block][tap][32 output channels] (a block's 32·CKV floats stay in L1 with the
             // input rows of an output row), channels past K zero; the bias padded the same way
             float* wp = Workspace.Get(Workspace.PackedWeights, (long)g.CKV * kp + kp);
-            float* xp = Workspace.Get(Workspace.PaddedPlanes, image * g.N);
+            float* xp = Workspace.Get(Workspace.Scratch, image * g.N);
             fixed (float* x = xs) fixed (float* w = ws) fixed (float* b = bs) fixed (float* y = ys)
             {
                 new Span<float>(wp, g.CKV * kp + kp).Clear();

@@ -323,6 +323,33 @@ public class AlgorithmDifferentialTests
             }
     }
 
+    [Fact]
+    public void DepthwiseZeroBordersSurviveOtherKernelsOnTheThread()
+    {
+        // the depthwise scratch planes keep their zero borders from one call to the next; a kernel that wrote the same
+        // per-thread buffer in between (the first-layer kernel's padded image) would leave stale borders behind. One
+        // thread, so every call uses the same buffers; the depthwise planes first, so the buffer is already large enough
+        if (!Avx512Tiles) return;
+        int saved = ConvEngine.MaxThreads;
+        try
+        {
+            ConvEngine.MaxThreads = 1;
+            var r = new Random(3312);
+            var dw = ConvDescriptor.FromGeometry(2, 1, 4, 4, 4, [100, 100], [3, 3], [1, 1], [1, 1], [2, 2], [2, 2], true);
+            var first = ConvDescriptor.FromGeometry(2, 1, 3, 32, 1, [48, 48], [7, 7], [2, 2], [1, 1], [3, 3], [3, 3], true);
+            var dwPlan = ConvPlanner.Plan(dw, ConvDirection.Forward, "depthwise_direct");
+            var firstPlan = ConvPlanner.Plan(first, ConvDirection.Forward, "lane_channel_direct");
+            for (int round = 0; round < 2; round++)
+                foreach (var (plan, d) in new[] { (dwPlan, dw), (firstPlan, first) })
+                {
+                    var (got, want) = RunWithReference(plan, d, ConvDirection.Forward, ConvShapes.Data(r, d.InputShape), ConvShapes.Data(r, d.WeightShape),
+                        ConvShapes.Data(r, d.OutputShape), ConvShapes.Data(r, [d.OutChannels]));
+                    for (int i = 0; i < got.Length; i++) Assert.Equal(want[i], got[i], 1e-3f);
+                }
+        }
+        finally { ConvEngine.MaxThreads = saved; }
+    }
+
     [Theory]
     [InlineData(1, 64, 28, 28, 64, 3, 1, 1, 1)]    // whole runs and tiles, both threads over chunks of tiles
     [InlineData(2, 30, 7, 7, 40, 3, 1, 1, 1)]      // 7-wide rows: tiles across rows, an odd run count; C and K past blocks
