@@ -7,7 +7,7 @@ namespace ConvKit.Kernels;
 /// <summary>
 /// 3×3 depthwise and grouped kernels (<c>ConvKit.Algorithms.DepthwiseAlgorithm</c>): over zero-bordered scratch planes
 /// (with stride 2 along x each padded row stored as its even then its odd columns), or in place on the input rows for
-/// depthwise layers with one column of left padding. The nine weights of an input plane stay in registers; eight
+/// depthwise layers with one column of left padding and grouped layers with padding 1. The nine weights of an input plane stay in registers; eight
 /// independent accumulators hide the FMA latency. With row stride 1, four output rows are computed together so each
 /// loaded input vector feeds up to three of them (18 loads for 36 FMAs per 16 columns, against one load per FMA row by
 /// row).
@@ -134,93 +134,100 @@ internal static unsafe class Depthwise3x3Kernels
     }
 
     /// <summary>
-    /// <see cref="ChannelTileAvx512"/> over flat positions: the scratch planes' rows are exactly as wide as the padded
-    /// input (<paramref name="full"/> = OW + 2 floats), so output (oy, ox) sits at q = oy·full + ox and its tap (ky, kx)
-    /// at q + ky·full + kx, and a tile is four consecutive blocks of 16 positions × four channels, running on across rows.
-    /// Only the two positions per row past OW are computed for nothing, where blocks of whole rows compute the row
-    /// rounded up to the tile's columns (ResNeXt's 56: 58 positions against 64). Positions [<paramref name="q0"/>,
-    /// <paramref name="q1"/>) of an <paramref name="oh"/> × <paramref name="ow"/> output (ow ≥ 16, so a block spans at
-    /// most two rows); the planes must be readable 64 + 2·full + 2 floats past q1.
+    /// <see cref="ChannelTileAvx512"/> read in place, for padding 1 on every side (so OW = <paramref name="iw"/>):
+    /// output position q (flat over the rows) reads input q + (ky − 1)·<paramref name="iw"/> + kx − 1 of each plane,
+    /// and a tile is four consecutive blocks of 16 positions × four channels, running on across rows. The taps kx = 0
+    /// and 2 load under masks that zero the lanes in column 0 and column iw − 1 respectively (whose flat neighbour is
+    /// the other edge of the next row), so no zero-bordered copy is made (the copy was a fifth of the time on
+    /// ResNeXt's layer). Positions [<paramref name="q0"/>, <paramref name="q1"/>) are stored; when the range holds 64
+    /// or more, the last tile is pulled back to end at q1. Every tile's input, q − iw − 1 to q + 64 + iw, must be
+    /// readable: the caller runs the first and last output rows over a copy of the rows they read.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void ChannelTileFlatAvx512(float* p, nint planeStride, int planes, nint full, float* w, nint ckv, int kt, float* bias,
-        float* y, long ov, int q0, int q1, int oh, int ow, bool relu)
+    public static void ChannelTileInPlaceAvx512(float* x, nint planeStride, int planes, int iw, float* w, nint ckv, int kt, float* bias,
+        float* y, long ov, int q0, int q1, bool relu)
     {
         float* w0 = w, w1 = w + Math.Min(1, kt - 1) * ckv, w2 = w + Math.Min(2, kt - 1) * ckv, w3 = w + Math.Min(3, kt - 1) * ckv;
         var b0 = Vector512.Create(bias == null ? 0f : bias[0]);
         var b1 = Vector512.Create(bias == null ? 0f : bias[Math.Min(1, kt - 1)]);
         var b2 = Vector512.Create(bias == null ? 0f : bias[Math.Min(2, kt - 1)]);
         var b3 = Vector512.Create(bias == null ? 0f : bias[Math.Min(3, kt - 1)]);
-        int row = q0 / (int)full, col = q0 - row * (int)full;
+        var width = Vector512.Create(iw);
+        bool pull = q1 - q0 >= 64;
         for (int q = q0; q < q1; q += 64)
         {
+            int qt = pull ? Math.Min(q, q1 - 64) : q;
+            // each lane's column: a block of 16 wraps at most once (iw ≥ 16)
+            var c0 = Vector512.Create(qt % iw) + Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+            c0 -= Vector512.GreaterThanOrEqual(c0, width) & width;
+            var c1 = c0 + Vector512.Create(16); c1 -= Vector512.GreaterThanOrEqual(c1, width) & width;
+            var c2 = c1 + Vector512.Create(16); c2 -= Vector512.GreaterThanOrEqual(c2, width) & width;
+            var c3 = c2 + Vector512.Create(16); c3 -= Vector512.GreaterThanOrEqual(c3, width) & width;
+            var last = width - Vector512<int>.One;
+            Vector512<float> l0 = (~Vector512.Equals(c0, Vector512<int>.Zero)).AsSingle(), l1 = (~Vector512.Equals(c1, Vector512<int>.Zero)).AsSingle();
+            Vector512<float> l2 = (~Vector512.Equals(c2, Vector512<int>.Zero)).AsSingle(), l3 = (~Vector512.Equals(c3, Vector512<int>.Zero)).AsSingle();
+            Vector512<float> r0 = (~Vector512.Equals(c0, last)).AsSingle(), r1 = (~Vector512.Equals(c1, last)).AsSingle();
+            Vector512<float> r2 = (~Vector512.Equals(c2, last)).AsSingle(), r3 = (~Vector512.Equals(c3, last)).AsSingle();
             Vector512<float> a00 = b0, a01 = b0, a02 = b0, a03 = b0, a10 = b1, a11 = b1, a12 = b1, a13 = b1;
             Vector512<float> a20 = b2, a21 = b2, a22 = b2, a23 = b2, a30 = b3, a31 = b3, a32 = b3, a33 = b3;
             for (int c = 0; c < planes; c++)
             {
-                float* r = p + c * planeStride + q;
+                float* r = x + c * planeStride + qt - iw;
                 int o = 9 * c;
-                for (int ky = 0; ky < 3; ky++, r += full, o += 3)
+                for (int ky = 0; ky < 3; ky++, r += iw, o += 3)
                 {
-                    ChannelTap(r, 16, 32, 48, w0 + o, w1 + o, w2 + o, w3 + o, ref a00, ref a01, ref a02, ref a03, ref a10, ref a11, ref a12, ref a13,
-                        ref a20, ref a21, ref a22, ref a23, ref a30, ref a31, ref a32, ref a33);
-                    ChannelTap(r + 1, 16, 32, 48, w0 + o + 1, w1 + o + 1, w2 + o + 1, w3 + o + 1, ref a00, ref a01, ref a02, ref a03, ref a10, ref a11,
+                    MaskedChannelTap(r - 1, l0, l1, l2, l3, w0 + o, w1 + o, w2 + o, w3 + o, ref a00, ref a01, ref a02, ref a03, ref a10, ref a11,
                         ref a12, ref a13, ref a20, ref a21, ref a22, ref a23, ref a30, ref a31, ref a32, ref a33);
-                    ChannelTap(r + 2, 16, 32, 48, w0 + o + 2, w1 + o + 2, w2 + o + 2, w3 + o + 2, ref a00, ref a01, ref a02, ref a03, ref a10, ref a11,
+                    ChannelTap(r, 16, 32, 48, w0 + o + 1, w1 + o + 1, w2 + o + 1, w3 + o + 1, ref a00, ref a01, ref a02, ref a03, ref a10, ref a11,
                         ref a12, ref a13, ref a20, ref a21, ref a22, ref a23, ref a30, ref a31, ref a32, ref a33);
+                    MaskedChannelTap(r + 1, r0, r1, r2, r3, w0 + o + 2, w1 + o + 2, w2 + o + 2, w3 + o + 2, ref a00, ref a01, ref a02, ref a03,
+                        ref a10, ref a11, ref a12, ref a13, ref a20, ref a21, ref a22, ref a23, ref a30, ref a31, ref a32, ref a33);
                 }
             }
-            StoreFlat(y, ov, kt, q, q1, ref row, ref col, (int)full, oh, ow, a00, a10, a20, a30, relu);
-            StoreFlat(y, ov, kt, q + 16, q1, ref row, ref col, (int)full, oh, ow, a01, a11, a21, a31, relu);
-            StoreFlat(y, ov, kt, q + 32, q1, ref row, ref col, (int)full, oh, ow, a02, a12, a22, a32, relu);
-            StoreFlat(y, ov, kt, q + 48, q1, ref row, ref col, (int)full, oh, ow, a03, a13, a23, a33, relu);
+            float* yt = y + qt;
+            StoreChannels(yt, ov, kt, q1 - qt, a00, a10, a20, a30, relu);
+            StoreChannels(yt + 16, ov, kt, q1 - qt - 16, a01, a11, a21, a31, relu);
+            StoreChannels(yt + 32, ov, kt, q1 - qt - 32, a02, a12, a22, a32, relu);
+            StoreChannels(yt + 48, ov, kt, q1 - qt - 48, a03, a13, a23, a33, relu);
         }
     }
 
-    /// <summary>
-    /// Block q (at output row <paramref name="row"/>, column <paramref name="col"/> of the flat positions, advanced
-    /// here to the next block's) of a <see cref="ChannelTileFlatAvx512"/> tile for its <paramref name="kt"/> channels:
-    /// the lanes in the row before its end as one store, those in the next row (past the two padding positions) as
-    /// another, nothing at or past <paramref name="q1"/> or the last row.
-    /// </summary>
+    /// <summary>The first <paramref name="n"/> (none when n ≤ 0) of a block's 16 positions for its <paramref name="kt"/> channels.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreFlat(float* y, long ov, int kt, int q, int q1, ref int row, ref int col, int full, int oh, int ow,
-        Vector512<float> c0, Vector512<float> c1, Vector512<float> c2, Vector512<float> c3, bool relu)
+    private static void StoreChannels(float* y, long ov, int kt, int n, Vector512<float> c0, Vector512<float> c1, Vector512<float> c2,
+        Vector512<float> c3, bool relu)
     {
-        int r = row, a = ow - col, end = q1 - q;
-        col += 16;
-        if (col >= full) { col -= full; row++; }
-        if (end <= 0) return;
-        if (a >= 16 && end >= 16)
-        {
-            float* yb = y + (long)r * ow + (ow - a);
-            Store16(yb, c0, 16, relu);
-            if (kt > 1) Store16(yb + ov, c1, 16, relu);
-            if (kt > 2) Store16(yb + 2 * ov, c2, 16, relu);
-            if (kt > 3) Store16(yb + 3 * ov, c3, 16, relu);
-            return;
-        }
-        if (a > 0)
-            MaskStoreChannels(y + (long)r * ow + (ow - a), ov, kt, Columns(0, Math.Min(a, end)), c0, c1, c2, c3, relu);
-        // lane b is column 0 of the next row (lanes a .. b − 1 are the padding positions)
-        int b = a + full - ow;
-        if (b < Math.Min(16, end) && r + 1 < oh)
-            MaskStoreChannels(y + (long)(r + 1) * ow - b, ov, kt, Columns(-b, Math.Min(16, end) - b), c0, c1, c2, c3, relu);
+        if (n <= 0) return;
+        Store16(y, c0, n, relu);
+        if (kt > 1) Store16(y + ov, c1, n, relu);
+        if (kt > 2) Store16(y + 2 * ov, c2, n, relu);
+        if (kt > 3) Store16(y + 3 * ov, c3, n, relu);
     }
 
+    /// <summary><see cref="ChannelTap"/> with the four blocks (16 floats apart) loaded under masks m0..m3 (masked lanes
+    /// read as zero).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void MaskStoreChannels(float* yb, long ov, int kt, Vector512<float> mask, Vector512<float> c0, Vector512<float> c1,
-        Vector512<float> c2, Vector512<float> c3, bool relu)
+    private static void MaskedChannelTap(float* s, Vector512<float> m0, Vector512<float> m1, Vector512<float> m2, Vector512<float> m3,
+        float* q0, float* q1, float* q2, float* q3,
+        ref Vector512<float> a00, ref Vector512<float> a01, ref Vector512<float> a02, ref Vector512<float> a03,
+        ref Vector512<float> a10, ref Vector512<float> a11, ref Vector512<float> a12, ref Vector512<float> a13,
+        ref Vector512<float> a20, ref Vector512<float> a21, ref Vector512<float> a22, ref Vector512<float> a23,
+        ref Vector512<float> a30, ref Vector512<float> a31, ref Vector512<float> a32, ref Vector512<float> a33)
     {
-        if (relu)
-        {
-            c0 = Avx512F.Max(c0, Vector512<float>.Zero); c1 = Avx512F.Max(c1, Vector512<float>.Zero);
-            c2 = Avx512F.Max(c2, Vector512<float>.Zero); c3 = Avx512F.Max(c3, Vector512<float>.Zero);
-        }
-        Avx512F.MaskStore(yb, mask, c0);
-        if (kt > 1) Avx512F.MaskStore(yb + ov, mask, c1);
-        if (kt > 2) Avx512F.MaskStore(yb + 2 * ov, mask, c2);
-        if (kt > 3) Avx512F.MaskStore(yb + 3 * ov, mask, c3);
+        var x0 = Masked(s, m0); var x1 = Masked(s + 16, m1);
+        var x2 = Masked(s + 32, m2); var x3 = Masked(s + 48, m3);
+        var v = Vector512.Create(*q0);
+        a00 = Avx512F.FusedMultiplyAdd(x0, v, a00); a01 = Avx512F.FusedMultiplyAdd(x1, v, a01);
+        a02 = Avx512F.FusedMultiplyAdd(x2, v, a02); a03 = Avx512F.FusedMultiplyAdd(x3, v, a03);
+        v = Vector512.Create(*q1);
+        a10 = Avx512F.FusedMultiplyAdd(x0, v, a10); a11 = Avx512F.FusedMultiplyAdd(x1, v, a11);
+        a12 = Avx512F.FusedMultiplyAdd(x2, v, a12); a13 = Avx512F.FusedMultiplyAdd(x3, v, a13);
+        v = Vector512.Create(*q2);
+        a20 = Avx512F.FusedMultiplyAdd(x0, v, a20); a21 = Avx512F.FusedMultiplyAdd(x1, v, a21);
+        a22 = Avx512F.FusedMultiplyAdd(x2, v, a22); a23 = Avx512F.FusedMultiplyAdd(x3, v, a23);
+        v = Vector512.Create(*q3);
+        a30 = Avx512F.FusedMultiplyAdd(x0, v, a30); a31 = Avx512F.FusedMultiplyAdd(x1, v, a31);
+        a32 = Avx512F.FusedMultiplyAdd(x2, v, a32); a33 = Avx512F.FusedMultiplyAdd(x3, v, a33);
     }
 
     /// <summary>One tap of a <see cref="ChannelTileAvx512"/> tile: the four blocks at s, +o1, +o2, +o3 times the four

@@ -324,6 +324,37 @@ public class AlgorithmDifferentialTests
     }
 
     [Fact]
+    public void GroupedInPlaceMatchesReference()
+    {
+        // grouped 3×3 with padding 1 read in place (AVX-512): rows 16 wide (a block per row, wrapping every block) to
+        // 100, around the 64-position tile (63, 64, 65); heights from 3 (a single body row) up, bands of 512 positions
+        // and their last band's pulled-back tile; 3 to 8 output channels per group (channel tails of the four-channel
+        // tile), 2 to 7 input channels, two images, bias and fused relu, and an infinite input at the planes' edges
+        if (!Avx512Tiles) return;
+        var r = new Random(3311);
+        int shape = 0;
+        foreach (var (h, w) in new[] { (3, 100), (5, 31), (7, 16), (4, 63), (6, 64), (5, 65), (56, 56), (19, 46), (30, 17), (12, 100) })
+            foreach (var (cg, kg) in new[] { (4, 4), (2, 3), (7, 5), (3, 8) })
+            {
+                int groups = 2 + shape++ % 3;
+                var d = ConvDescriptor.FromGeometry(2, 2, groups * cg, groups * kg, groups, [h, w], [3, 3], [1, 1], [1, 1], [1, 1], [1, 1], true);
+                var plan = ConvPlanner.Plan(d, ConvDirection.Forward, "depthwise_direct");
+                Assert.True(DepthwiseAlgorithm.RunsGroupedInPlace(d), d.ToString());
+                var x = ConvShapes.Data(r, d.InputShape); var wt = ConvShapes.Data(r, d.WeightShape); var b = ConvShapes.Data(r, [d.OutChannels]);
+                var (got, want) = RunWithReference(plan, d, ConvDirection.Forward, x, wt, ConvShapes.Data(r, d.OutputShape), b);
+                for (int i = 0; i < got.Length; i++) Assert.Equal(want[i], got[i], 1e-4f);
+                CheckBiasRelu(plan, d, r);
+                // the first and last columns and rows, which the masks and the edge copies cover
+                int plane = h * w, at = r.Next(d.InputShape[1]) * plane;
+                foreach (int i in new[] { at, at + w - 1, at + w, at + 2 * w - 1, at + plane - 1, at + plane - w })
+                    x[i] = float.PositiveInfinity;
+                (got, want) = RunWithReference(plan, d, ConvDirection.Forward, x, wt, ConvShapes.Data(r, d.OutputShape), b);
+                for (int i = 0; i < got.Length; i++)
+                    Assert.True(float.IsFinite(want[i]) ? Math.Abs(want[i] - got[i]) <= 1e-3f * (1 + Math.Abs(want[i])) : got[i].Equals(want[i]), $"{d}: {i} got {got[i]} want {want[i]}");
+            }
+    }
+
+    [Fact]
     public void DepthwiseZeroBordersSurviveOtherKernelsOnTheThread()
     {
         // the depthwise scratch planes keep their zero borders from one call to the next; a kernel that wrote the same
