@@ -7,10 +7,10 @@ namespace ConvKit.Kernels;
 /// <summary>
 /// 3×3 depthwise and grouped kernels (<c>ConvKit.Algorithms.DepthwiseAlgorithm</c>): over zero-bordered scratch planes
 /// (with stride 2 along x each padded row stored as its even then its odd columns), or in place on the input rows for
-/// depthwise layers with one column of left padding and grouped layers with padding 1. The nine weights of an input plane stay in registers; eight
-/// independent accumulators hide the FMA latency. With row stride 1, four output rows are computed together so each
-/// loaded input vector feeds up to three of them (18 loads for 36 FMAs per 16 columns, against one load per FMA row by
-/// row).
+/// depthwise layers with one column of left padding and grouped layers with padding 1. The nine weights of an input
+/// plane stay in registers; eight independent accumulators hide the FMA latency. With row stride 1, four output rows
+/// are computed together so each loaded input vector feeds up to three of them (18 loads for 36 FMAs per 16 columns,
+/// against one load per FMA row by row).
 /// </summary>
 internal static unsafe class Depthwise3x3Kernels
 {
@@ -153,6 +153,7 @@ internal static unsafe class Depthwise3x3Kernels
         var b2 = Vector512.Create(bias == null ? 0f : bias[Math.Min(2, kt - 1)]);
         var b3 = Vector512.Create(bias == null ? 0f : bias[Math.Min(3, kt - 1)]);
         var width = Vector512.Create(iw);
+        var last = width - Vector512<int>.One;
         bool pull = q1 - q0 >= 64;
         for (int q = q0; q < q1; q += 64)
         {
@@ -163,7 +164,6 @@ internal static unsafe class Depthwise3x3Kernels
             var c1 = c0 + Vector512.Create(16); c1 -= Vector512.GreaterThanOrEqual(c1, width) & width;
             var c2 = c1 + Vector512.Create(16); c2 -= Vector512.GreaterThanOrEqual(c2, width) & width;
             var c3 = c2 + Vector512.Create(16); c3 -= Vector512.GreaterThanOrEqual(c3, width) & width;
-            var last = width - Vector512<int>.One;
             Vector512<float> l0 = (~Vector512.Equals(c0, Vector512<int>.Zero)).AsSingle(), l1 = (~Vector512.Equals(c1, Vector512<int>.Zero)).AsSingle();
             Vector512<float> l2 = (~Vector512.Equals(c2, Vector512<int>.Zero)).AsSingle(), l3 = (~Vector512.Equals(c3, Vector512<int>.Zero)).AsSingle();
             Vector512<float> r0 = (~Vector512.Equals(c0, last)).AsSingle(), r1 = (~Vector512.Equals(c1, last)).AsSingle();
@@ -213,22 +213,9 @@ internal static unsafe class Depthwise3x3Kernels
         ref Vector512<float> a10, ref Vector512<float> a11, ref Vector512<float> a12, ref Vector512<float> a13,
         ref Vector512<float> a20, ref Vector512<float> a21, ref Vector512<float> a22, ref Vector512<float> a23,
         ref Vector512<float> a30, ref Vector512<float> a31, ref Vector512<float> a32, ref Vector512<float> a33)
-    {
-        var x0 = Masked(s, m0); var x1 = Masked(s + 16, m1);
-        var x2 = Masked(s + 32, m2); var x3 = Masked(s + 48, m3);
-        var v = Vector512.Create(*q0);
-        a00 = Avx512F.FusedMultiplyAdd(x0, v, a00); a01 = Avx512F.FusedMultiplyAdd(x1, v, a01);
-        a02 = Avx512F.FusedMultiplyAdd(x2, v, a02); a03 = Avx512F.FusedMultiplyAdd(x3, v, a03);
-        v = Vector512.Create(*q1);
-        a10 = Avx512F.FusedMultiplyAdd(x0, v, a10); a11 = Avx512F.FusedMultiplyAdd(x1, v, a11);
-        a12 = Avx512F.FusedMultiplyAdd(x2, v, a12); a13 = Avx512F.FusedMultiplyAdd(x3, v, a13);
-        v = Vector512.Create(*q2);
-        a20 = Avx512F.FusedMultiplyAdd(x0, v, a20); a21 = Avx512F.FusedMultiplyAdd(x1, v, a21);
-        a22 = Avx512F.FusedMultiplyAdd(x2, v, a22); a23 = Avx512F.FusedMultiplyAdd(x3, v, a23);
-        v = Vector512.Create(*q3);
-        a30 = Avx512F.FusedMultiplyAdd(x0, v, a30); a31 = Avx512F.FusedMultiplyAdd(x1, v, a31);
-        a32 = Avx512F.FusedMultiplyAdd(x2, v, a32); a33 = Avx512F.FusedMultiplyAdd(x3, v, a33);
-    }
+        => ChannelFmas(Masked(s, m0), Masked(s + 16, m1), Masked(s + 32, m2), Masked(s + 48, m3), q0, q1, q2, q3,
+            ref a00, ref a01, ref a02, ref a03, ref a10, ref a11, ref a12, ref a13,
+            ref a20, ref a21, ref a22, ref a23, ref a30, ref a31, ref a32, ref a33);
 
     /// <summary>One tap of a <see cref="ChannelTileAvx512"/> tile: the four blocks at s, +o1, +o2, +o3 times the four
     /// channels' weights at q0..q3, into the 16 sums.</summary>
@@ -238,9 +225,19 @@ internal static unsafe class Depthwise3x3Kernels
         ref Vector512<float> a10, ref Vector512<float> a11, ref Vector512<float> a12, ref Vector512<float> a13,
         ref Vector512<float> a20, ref Vector512<float> a21, ref Vector512<float> a22, ref Vector512<float> a23,
         ref Vector512<float> a30, ref Vector512<float> a31, ref Vector512<float> a32, ref Vector512<float> a33)
+        => ChannelFmas(Avx512F.LoadVector512(s), Avx512F.LoadVector512(s + o1), Avx512F.LoadVector512(s + o2), Avx512F.LoadVector512(s + o3),
+            q0, q1, q2, q3, ref a00, ref a01, ref a02, ref a03, ref a10, ref a11, ref a12, ref a13,
+            ref a20, ref a21, ref a22, ref a23, ref a30, ref a31, ref a32, ref a33);
+
+    /// <summary>The 16 FMAs of a four-block, four-channel tap: blocks x0..x3 times the channels' weights at q0..q3.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void ChannelFmas(Vector512<float> x0, Vector512<float> x1, Vector512<float> x2, Vector512<float> x3,
+        float* q0, float* q1, float* q2, float* q3,
+        ref Vector512<float> a00, ref Vector512<float> a01, ref Vector512<float> a02, ref Vector512<float> a03,
+        ref Vector512<float> a10, ref Vector512<float> a11, ref Vector512<float> a12, ref Vector512<float> a13,
+        ref Vector512<float> a20, ref Vector512<float> a21, ref Vector512<float> a22, ref Vector512<float> a23,
+        ref Vector512<float> a30, ref Vector512<float> a31, ref Vector512<float> a32, ref Vector512<float> a33)
     {
-        var x0 = Avx512F.LoadVector512(s); var x1 = Avx512F.LoadVector512(s + o1);
-        var x2 = Avx512F.LoadVector512(s + o2); var x3 = Avx512F.LoadVector512(s + o3);
         var v = Vector512.Create(*q0);
         a00 = Avx512F.FusedMultiplyAdd(x0, v, a00); a01 = Avx512F.FusedMultiplyAdd(x1, v, a01);
         a02 = Avx512F.FusedMultiplyAdd(x2, v, a02); a03 = Avx512F.FusedMultiplyAdd(x3, v, a03);
