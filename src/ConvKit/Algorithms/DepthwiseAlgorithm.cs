@@ -259,16 +259,16 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
             => g.KH == 3 && g.KW == 3 && g.DH == 1 && g.DW == 1 && g.SH == 1 && g.SW == 1 && g.Cg >= 2 && g.Kg >= 3 && ScratchPlanesFit(g);
 
         /// <summary>
-        /// The <see cref="ChannelTile"/> layers (with AVX-512) with padding 1 on every side, rows of 16 or more and 64
-        /// or more positions between the first and last rows: run in place by
-        /// <see cref="Depthwise3x3Kernels.ChannelTileInPlaceAvx512"/>, without the zero-bordered copy. Against the
-        /// earlier tile over that copy (flat over rows two wider than the output, or row by row), alternated in one
-        /// process on the Intel Xeon: ResNeXt's 56 × 56 layer in 0.76× the time (1 thread) and 0.87× (2 threads), its
-        /// backward-data through the flipped forward 0.77× and 0.80×; other grouped layers (28 × 28 with 8 channels
-        /// per group, 32 × 32, 17 × 17 with 2 images, 9 × 100) 0.75-0.95×.
+        /// The <see cref="ChannelTile"/> layers with padding 1 on every side, rows of 16 or more and 64 or more
+        /// positions between the first and last rows: run in place by
+        /// <see cref="Depthwise3x3Kernels.ChannelTileInPlaceAvx512"/> (or its AVX2 twin), without the zero-bordered
+        /// copy. Against the tiles over that copy, alternated in one process on the Intel Xeon: ResNeXt's 56 × 56 layer
+        /// in 0.76× the time (1 thread) and 0.87× (2 threads), its backward-data through the flipped forward 0.77× and
+        /// 0.80×; other grouped layers (28 × 28 with 8 channels per group, 32 × 32, 17 × 17 with 2 images, 9 × 100)
+        /// 0.75-0.95×. With AVX-512 switched off: ResNeXt 0.82-0.85×, the others 0.58-0.94×.
         /// </summary>
         internal static bool GroupedInPlace(in ConvGeometry g)
-            => ChannelTile(g) && GemmCore.Avx512On && g.ID == 1 && g.KD == 1 && g.PH == 1 && g.PW == 1 && g.OH == g.IH && g.OW == g.IW
+            => ChannelTile(g) && g.ID == 1 && g.KD == 1 && g.PH == 1 && g.PW == 1 && g.OH == g.IH && g.OW == g.IW
                 && g.OW >= 16 && (long)(g.OH - 2) * g.OW - 1 >= 64;
 
         /// <summary>
@@ -308,9 +308,14 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
         /// <summary>Positions [q0, q1) of every output channel of the group, four at a time, from planes <paramref name="stride"/> apart.</summary>
         private static void InPlaceBand(in ConvGeometry g, float* x, nint stride, float* w, float* bias, float* y, int q0, int q1, bool relu)
         {
+            bool wide = GemmCore.Avx512On;
             for (int k = 0; k < g.Kg; k += 4)
-                Depthwise3x3Kernels.ChannelTileInPlaceAvx512(x, stride, g.Cg, g.IW, w + (long)k * g.CKV, g.CKV, Math.Min(4, g.Kg - k),
-                    bias == null ? null : bias + k, y + k * g.OV, g.OV, q0, q1, relu);
+                if (wide)
+                    Depthwise3x3Kernels.ChannelTileInPlaceAvx512(x, stride, g.Cg, g.IW, w + (long)k * g.CKV, g.CKV, Math.Min(4, g.Kg - k),
+                        bias == null ? null : bias + k, y + k * g.OV, g.OV, q0, q1, relu);
+                else
+                    Depthwise3x3Kernels.ChannelTileInPlaceAvx2(x, stride, g.Cg, g.IW, w + (long)k * g.CKV, g.CKV, Math.Min(4, g.Kg - k),
+                        bias == null ? null : bias + k, y + k * g.OV, g.OV, q0, q1, relu);
         }
 
         /// <summary>With AVX-512 off, the <see cref="ChannelTile"/> layers run <see cref="Depthwise3x3Kernels.ChannelTileAvx2"/>.</summary>

@@ -892,14 +892,67 @@ internal static unsafe class Depthwise3x3Kernels
             }
     }
 
+    /// <summary>
+    /// The AVX2 twin of <see cref="ChannelTileInPlaceAvx512"/> (same arguments and requirements, tiles of two blocks of 8
+    /// positions): 8 ymm sums, 2 loads and 4 weight broadcasts per tap as in <see cref="ChannelTileAvx2"/>, and the four
+    /// edge masks in registers, 15 of the 16.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void ChannelTileInPlaceAvx2(float* x, nint planeStride, int planes, int iw, float* w, nint ckv, int kt, float* bias,
+        float* y, long ov, int q0, int q1, bool relu)
+    {
+        float* w0 = w, w1 = w + Math.Min(1, kt - 1) * ckv, w2 = w + Math.Min(2, kt - 1) * ckv, w3 = w + Math.Min(3, kt - 1) * ckv;
+        var b0 = Vector256.Create(bias == null ? 0f : bias[0]);
+        var b1 = Vector256.Create(bias == null ? 0f : bias[Math.Min(1, kt - 1)]);
+        var b2 = Vector256.Create(bias == null ? 0f : bias[Math.Min(2, kt - 1)]);
+        var b3 = Vector256.Create(bias == null ? 0f : bias[Math.Min(3, kt - 1)]);
+        var width = Vector256.Create(iw);
+        var last = width - Vector256<int>.One;
+        bool pull = q1 - q0 >= 16;
+        for (int q = q0; q < q1; q += 16)
+        {
+            int qt = pull ? Math.Min(q, q1 - 16) : q;
+            // each lane's column: a block of 8 wraps at most once (iw ≥ 16)
+            var c0 = Vector256.Create(qt % iw) + Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
+            c0 -= Vector256.GreaterThanOrEqual(c0, width) & width;
+            var c1 = c0 + Vector256.Create(8); c1 -= Vector256.GreaterThanOrEqual(c1, width) & width;
+            Vector256<float> l0 = (~Vector256.Equals(c0, Vector256<int>.Zero)).AsSingle(), l1 = (~Vector256.Equals(c1, Vector256<int>.Zero)).AsSingle();
+            Vector256<float> r0 = (~Vector256.Equals(c0, last)).AsSingle(), r1 = (~Vector256.Equals(c1, last)).AsSingle();
+            Vector256<float> a00 = b0, a01 = b0, a10 = b1, a11 = b1, a20 = b2, a21 = b2, a30 = b3, a31 = b3;
+            for (int c = 0; c < planes; c++)
+            {
+                float* r = x + c * planeStride + qt - iw;
+                int o = 9 * c;
+                for (int ky = 0; ky < 3; ky++, r += iw, o += 3)
+                {
+                    ChannelFmas256(Avx.MaskLoad(r - 1, l0), Avx.MaskLoad(r + 7, l1), w0 + o, w1 + o, w2 + o, w3 + o,
+                        ref a00, ref a01, ref a10, ref a11, ref a20, ref a21, ref a30, ref a31);
+                    ChannelTap256(r, 8, w0 + o + 1, w1 + o + 1, w2 + o + 1, w3 + o + 1, ref a00, ref a01, ref a10, ref a11, ref a20, ref a21, ref a30, ref a31);
+                    ChannelFmas256(Avx.MaskLoad(r + 1, r0), Avx.MaskLoad(r + 9, r1), w0 + o + 2, w1 + o + 2, w2 + o + 2, w3 + o + 2,
+                        ref a00, ref a01, ref a10, ref a11, ref a20, ref a21, ref a30, ref a31);
+                }
+            }
+            float* yt = y + qt;
+            if (q1 - qt > 0) StoreChannels256(yt, ov, kt, Math.Min(8, q1 - qt), a00, a10, a20, a30, relu);
+            if (q1 - qt > 8) StoreChannels256(yt + 8, ov, kt, Math.Min(8, q1 - qt - 8), a01, a11, a21, a31, relu);
+        }
+    }
+
     /// <summary>One tap of a <see cref="ChannelTileAvx2"/> tile: the blocks at s and s + o1 times the four channels'
     /// weights at q0..q3, into the 8 sums.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void ChannelTap256(float* s, nint o1, float* q0, float* q1, float* q2, float* q3,
         ref Vector256<float> a00, ref Vector256<float> a01, ref Vector256<float> a10, ref Vector256<float> a11,
         ref Vector256<float> a20, ref Vector256<float> a21, ref Vector256<float> a30, ref Vector256<float> a31)
+        => ChannelFmas256(Avx.LoadVector256(s), Avx.LoadVector256(s + o1), q0, q1, q2, q3, ref a00, ref a01, ref a10, ref a11, ref a20, ref a21,
+            ref a30, ref a31);
+
+    /// <summary>The 8 FMAs of a two-block, four-channel tap: blocks x0 and x1 times the channels' weights at q0..q3.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void ChannelFmas256(Vector256<float> x0, Vector256<float> x1, float* q0, float* q1, float* q2, float* q3,
+        ref Vector256<float> a00, ref Vector256<float> a01, ref Vector256<float> a10, ref Vector256<float> a11,
+        ref Vector256<float> a20, ref Vector256<float> a21, ref Vector256<float> a30, ref Vector256<float> a31)
     {
-        var x0 = Avx.LoadVector256(s); var x1 = Avx.LoadVector256(s + o1);
         var v = Vector256.Create(*q0);
         a00 = Fma.MultiplyAdd(x0, v, a00); a01 = Fma.MultiplyAdd(x1, v, a01);
         v = Vector256.Create(*q1);

@@ -323,15 +323,22 @@ public class AlgorithmDifferentialTests
             }
     }
 
-    [Fact]
-    public void GroupedInPlaceMatchesReference()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void GroupedInPlaceMatchesReference(bool avx512)
     {
-        // grouped 3×3 with padding 1 read in place (AVX-512): rows 16 wide (a block per row, wrapping every block) to
-        // 100, around the 64-position tile (63, 64, 65); heights from 3 (a single body row) up, bands of 512 positions
-        // and their last band's pulled-back tile; 3 to 8 output channels per group (channel tails of the four-channel
-        // tile), 2 to 7 input channels, two images, bias and fused relu, and an infinite input at the planes' edges
-        if (!Avx512Tiles) return;
-        var r = new Random(3311);
+        // grouped 3×3 with padding 1 read in place: rows 16 wide (wrapping every 16-position block) to 100, around the
+        // 64-position tile (63, 64, 65); heights from 3 (a single body row) up, bands of 512 positions and their last
+        // band's pulled-back tile; 3 to 8 output channels per group (channel tails of the four-channel tile), 2 to 7
+        // input channels, two images, bias and fused relu, and an infinite input at the planes' edges. With AVX-512
+        // switched off: the AVX2 tile (16 positions)
+        if (avx512 ? !Avx512Tiles : !Avx2Kernels) return;
+        WithAvx512(avx512, () => GroupedInPlace(new Random(avx512 ? 3311 : 3313)));
+    }
+
+    private static void GroupedInPlace(Random r)
+    {
         int shape = 0;
         foreach (var (h, w) in new[] { (3, 100), (5, 31), (7, 16), (4, 63), (6, 64), (5, 65), (56, 56), (19, 46), (30, 17), (12, 100) })
             foreach (var (cg, kg) in new[] { (4, 4), (2, 3), (7, 5), (3, 8) })
