@@ -272,7 +272,8 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
                 && g.OW >= 16 && (long)(g.OH - 2) * g.OW - 1 >= 64;
 
         /// <summary>
-        /// One group of one image through <see cref="Depthwise3x3Kernels.ChannelTileInPlaceAvx512"/>: output rows 1 to
+        /// One group of one image through <see cref="Depthwise3x3Kernels.ChannelTileInPlaceAvx512"/> (or
+        /// <see cref="Depthwise3x3Kernels.ChannelTileInPlaceAvx2"/>): output rows 1 to
         /// OH − 2 (less the first position of row 1, whose left tap would read before the plane) straight from the input
         /// planes in bands of 512 positions for all the group's channels, so a band's input rows stay in L1; the first
         /// and last rows from a copy of the rows they read, with the zero rows and slack the tile reads past them.
@@ -318,7 +319,8 @@ public sealed class DepthwiseAlgorithm : IConvAlgorithm
                         bias == null ? null : bias + k, y + k * g.OV, g.OV, q0, q1, relu);
         }
 
-        /// <summary>With AVX-512 off, the <see cref="ChannelTile"/> layers run <see cref="Depthwise3x3Kernels.ChannelTileAvx2"/>.</summary>
+        /// <summary>With AVX-512 off, the <see cref="ChannelTile"/> layers run <see cref="Depthwise3x3Kernels.ChannelTileAvx2"/>
+        /// (or in place, <see cref="GroupedInPlace"/>).</summary>
         internal static bool GroupedTileAvx2(in ConvGeometry g) => !GemmCore.Avx512On && ChannelTile(g);
 
         // The geometry and address of the plane this thread last padded: when the next plane has the same, its zero
