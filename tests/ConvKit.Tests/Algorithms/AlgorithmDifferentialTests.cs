@@ -331,8 +331,8 @@ public class AlgorithmDifferentialTests
         // grouped 3×3 with padding 1 read in place: rows 16 wide (wrapping every 16-position block) to 100, around the
         // 64-position tile (63, 64, 65); heights from 3 (a single body row) up, bands of 512 positions and their last
         // band's pulled-back tile; 3 to 8 output channels per group (channel tails of the four-channel tile), 2 to 7
-        // input channels, two images, bias and fused relu, and an infinite input at the planes' edges. With AVX-512
-        // switched off: the AVX2 tile (16 positions)
+        // input channels, two images, bias and fused relu, backward-data through the flipped forward (no bias), and an
+        // infinite input at the planes' edges. With AVX-512 switched off: the AVX2 tile (16 positions)
         if (avx512 ? !Avx512Tiles : !Avx2Kernels) return;
         WithAvx512(avx512, () => GroupedInPlace(new Random(avx512 ? 3311 : 3313)));
     }
@@ -351,6 +351,10 @@ public class AlgorithmDifferentialTests
                 var (got, want) = RunWithReference(plan, d, ConvDirection.Forward, x, wt, ConvShapes.Data(r, d.OutputShape), b);
                 for (int i = 0; i < got.Length; i++) Assert.Equal(want[i], got[i], 1e-4f);
                 CheckBiasRelu(plan, d, r);
+                // backward-data as the flipped forward: the same tile, without bias
+                var back = ConvPlanner.Plan(d, ConvDirection.BackwardData, "flipped_forward");
+                (got, want) = RunWithReference(back, d, ConvDirection.BackwardData, x, wt, ConvShapes.Data(r, d.OutputShape), b);
+                for (int i = 0; i < got.Length; i++) Assert.Equal(want[i], got[i], 1e-4f);
                 // the first and last columns and rows, which the masks and the edge copies cover
                 int plane = h * w, at = r.Next(d.InputShape[1]) * plane;
                 foreach (int i in new[] { at, at + w - 1, at + w, at + 2 * w - 1, at + plane - 1, at + plane - w })
