@@ -404,8 +404,13 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
             if (!_flipped)
                 // W[k0 + o][c·KV + tap] → dst[c·KV + tap][o]
                 VecOps.Transpose(w + (long)k0 * g.CKV, kn, g.CKV, dst, 0, kn, g.CKV, Ch);
+            else if (g.KV == 1 && kn == Ch)
+                // backward-data's 1×1 weights W[c][k0 + o] (this plan's C is their K): rows already in place, copied
+                // as fixed 128-byte blocks the JIT writes out (a library call per row of res3.1x1s2's 1024 took 7 % of
+                // its backward-data; this copy runs it in 0.95-0.98× the time)
+                for (int c = 0; c < g.C; c++)
+                    Unsafe.CopyBlockUnaligned(dst + (long)c * Ch, w + (long)c * g.K + k0, Ch * sizeof(float));
             else if (g.KV == 1)
-                // backward-data's 1×1 weights W[c][k0 + o] (this plan's C is their K): rows already in place
                 for (int c = 0; c < g.C; c++)
                     Buffer.MemoryCopy(w + (long)c * g.K + k0, dst + (long)c * Ch, kn * 4L, kn * 4L);
             else
