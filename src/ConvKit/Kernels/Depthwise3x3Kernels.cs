@@ -94,11 +94,9 @@ internal static unsafe class Depthwise3x3Kernels
     public static void ChannelTileAvx512(float* p, nint planeStride, int planes, nint full, float* w, nint ckv, int kt, float* bias,
         float* y, long ov, int oy0, int oy1, int ow, bool relu)
     {
-        float* q0 = w, q1 = w + Math.Min(1, kt - 1) * ckv, q2 = w + Math.Min(2, kt - 1) * ckv, q3 = w + Math.Min(3, kt - 1) * ckv;
-        var b0 = Vector512.Create(bias == null ? 0f : bias[0]);
-        var b1 = Vector512.Create(bias == null ? 0f : bias[Math.Min(1, kt - 1)]);
-        var b2 = Vector512.Create(bias == null ? 0f : bias[Math.Min(2, kt - 1)]);
-        var b3 = Vector512.Create(bias == null ? 0f : bias[Math.Min(3, kt - 1)]);
+        float* q0 = w, q1 = ChannelRow(w, ckv, kt, 1), q2 = ChannelRow(w, ckv, kt, 2), q3 = ChannelRow(w, ckv, kt, 3);
+        Vector512<float> b0 = Vector512.Create(ChannelBias(bias, kt, 0)), b1 = Vector512.Create(ChannelBias(bias, kt, 1));
+        Vector512<float> b2 = Vector512.Create(ChannelBias(bias, kt, 2)), b3 = Vector512.Create(ChannelBias(bias, kt, 3));
         // the four blocks: rows × columns of 16
         int rows = ow > 32 ? 1 : ow > 16 ? 2 : 4, cols = 4 / rows;
         int* rowOf = stackalloc int[4];
@@ -147,11 +145,9 @@ internal static unsafe class Depthwise3x3Kernels
     public static void ChannelTileInPlaceAvx512(float* x, nint planeStride, int planes, int iw, float* w, nint ckv, int kt, float* bias,
         float* y, long ov, int q0, int q1, bool relu)
     {
-        float* w0 = w, w1 = w + Math.Min(1, kt - 1) * ckv, w2 = w + Math.Min(2, kt - 1) * ckv, w3 = w + Math.Min(3, kt - 1) * ckv;
-        var b0 = Vector512.Create(bias == null ? 0f : bias[0]);
-        var b1 = Vector512.Create(bias == null ? 0f : bias[Math.Min(1, kt - 1)]);
-        var b2 = Vector512.Create(bias == null ? 0f : bias[Math.Min(2, kt - 1)]);
-        var b3 = Vector512.Create(bias == null ? 0f : bias[Math.Min(3, kt - 1)]);
+        float* w0 = w, w1 = ChannelRow(w, ckv, kt, 1), w2 = ChannelRow(w, ckv, kt, 2), w3 = ChannelRow(w, ckv, kt, 3);
+        Vector512<float> b0 = Vector512.Create(ChannelBias(bias, kt, 0)), b1 = Vector512.Create(ChannelBias(bias, kt, 1));
+        Vector512<float> b2 = Vector512.Create(ChannelBias(bias, kt, 2)), b3 = Vector512.Create(ChannelBias(bias, kt, 3));
         var width = Vector512.Create(iw);
         var last = width - Vector512<int>.One;
         bool pull = q1 - q0 >= 64;
@@ -216,6 +212,15 @@ internal static unsafe class Depthwise3x3Kernels
         => ChannelFmas(Masked(s, m0), Masked(s + 16, m1), Masked(s + 32, m2), Masked(s + 48, m3), q0, q1, q2, q3,
             ref a00, ref a01, ref a02, ref a03, ref a10, ref a11, ref a12, ref a13,
             ref a20, ref a21, ref a22, ref a23, ref a30, ref a31, ref a32, ref a33);
+
+    /// <summary>Channel <paramref name="i"/> of a four-channel tile's weights (<paramref name="ckv"/> floats apart):
+    /// channels past <paramref name="kt"/> repeat the last.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float* ChannelRow(float* w, nint ckv, int kt, int i) => w + Math.Min(i, kt - 1) * ckv;
+
+    /// <summary>Channel <paramref name="i"/>'s bias (0 without one), channels past <paramref name="kt"/> repeating the last.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float ChannelBias(float* bias, int kt, int i) => bias == null ? 0f : bias[Math.Min(i, kt - 1)];
 
     /// <summary>One tap of a <see cref="ChannelTileAvx512"/> tile: the four blocks at s, +o1, +o2, +o3 times the four
     /// channels' weights at q0..q3, into the 16 sums.</summary>
@@ -856,11 +861,9 @@ internal static unsafe class Depthwise3x3Kernels
     public static void ChannelTileAvx2(float* p, nint planeStride, int planes, nint full, float* w, nint ckv, int kt, float* bias,
         float* y, long ov, int oy0, int oy1, int ow, bool relu)
     {
-        float* q0 = w, q1 = w + Math.Min(1, kt - 1) * ckv, q2 = w + Math.Min(2, kt - 1) * ckv, q3 = w + Math.Min(3, kt - 1) * ckv;
-        var b0 = Vector256.Create(bias == null ? 0f : bias[0]);
-        var b1 = Vector256.Create(bias == null ? 0f : bias[Math.Min(1, kt - 1)]);
-        var b2 = Vector256.Create(bias == null ? 0f : bias[Math.Min(2, kt - 1)]);
-        var b3 = Vector256.Create(bias == null ? 0f : bias[Math.Min(3, kt - 1)]);
+        float* q0 = w, q1 = ChannelRow(w, ckv, kt, 1), q2 = ChannelRow(w, ckv, kt, 2), q3 = ChannelRow(w, ckv, kt, 3);
+        Vector256<float> b0 = Vector256.Create(ChannelBias(bias, kt, 0)), b1 = Vector256.Create(ChannelBias(bias, kt, 1));
+        Vector256<float> b2 = Vector256.Create(ChannelBias(bias, kt, 2)), b3 = Vector256.Create(ChannelBias(bias, kt, 3));
         bool twoRows = ow <= 8;
         for (int oy = oy0; oy < oy1; oy += twoRows ? 2 : 1)
             for (int ox = 0; ox < ow; ox += twoRows ? 8 : 16)
@@ -901,11 +904,9 @@ internal static unsafe class Depthwise3x3Kernels
     public static void ChannelTileInPlaceAvx2(float* x, nint planeStride, int planes, int iw, float* w, nint ckv, int kt, float* bias,
         float* y, long ov, int q0, int q1, bool relu)
     {
-        float* w0 = w, w1 = w + Math.Min(1, kt - 1) * ckv, w2 = w + Math.Min(2, kt - 1) * ckv, w3 = w + Math.Min(3, kt - 1) * ckv;
-        var b0 = Vector256.Create(bias == null ? 0f : bias[0]);
-        var b1 = Vector256.Create(bias == null ? 0f : bias[Math.Min(1, kt - 1)]);
-        var b2 = Vector256.Create(bias == null ? 0f : bias[Math.Min(2, kt - 1)]);
-        var b3 = Vector256.Create(bias == null ? 0f : bias[Math.Min(3, kt - 1)]);
+        float* w0 = w, w1 = ChannelRow(w, ckv, kt, 1), w2 = ChannelRow(w, ckv, kt, 2), w3 = ChannelRow(w, ckv, kt, 3);
+        Vector256<float> b0 = Vector256.Create(ChannelBias(bias, kt, 0)), b1 = Vector256.Create(ChannelBias(bias, kt, 1));
+        Vector256<float> b2 = Vector256.Create(ChannelBias(bias, kt, 2)), b3 = Vector256.Create(ChannelBias(bias, kt, 3));
         var width = Vector256.Create(iw);
         var last = width - Vector256<int>.One;
         bool pull = q1 - q0 >= 16;
