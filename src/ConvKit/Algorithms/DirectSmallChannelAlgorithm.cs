@@ -417,7 +417,6 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
             }
         }
 
-
         /// <summary>
         /// gW of one group from its padded input planes <paramref name="p"/> and output gradient <paramref name="gp"/>,
         /// both in rows of <paramref name="stride"/> floats (gp zero past OW). A tap's gradient is then one contiguous
@@ -523,21 +522,11 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
                             var v = Avx512F.LoadVector512(gb + i);
                             var q = Avx512F.LoadVector512(gc + i);
                             var r = Avx512F.LoadVector512(gd + i);
-                            var x = Avx512F.LoadVector512(x0 + i);
-                            a0 = Avx512F.FusedMultiplyAdd(u, x, a0); b0 = Avx512F.FusedMultiplyAdd(v, x, b0);
-                            c0 = Avx512F.FusedMultiplyAdd(q, x, c0); d0 = Avx512F.FusedMultiplyAdd(r, x, d0);
-                            x = Avx512F.LoadVector512(x1 + i);
-                            a1 = Avx512F.FusedMultiplyAdd(u, x, a1); b1 = Avx512F.FusedMultiplyAdd(v, x, b1);
-                            c1 = Avx512F.FusedMultiplyAdd(q, x, c1); d1 = Avx512F.FusedMultiplyAdd(r, x, d1);
-                            x = Avx512F.LoadVector512(x2 + i);
-                            a2 = Avx512F.FusedMultiplyAdd(u, x, a2); b2 = Avx512F.FusedMultiplyAdd(v, x, b2);
-                            c2 = Avx512F.FusedMultiplyAdd(q, x, c2); d2 = Avx512F.FusedMultiplyAdd(r, x, d2);
-                            x = Avx512F.LoadVector512(x3 + i);
-                            a3 = Avx512F.FusedMultiplyAdd(u, x, a3); b3 = Avx512F.FusedMultiplyAdd(v, x, b3);
-                            c3 = Avx512F.FusedMultiplyAdd(q, x, c3); d3 = Avx512F.FusedMultiplyAdd(r, x, d3);
-                            x = Avx512F.LoadVector512(x4 + i);
-                            a4 = Avx512F.FusedMultiplyAdd(u, x, a4); b4 = Avx512F.FusedMultiplyAdd(v, x, b4);
-                            c4 = Avx512F.FusedMultiplyAdd(q, x, c4); d4 = Avx512F.FusedMultiplyAdd(r, x, d4);
+                            FourFmas(u, v, q, r, Avx512F.LoadVector512(x0 + i), ref a0, ref b0, ref c0, ref d0);
+                            FourFmas(u, v, q, r, Avx512F.LoadVector512(x1 + i), ref a1, ref b1, ref c1, ref d1);
+                            FourFmas(u, v, q, r, Avx512F.LoadVector512(x2 + i), ref a2, ref b2, ref c2, ref d2);
+                            FourFmas(u, v, q, r, Avx512F.LoadVector512(x3 + i), ref a3, ref b3, ref c3, ref d3);
+                            FourFmas(u, v, q, r, Avx512F.LoadVector512(x4 + i), ref a4, ref b4, ref c4, ref d4);
                         }
                         float* w = gw + (c * g.KH + ky) * g.KW + kx0;
                         AddTaps(w, nk, a0, a1, a2, a3, a4);
@@ -545,6 +534,15 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
                         AddTaps(w + 2 * g.CKV, nk, c0, c1, c2, c3, c4);
                         AddTaps(w + 3 * g.CKV, nk, d0, d1, d2, d3, d4);
                     }
+        }
+
+        /// <summary>One tap's input vector <paramref name="x"/> times the four channels' gradients u, v, q, r, into their sums.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void FourFmas(Vector512<float> u, Vector512<float> v, Vector512<float> q, Vector512<float> r, Vector512<float> x,
+            ref Vector512<float> a, ref Vector512<float> b, ref Vector512<float> c, ref Vector512<float> d)
+        {
+            a = Avx512F.FusedMultiplyAdd(u, x, a); b = Avx512F.FusedMultiplyAdd(v, x, b);
+            c = Avx512F.FusedMultiplyAdd(q, x, c); d = Avx512F.FusedMultiplyAdd(r, x, d);
         }
 
         /// <summary>The inputs of the taps after <paramref name="x0"/> in a block of up to five along x; taps past the

@@ -48,8 +48,8 @@ public sealed class LaneChannelDirectAlgorithm : IConvAlgorithm
         // that are not multiples of the tile's 32 would waste lanes, and go to the lowering. With AVX2 alone (the 6×16
         // tile), conv1 ran 0.90× the lowering's time on 1 thread and 0.84-0.86× on 2 (Zen 5 with AVX-512 off, paired in
         // one process; on the Intel Xeon with AVX-512 off 0.92× and 1.05×; the same tile with rows handed out
-        // dynamically tied on Zen 3, 1.01× and 1.04×). Where
-        // 512-bit FMAs run at half rate neither tile was measured, and the lowering's 512-bit GEMM stays.
+        // dynamically tied on Zen 3, 1.01× and 1.04×). Where 512-bit FMAs run at half rate neither tile was measured,
+        // and the lowering's 512-bit GEMM stays.
         if (_heuristic && !((GemmCore.WideFmaPays || !GemmCore.Avx512On) && g.C <= 4 && g.CKV >= 64 && g.K % LaneChannelKernels.Channels == 0 && g.OW >= 48))
             return null;
         return new Plan(core, s);
