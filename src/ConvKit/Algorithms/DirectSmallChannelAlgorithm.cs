@@ -565,15 +565,12 @@ public sealed class DirectSmallChannelAlgorithm : IConvAlgorithm
             if (nk > 4) w[4] += Vector256.Sum(s4);
         }
 
-        /// <summary>As above, for 16-lane sums.</summary>
+        /// <summary>As above, for 16-lane sums (each folded to 8 lanes first).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void AddTaps(float* w, int nk, Vector512<float> s0, Vector512<float> s1, Vector512<float> s2, Vector512<float> s3, Vector512<float> s4)
-        {
-            w[0] += Vector512.Sum(s0);
-            if (nk > 1) w[1] += Vector512.Sum(s1);
-            if (nk > 2) w[2] += Vector512.Sum(s2);
-            if (nk > 3) w[3] += Vector512.Sum(s3);
-            if (nk > 4) w[4] += Vector512.Sum(s4);
-        }
+            => AddTaps(w, nk, Fold(s0), Fold(s1), Fold(s2), Fold(s3), Fold(s4));
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<float> Fold(Vector512<float> s) => s.GetLower() + s.GetUpper();
     }
 }
