@@ -80,12 +80,14 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
                 // weights are transposed on every call, which few positions per weight do not repay: ResNet-50 res5
                 // (49 positions) ran 1.09x the implicit GEMM's time, which reads them in place, and its backward-data
                 // 0.94-1.07x the lowering's in five paired runs; res4 (196) ran 0.91x forward and 0.80x the flipped
-                // implicit GEMM backward. AVX2 tiles (runs of 3) waste 1 of 15 positions on res4's 14-wide rows and
-                // ran 0.67x the lowering's time there.
+                // implicit GEMM backward. The AVX2 tiles, which waste no positions, ran res5's forward in 0.92-0.94x
+                // the implicit GEMM's time on the Zen 5 (with AVX-512 switched off), its backward-data in 1.07x the
+                // lowering's.
                 double wasteC = 1 - (double)g.C / (s.CBlocks * BlockedConvKernels.Lanes);
                 double wasteK = 1 - (double)g.K / (s.KTiles * BlockedConvKernels.Channels);
                 double wasteP = 1 - (double)g.OW / s.RowWidth;
-                if (positions < 128 || wasteC > 0.125 || wasteK > 0.125 || wasteP > 1.0 / 14) return null;
+                int fewest = wide || direction == ConvDirection.BackwardData ? 128 : 49;
+                if (positions < fewest || wasteC > 0.125 || wasteK > 0.125 || wasteP > 1.0 / 14) return null;
             }
             else
             {
@@ -124,9 +126,9 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
         public Sizes(in ConvGeometry g, bool wide)
         {
             // AVX-512 tiles: two runs of 7 positions, or three of 4 where that wastes fewer positions per row (rows
-            // 32 wide: 35 positions against 32); AVX2 tiles: two runs of 3
+            // 32 wide: 35 positions against 32); AVX2 tiles: six positions anywhere (runs of 1), which waste none
             Wide = wide;
-            (Run, PerTile) = !wide ? (3, 2) : RowWaste(g.OW, 4) < RowWaste(g.OW, BlockedConvKernels.Run) ? (4, 3) : (BlockedConvKernels.Run, 2);
+            (Run, PerTile) = !wide ? (1, 6) : RowWaste(g.OW, 4) < RowWaste(g.OW, BlockedConvKernels.Run) ? (4, 3) : (BlockedConvKernels.Run, 2);
             const int L = BlockedConvKernels.Lanes;
             CBlocks = (g.C + L - 1) / L;
             // backward-weights reads the input's blocks in pairs: one zero block past an odd count
@@ -262,6 +264,7 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
             float* yk = yn + kt * Ch * s.Positions;
             int* toff = (int*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_toff));
             int* woff = (int*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_woff));
+            float** at = stackalloc float*[6], yt = stackalloc float*[6];
             for (int t = t0; t < t1; t++)
             {
                 // runs past the image's last repeat it
@@ -278,10 +281,20 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
                 else if (s.Wide)
                     BlockedConvKernels.Kernel14x32Avx512(_toff.Length, toff, a0, a1, woff, wk, g.KV * Ch, y0, y1, (nint)(s.Positions * L), bias, relu);
                 else
-                    // AVX2: the tile's two halves of 16 output channels, one after the other
+                {
+                    // AVX2: six positions (runs of one), the tile's two halves of 16 output channels one after the other
+                    for (int j = 0; j < 6; j++)
+                    {
+                        int r = Math.Min(s.PerTile * t + j / s.Run, runsPerImage - 1), oy = r / s.Runs, ox = r % s.Runs * s.Run + j % s.Run;
+                        at[j] = xn + ((long)oy * g.SH * s.GridW + ox) * L;
+                        yt[j] = yk + ((long)oy * s.RowWidth + ox) * L;
+                    }
                     for (int h = 0; h < 2; h++)
-                        BlockedConvKernels.Kernel6x16Avx2(_toff.Length, toff, a0, a1, woff, wk + h * L, g.KV * Ch,
-                            y0 + h * L * s.Positions, y1 + h * L * s.Positions, bias == null ? null : bias + h * L, relu);
+                    {
+                        BlockedConvKernels.Kernel6x16Avx2(_toff.Length, toff, at, woff, wk + h * L, g.KV * Ch, yt, bias == null ? null : bias + h * L, relu);
+                        for (int j = 0; j < 6; j++) yt[j] += L * s.Positions;
+                    }
+                }
             }
         }
 

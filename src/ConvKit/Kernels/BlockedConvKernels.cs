@@ -152,44 +152,47 @@ internal static unsafe class BlockedConvKernels
     }
 
     /// <summary>
-    /// The AVX2 forward tile: 6 output positions (two runs of 3: at a0 + r·16 and a1 + r·16) × 16 output channels in 12
-    /// ymm accumulators, of the 16 registers two weight vectors and a broadcast besides; steps as in
-    /// <see cref="Kernel14x32Avx512"/>, weights at w + woff[s] (one half of a 32-channel tile). Each input float is
-    /// broadcast once and feeds two FMAs; each weight vector feeds six. The same FMAs per output element in the same
-    /// order as the AVX-512 tile, so the two agree bitwise.
+    /// The AVX2 forward tile: 6 output positions, each anywhere in the image (at[j] is position j's first input float,
+    /// yt[j] its first output float), × 16 output channels in 12 ymm accumulators, of the 16 registers two weight
+    /// vectors and a broadcast besides; steps as in <see cref="Kernel14x32Avx512"/>, weights at w + woff[s] (one half
+    /// of a 32-channel tile). Positions one by one rather than in runs, because at six a tile any run length wastes
+    /// positions on ResNet's rows (runs of 3: 30 computed for 28, 15 for 14). Each input float is broadcast once and
+    /// feeds two FMAs; each weight vector feeds six. The same FMAs per output element in the same order as the AVX-512
+    /// tile, so the two agree bitwise.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Kernel6x16Avx2(int steps, int* toff, float* a0, float* a1, int* woff, float* w, nint wl, float* y0, float* y1, float* bias, bool relu)
+    public static void Kernel6x16Avx2(int steps, int* toff, float** at, int* woff, float* w, nint wl, float** yt, float* bias, bool relu)
     {
         Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
-        Vector256<float> d00 = default, d01 = default, d10 = default, d11 = default, d20 = default, d21 = default;
+        Vector256<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
         for (int s = 0; s < steps; s++)
         {
-            float* p = a0 + toff[s], q = a1 + toff[s], ws = w + woff[s];
-            for (int i = 0; i < Lanes; i++, p++, q++, ws += wl)
+            nint o = toff[s];
+            float* p0 = at[0] + o, p1 = at[1] + o, p2 = at[2] + o, p3 = at[3] + o, p4 = at[4] + o, p5 = at[5] + o, ws = w + woff[s];
+            for (nint i = 0; i < Lanes; i++, ws += wl)
             {
                 var w0 = Avx.LoadVector256(ws);
                 var w1 = Avx.LoadVector256(ws + 8);
-                var b = Vector256.Create(p[0]);
+                var b = Vector256.Create(p0[i]);
                 c00 = Fma.MultiplyAdd(b, w0, c00); c01 = Fma.MultiplyAdd(b, w1, c01);
-                b = Vector256.Create(p[16]);
+                b = Vector256.Create(p1[i]);
                 c10 = Fma.MultiplyAdd(b, w0, c10); c11 = Fma.MultiplyAdd(b, w1, c11);
-                b = Vector256.Create(p[32]);
+                b = Vector256.Create(p2[i]);
                 c20 = Fma.MultiplyAdd(b, w0, c20); c21 = Fma.MultiplyAdd(b, w1, c21);
-                b = Vector256.Create(q[0]);
-                d00 = Fma.MultiplyAdd(b, w0, d00); d01 = Fma.MultiplyAdd(b, w1, d01);
-                b = Vector256.Create(q[16]);
-                d10 = Fma.MultiplyAdd(b, w0, d10); d11 = Fma.MultiplyAdd(b, w1, d11);
-                b = Vector256.Create(q[32]);
-                d20 = Fma.MultiplyAdd(b, w0, d20); d21 = Fma.MultiplyAdd(b, w1, d21);
+                b = Vector256.Create(p3[i]);
+                c30 = Fma.MultiplyAdd(b, w0, c30); c31 = Fma.MultiplyAdd(b, w1, c31);
+                b = Vector256.Create(p4[i]);
+                c40 = Fma.MultiplyAdd(b, w0, c40); c41 = Fma.MultiplyAdd(b, w1, c41);
+                b = Vector256.Create(p5[i]);
+                c50 = Fma.MultiplyAdd(b, w0, c50); c51 = Fma.MultiplyAdd(b, w1, c51);
             }
         }
-        Store(y0, c00, c01, bias, relu);
-        Store(y0 + 16, c10, c11, bias, relu);
-        Store(y0 + 32, c20, c21, bias, relu);
-        Store(y1, d00, d01, bias, relu);
-        Store(y1 + 16, d10, d11, bias, relu);
-        Store(y1 + 32, d20, d21, bias, relu);
+        Store(yt[0], c00, c01, bias, relu);
+        Store(yt[1], c10, c11, bias, relu);
+        Store(yt[2], c20, c21, bias, relu);
+        Store(yt[3], c30, c31, bias, relu);
+        Store(yt[4], c40, c41, bias, relu);
+        Store(yt[5], c50, c51, bias, relu);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
