@@ -46,6 +46,8 @@ public sealed class GemmConvAlgorithm : IConvAlgorithm
     {
         private readonly bool _direct;
         private readonly int _cw, _chunks;
+        // Backward-data may run its chunks in two waves over all channels (see ScatterInWaves).
+        private readonly bool _waves;
         // Images lowered side by side into one column matrix (forward and backward-weights of small images): a GEMM
         // over 196 columns (14×14) wastes a third of its last micro-tiles and re-reads C for a short depth.
         private readonly int _nb;
@@ -72,6 +74,7 @@ public sealed class GemmConvAlgorithm : IConvAlgorithm
             int chunks = (G.OV + cw - 1) / cw;
             _cw = Math.Min(GemmCore.RoundUp((G.OV + chunks - 1) / chunks, GemmCore.NR), G.OV);
             _chunks = (G.OV + _cw - 1) / _cw;
+            _waves = !direct && dir == ConvDirection.BackwardData && WavesKeepApart(G, _cw, _chunks);
         }
 
         /// <summary>Lowers images [n0, n0 + cnt) of group <paramref name="grp"/> side by side: col[CKV, cnt·OV].</summary>
@@ -204,6 +207,11 @@ public sealed class GemmConvAlgorithm : IConvAlgorithm
                 // disjoint channel ranges of gx, so they run in parallel without locks.
                 gxs.Clear();
                 int ng = g.N * g.Groups;
+                if (ng == 1 && threads > 1 && _waves && (g.Cg + threads - 1) / threads * threads > 1.1 * g.Cg)
+                {
+                    ScatterInWaves(w, gy, gx, threads);
+                    return;
+                }
                 int parts = ItemsPerThread(ng, threads) || threads <= 1 ? 1 : Math.Min(threads, g.Cg);
                 bool itemPar2 = parts > 1 || ItemsPerThread(ng, threads);
                 int cPer = (g.Cg + parts - 1) / parts;
@@ -239,6 +247,44 @@ public sealed class GemmConvAlgorithm : IConvAlgorithm
                     }
                 });
             }
+        }
+
+        /// <summary>
+        /// Backward-data of one image and group whose channels do not split evenly over the threads (ResNet-50 conv1's 3
+        /// over 2: one thread did two thirds): the chunks of output positions go to the threads instead, all channels
+        /// each, the even chunks first and then the odd ones, so that no two chunks running at once fold into the same
+        /// rows of gx (see <see cref="WavesKeepApart"/>).
+        /// </summary>
+        private void ScatterInWaves(float* w, float* gy, float* gx, int threads)
+        {
+            var g = G;
+            int rows = g.CKV, cw = _cw, chunks = _chunks;
+            bool directA = DirectA;
+            float* packed = directA ? null : Workspace.Get(Workspace.PackedWeights, GemmCore.PackedASize(rows, g.Kg));
+            if (!directA) GemmCore.PackAFull(true, rows, g.Kg, 1f, w, g.CKV, packed);
+            nint pw = (nint)w, pp = (nint)packed, pgy = (nint)gy, pgx = (nint)gx;
+            for (int wave = 0; wave < 2; wave++)
+                VecOps.ParallelItems((chunks - wave + 1) / 2, threads, (_, i) =>
+                {
+                    int j0 = (2 * i + wave) * cw, cwi = Math.Min(cw, g.OV - j0);
+                    float* col = Workspace.Get(Workspace.Columns, (long)rows * cw);
+                    GemmCore.Run(true, false, rows, cwi, g.Kg, 1f, (float*)pw, g.CKV, (float*)pgy + j0, g.OV, 0f, col, cwi, null, false, 1,
+                        directA ? null : (float*)pp, directA);
+                    Kernels.Im2col.ScatterAdd(g, col, 0, g.Cg, j0, cwi, (float*)pgx);
+                });
+        }
+
+        /// <summary>Whether chunks two apart fold into disjoint rows of gx (2-d): the last gx row chunk k reaches lies
+        /// above the first that chunk k + 2 reaches.</summary>
+        private static bool WavesKeepApart(in ConvGeometry g, int cw, int chunks)
+        {
+            if (g.OD != 1 || g.KD != 1) return false;
+            for (int k = 0; k + 2 < chunks; k++)
+            {
+                long lastRow = (Math.Min((long)(k + 1) * cw, g.OV) - 1) / g.OW, firstRow = (long)(k + 2) * cw / g.OW;
+                if (firstRow * g.SH <= lastRow * g.SH + (long)(g.KH - 1) * g.DH) return false;
+            }
+            return true;
         }
 
         private protected override void RunBackwardWeight(ReadOnlySpan<float> xs, ReadOnlySpan<float> gys, Span<float> gws)

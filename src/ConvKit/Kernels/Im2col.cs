@@ -202,6 +202,8 @@ internal static unsafe class Im2col
                             int lo = Math.Clamp(-ix0, 0, run), hi = Math.Clamp(g.IW - ix0, lo, run);
                             if (hi > lo) VecOps.AddInPlace(dst + ix0 + lo, s + lo, hi - lo);
                         }
+                        else if (g.SW == 2 && Avx.IsSupported)
+                            AddStride2(dst, ix0, s, run, g.IW);
                         else
                         {
                             int sw = g.SW, iw = g.IW;
@@ -215,6 +217,24 @@ internal static unsafe class Im2col
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// row[ix0 + 2t] += s[t] for t in [0, n) where 0 ≤ ix0 + 2t &lt; width: four sources at a time spread over the even
+    /// lanes of eight (the odd lanes add zero; the scalar loop did one element per load, add and store). The vectors
+    /// stay inside the row, so they never touch another thread's plane.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddStride2(float* row, int ix0, float* s, int n, int width)
+    {
+        int t = Math.Max(0, (1 - ix0) / 2), end = Math.Min(n, (width - ix0 + 1) / 2);
+        for (; t + 4 <= end && ix0 + 2 * t + 8 <= width; t += 4)
+        {
+            var v = Sse.LoadVector128(s + t);
+            float* d = row + ix0 + 2 * t;
+            Avx.Store(d, Avx.Add(Avx.LoadVector256(d), Vector256.Create(Sse.UnpackLow(v, Vector128<float>.Zero), Sse.UnpackHigh(v, Vector128<float>.Zero))));
+        }
+        for (; t < end; t++) row[ix0 + 2 * t] += s[t];
     }
 
     /// <summary><see cref="ScatterAdd"/> for whole output rows of a 1-d/2-d stride-1 convolution (see <see cref="GatherRows"/>).</summary>

@@ -365,6 +365,25 @@ public class AlgorithmDifferentialTests
             }
     }
 
+    [Theory]
+    [InlineData(2, 3, 2, 1)]   // ResNet-50 conv1's shape in small: 3 channels over 2 threads
+    [InlineData(3, 1, 2, 1)]   // one channel, three threads: a wave of chunks that does not divide over them
+    [InlineData(2, 5, 3, 2)]   // stride 3 (the scalar scatter), dilation 2
+    public void LoweringBackwardDataInWavesMatchesReference(int threads, int c, int stride, int dil)
+    {
+        // one image whose channels split unevenly over the threads: the chunks of positions go to the threads in two
+        // waves, all channels each; the strided scatter's vector body and its edges at both ends of every row
+        int saved = ConvEngine.MaxThreads;
+        try
+        {
+            ConvEngine.MaxThreads = threads;
+            var r = new Random(threads * 100 + c);
+            var d = ConvDescriptor.FromGeometry(2, 1, c, 24, 1, [123, 97], [7, 7], [stride, stride], [dil, dil], [3, 2], [2, 3], false);
+            CheckAgainstReference(ConvPlanner.Plan(d, ConvDirection.BackwardData, "im2col_gemm"), d, ConvDirection.BackwardData, r, 1e-5);
+        }
+        finally { ConvEngine.MaxThreads = saved; }
+    }
+
     [Fact]
     public void DepthwiseZeroBordersSurviveOtherKernelsOnTheThread()
     {
