@@ -65,11 +65,13 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
         if (_heuristic)
         {
             // 512-bit tiles only where 512-bit FMAs run at full rate (Zen 4 halves them); AVX2 tiles where AVX-512 is
-            // absent; either way not for layers Winograd takes (VGG-16's: F(2,3) ran 0.67x and 0.78x the AVX2 tiles'
-            // time forward and backward-data, measured with AVX-512 switched off on the Xeon; F(4,3) 0.84-0.91x and
-            // 0.85-0.87x the 512-bit tiles')
+            // absent; not for layers Winograd takes (VGG-16's: F(2,3) ran 0.67x and 0.78x the AVX2 tiles' time forward
+            // and backward-data, measured with AVX-512 switched off on the Xeon, F(4,3) 0.74x on the Zen 5; with
+            // AVX-512, F(4,3) 0.84-0.91x and 0.85-0.87x the 512-bit tiles' on the Xeon) but with AVX-512 on AMD's cores
+            // (on the Zen 5, F(4,3) forward ran 1.02-1.35x the 512-bit tiles' time on 2 threads and 1.25-1.40x on 1, its
+            // flipped backward-data 1.03x and 1.43x)
             if ((wide ? !GemmCore.WideFmaPays : Avx512F.IsSupported)
-                || (direction != ConvDirection.BackwardWeight && WinogradAlgorithm.Takes(run))) return null;
+                || (direction != ConvDirection.BackwardWeight && !(wide && GemmCore.IsAmd) && WinogradAlgorithm.Takes(run))) return null;
             if (g.CKV < 64) return null;
             long positions = (long)g.N * g.OV;
             if (direction != ConvDirection.BackwardWeight)

@@ -58,6 +58,10 @@ internal static unsafe class GemmCore
     /// <c>IsSupported</c> test is a JIT-time constant, so callers' AVX-512 paths compile away without it.)</summary>
     internal static bool Avx512On => Avx512F.IsSupported && UseAvx512;
 
+    /// <summary>Whether the CPU is AMD's (CPUID vendor "AuthenticAMD"): the planner's rules differ where the two vendors'
+    /// cores measured differently (see <c>BlockedDirectAlgorithm</c>).</summary>
+    internal static bool IsAmd { get; } = X86Base.IsSupported && X86Base.CpuId(0, 0) is var (_, b, c, d) && (b, d, c) == (0x68747541, 0x69746E65, 0x444D4163);
+
     /// <summary>
     /// Whether 512-bit FMAs run at twice the 256-bit rate here (two full-width units, as on Sapphire Rapids), rather
     /// than at the same rate (Zen 4 splits them in two). Only the planner reads it, to prefer the kernels that

@@ -12,6 +12,16 @@ public class PlannerTests
         => ConvDescriptor.Create(2, [n, c, h, w], [k, c / groups, r, r], false, stride, pad, dil, groups);
 
     [Fact]
+    public void VendorMatchesTheOperatingSystemsReport()
+    {
+        // the planner's AMD rule reads CPUID's vendor string; Linux reports the same string per processor
+        if (!OperatingSystem.IsLinux() || !File.Exists("/proc/cpuinfo")) return;
+        var vendor = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("vendor_id"));
+        if (vendor is null) return;
+        Assert.Equal(vendor.EndsWith("AuthenticAMD"), ConvKit.Kernels.GemmCore.IsAmd);
+    }
+
+    [Fact]
     public void ChoosesSpecialisedAlgorithms()
     {
         Assert.Equal("gemm_1x1", ConvPlanner.Choose(D2(1, 256, 56, 56, 64, 1), ConvDirection.Forward));
@@ -49,10 +59,11 @@ public class PlannerTests
         // per weight, else the implicit GEMM (which AVX2 leaves to Winograd and the GEMM lowering where it would drop
         // an eighth of its columns)
         bool wide = ConvKit.Kernels.GemmCore.WideFmaPays, fma = System.Runtime.Intrinsics.X86.Fma.IsSupported;
-        // VGG-16's 256-channel layer: Winograd F(4x4,3x3) forward, and backward-data as its flipped forward; F(2x2,3x3)
-        // is only run when forced (or by Find)
-        Assert.Equal("winograd_f4x4_3x3", ConvPlanner.Choose(D2(1, 256, 56, 56, 256, 3, pad: 1), ConvDirection.Forward));
-        Assert.Equal("flipped_forward", ConvPlanner.Choose(D2(1, 256, 56, 56, 256, 3, pad: 1), ConvDirection.BackwardData));
+        // VGG-16's 256-channel layer: Winograd F(4x4,3x3) forward, and backward-data as its flipped forward, but the
+        // 512-bit blocked tiles on AMD's cores; F(2x2,3x3) is only run when forced (or by Find)
+        bool amdWide = wide && ConvKit.Kernels.GemmCore.IsAmd;
+        Assert.Equal(amdWide ? "blocked_direct" : "winograd_f4x4_3x3", ConvPlanner.Choose(D2(1, 256, 56, 56, 256, 3, pad: 1), ConvDirection.Forward));
+        Assert.Equal(amdWide ? "blocked_direct" : "flipped_forward", ConvPlanner.Choose(D2(1, 256, 56, 56, 256, 3, pad: 1), ConvDirection.BackwardData));
         Assert.Equal(wide ? null : "winograd_f2x2_3x3", WinogradAlgorithm.Preferred.TryPlan(D2(1, 256, 56, 56, 256, 3, pad: 1), ConvDirection.Forward)?.AlgorithmName);
         Assert.Equal(blocked ? "blocked_direct" : fma ? "implicit_gemm" : "im2col_gemm", ConvPlanner.Choose(D2(1, 64, 56, 56, 64, 3, pad: 1), ConvDirection.Forward));
         Assert.Equal(blocked ? "blocked_direct" : "im2col_gemm", ConvPlanner.Choose(D2(1, 256, 28, 28, 256, 3, pad: 2, dil: 2), ConvDirection.Forward));
