@@ -284,10 +284,11 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
                     BlockedConvKernels.Kernel14x32Avx512(_toff.Length, toff, a0, a1, woff, wk, g.KV * Ch, y0, y1, (nint)(s.Positions * L), bias, relu);
                 else
                 {
-                    // AVX2: six positions (runs of one), the tile's two halves of 16 output channels one after the other
+                    // AVX2: six positions (runs of one: Runs = OW), the tile's two halves of 16 output channels one after
+                    // the other
                     for (int j = 0; j < 6; j++)
                     {
-                        int r = Math.Min(s.PerTile * t + j / s.Run, runsPerImage - 1), oy = r / s.Runs, ox = r % s.Runs * s.Run + j % s.Run;
+                        int r = Math.Min(6 * t + j, runsPerImage - 1), oy = r / s.Runs, ox = r % s.Runs;
                         at[j] = xn + ((long)oy * g.SH * s.GridW + ox) * L;
                         yt[j] = yk + ((long)oy * s.RowWidth + ox) * L;
                     }

@@ -155,8 +155,8 @@ internal static unsafe class BlockedConvKernels
     /// The AVX2 forward tile: 6 output positions, each anywhere in the image (at[j] is position j's first input float,
     /// yt[j] its first output float), × 16 output channels in 12 ymm accumulators, of the 16 registers two weight
     /// vectors and a broadcast besides; steps as in <see cref="Kernel14x32Avx512"/>, weights at w + woff[s] (one half
-    /// of a 32-channel tile). Positions one by one rather than in runs, because at six a tile any run length wastes
-    /// positions on ResNet's rows (runs of 3: 30 computed for 28, 15 for 14). Each input float is broadcast once and
+    /// of a 32-channel tile). Positions one by one rather than in runs, so that no row computes past its width (two
+    /// runs of 3 computed 30 positions for ResNet's 28-wide rows, 15 for the 14-wide). Each input float is broadcast once and
     /// feeds two FMAs; each weight vector feeds six. The same FMAs per output element in the same order as the AVX-512
     /// tile, so the two agree bitwise.
     /// </summary>
