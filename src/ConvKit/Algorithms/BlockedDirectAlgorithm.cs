@@ -270,19 +270,7 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
             for (int t = t0; t < t1; t++)
             {
                 // runs past the image's last repeat it
-                int r0 = s.PerTile * t, r1 = Math.Min(r0 + 1, runsPerImage - 1), r2 = Math.Min(r0 + 2, runsPerImage - 1);
-                int oy0 = r0 / s.Runs, ox0 = r0 % s.Runs * s.Run, oy1 = r1 / s.Runs, ox1 = r1 % s.Runs * s.Run;
-                float* a0 = xn + ((long)oy0 * g.SH * s.GridW + ox0) * L, a1 = xn + ((long)oy1 * g.SH * s.GridW + ox1) * L;
-                float* y0 = yk + ((long)oy0 * s.RowWidth + ox0) * L, y1 = yk + ((long)oy1 * s.RowWidth + ox1) * L;
-                if (s.PerTile == 3)
-                {
-                    int oy2 = r2 / s.Runs, ox2 = r2 % s.Runs * s.Run;
-                    BlockedConvKernels.Kernel12x32Avx512(_toff.Length, toff, a0, a1, xn + ((long)oy2 * g.SH * s.GridW + ox2) * L, woff, wk, g.KV * Ch,
-                        y0, y1, yk + ((long)oy2 * s.RowWidth + ox2) * L, (nint)(s.Positions * L), bias, relu);
-                }
-                else if (s.Wide)
-                    BlockedConvKernels.Kernel14x32Avx512(_toff.Length, toff, a0, a1, woff, wk, g.KV * Ch, y0, y1, (nint)(s.Positions * L), bias, relu);
-                else
+                if (!s.Wide)
                 {
                     // AVX2: six positions (runs of one: Runs = OW), the tile's two halves of 16 output channels one after
                     // the other
@@ -297,7 +285,20 @@ public sealed class BlockedDirectAlgorithm : IConvAlgorithm
                         BlockedConvKernels.Kernel6x16Avx2(_toff.Length, toff, at, woff, wk + h * L, g.KV * Ch, yt, bias == null ? null : bias + h * L, relu);
                         for (int j = 0; j < 6; j++) yt[j] += L * s.Positions;
                     }
+                    continue;
                 }
+                int r0 = s.PerTile * t, r1 = Math.Min(r0 + 1, runsPerImage - 1), r2 = Math.Min(r0 + 2, runsPerImage - 1);
+                int oy0 = r0 / s.Runs, ox0 = r0 % s.Runs * s.Run, oy1 = r1 / s.Runs, ox1 = r1 % s.Runs * s.Run;
+                float* a0 = xn + ((long)oy0 * g.SH * s.GridW + ox0) * L, a1 = xn + ((long)oy1 * g.SH * s.GridW + ox1) * L;
+                float* y0 = yk + ((long)oy0 * s.RowWidth + ox0) * L, y1 = yk + ((long)oy1 * s.RowWidth + ox1) * L;
+                if (s.PerTile == 3)
+                {
+                    int oy2 = r2 / s.Runs, ox2 = r2 % s.Runs * s.Run;
+                    BlockedConvKernels.Kernel12x32Avx512(_toff.Length, toff, a0, a1, xn + ((long)oy2 * g.SH * s.GridW + ox2) * L, woff, wk, g.KV * Ch,
+                        y0, y1, yk + ((long)oy2 * s.RowWidth + ox2) * L, (nint)(s.Positions * L), bias, relu);
+                }
+                else
+                    BlockedConvKernels.Kernel14x32Avx512(_toff.Length, toff, a0, a1, woff, wk, g.KV * Ch, y0, y1, (nint)(s.Positions * L), bias, relu);
             }
         }
 
